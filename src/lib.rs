@@ -1,0 +1,10 @@
+//! ovsnet: one YAML topology in, a planned, applied and verified Open vSwitch overlay out.
+//!
+//! Pipeline: `topology` loads and validates the file, `desire` turns it into the state
+//! each host should hold, `observe` reads what hosts hold, `plan::build` diffs the two,
+//! `render` shows the plan and `apply` carries it out and verifies it. `cli` is the only
+//! module that knows about command-line arguments.
+
+pub mod state;
+pub mod plan;
+pub mod topology;

@@ -1,0 +1,179 @@
+//! The plan: per host, the ordered changes that turn what a host holds into what the
+//! topology wants, plus what is left alone and why.
+//!
+//! `build` is pure: no clock, no environment, no I/O, ordered maps only, so the same
+//! inputs give byte-identical plans. A plan carries everything apply needs (the values
+//! to write and the guards to check), so a saved plan applies exactly what was reviewed.
+
+use crate::state::{Kind, Ownership, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the plan document (`plan --format json`, `plan -o`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What happens to one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Insert a new row.
+    Create,
+    /// Change attributes of an owned row in place.
+    Update,
+    /// Remove an owned row.
+    Delete,
+}
+
+/// One attribute's old and new value; `None` means absent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttrChange {
+    /// Attribute key (`column` or `column:key`).
+    pub key: String,
+    /// Value observed now.
+    pub old: Option<Value>,
+    /// Value wanted.
+    pub new: Option<Value>,
+}
+
+/// One change to one row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Create, update or delete.
+    pub action: Action,
+    /// Which table.
+    pub kind: Kind,
+    /// The row's name.
+    pub name: String,
+    /// The owning row's name: the bridge of a port, the port of an interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// The observed row's uuid (update and delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// The parent row's observed uuid, when the parent already exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_uuid: Option<String>,
+    /// Every attribute that changes (for create: every attribute written).
+    pub attrs: Vec<AttrChange>,
+}
+
+/// An assertion the apply transaction makes before changing anything (an OVSDB `wait`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "guard")]
+pub enum Guard {
+    /// The row with this uuid still has exactly these column values.
+    Unchanged {
+        /// Table.
+        kind: Kind,
+        /// Row uuid.
+        uuid: String,
+        /// Column values as observed (map columns as their managed `column:key` entries).
+        attrs: BTreeMap<String, Value>,
+        /// Uuids of the rows a reference column held (`Bridge.ports`, `Port.interfaces`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        children: Vec<String>,
+    },
+    /// No row of this table has this name.
+    Absent {
+        /// Table.
+        kind: Kind,
+        /// Name that must not exist.
+        name: String,
+    },
+}
+
+/// A row with a name ovsnet wants that someone else owns: the host's plan stops here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// Table.
+    pub kind: Kind,
+    /// The clashing name.
+    pub name: String,
+    /// Who owns the existing row.
+    pub owner: Ownership,
+}
+
+/// A row ovsnet saw and will not touch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftAlone {
+    /// Table.
+    pub kind: Kind,
+    /// Row name.
+    pub name: String,
+    /// Bridge it sits on (ports only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Who owns it.
+    pub owner: Ownership,
+}
+
+/// A reason the host cannot take this plan even without conflicts (missing features).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preflight {
+    /// What is missing, as data: `datapath_type`, `tunnel_type` or `protected`.
+    pub requirement: String,
+    /// The value asked for.
+    pub wanted: String,
+    /// What the host offers (comma-separated list, or the OVS version).
+    pub offered: String,
+}
+
+/// The plan for one host.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPlan {
+    /// Host name.
+    pub host: String,
+    /// OVSDB endpoint the plan was computed against.
+    pub endpoint: String,
+    /// Digest of the observed state the plan was computed from (see [`fingerprint`]).
+    pub fingerprint: String,
+    /// Ordered changes: creates parent-first, deletes child-first.
+    pub changes: Vec<Change>,
+    /// Assertions apply makes before changing anything.
+    pub guards: Vec<Guard>,
+    /// Name clashes with rows ovsnet does not own; non-empty means no changes are applied.
+    pub conflicts: Vec<Conflict>,
+    /// Features the host lacks; non-empty means no changes are applied.
+    pub preflight: Vec<Preflight>,
+    /// Rows seen and left alone.
+    pub left_alone: Vec<LeftAlone>,
+}
+
+impl HostPlan {
+    /// Whether apply may proceed on this host.
+    pub fn is_blocked(&self) -> bool {
+        !self.conflicts.is_empty() || !self.preflight.is_empty()
+    }
+
+    /// Counts of (create, update, delete) over rows, counting each row once.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for change in &self.changes {
+            match change.action {
+                Action::Create => counts.add += 1,
+                Action::Update => counts.change += 1,
+                Action::Delete => counts.destroy += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Change counts, as in the summary line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Rows created.
+    pub add: usize,
+    /// Rows updated.
+    pub change: usize,
+    /// Rows deleted.
+    pub destroy: usize,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.add += other.add;
+        self.change += other.change;
+        self.destroy += other.destroy;
+    }
+}

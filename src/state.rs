@@ -1,0 +1,264 @@
+//! The per-host model of Open vSwitch objects, shared by the desired side (built from
+//! the topology) and the observed side (read from a host's OVSDB).
+//!
+//! Every object is a [`Row`]: a name, the OVSDB uuid when it was observed, and a flat
+//! map of attributes. An attribute key is either a column name (`datapath_type`,
+//! `trunks`) or `column:key` for one entry of a map column (`options:remote_ip`,
+//! `external_ids:ovsnet-cluster`). Keeping attributes flat makes the diff generic and
+//! lets a saved plan carry exactly the values apply will write. Which keys ovsnet
+//! manages (and therefore compares) is decided here, by [`is_managed`], and nowhere else.
+//!
+//! This module does no I/O.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `external_ids` key that marks every row ovsnet owns with its cluster name.
+pub const MARK_CLUSTER: &str = "ovsnet-cluster";
+/// `external_ids` key that marks tunnel ports and interfaces with the peer host's name.
+pub const MARK_PEER: &str = "ovsnet-peer";
+/// `external_ids` key that says what role an owned row plays (`bridge`, `internal`, `tunnel`).
+pub const MARK_ROLE: &str = "ovsnet-role";
+/// Prefix of every `external_ids` key ovsnet writes; keys with it are managed on owned rows.
+pub const MARK_PREFIX: &str = "ovsnet-";
+
+/// One attribute value, typed as OVSDB types it.
+///
+/// Serialized untagged so the JSON plan reads naturally (`"vxlan"`, `4789`, `true`, `[10, 20]`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// An OVSDB boolean.
+    Bool(bool),
+    /// An OVSDB integer.
+    Int(i64),
+    /// An OVSDB string.
+    Str(String),
+    /// A set of integers, kept sorted and without duplicates (`Port.trunks`).
+    IntSet(Vec<i64>),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::IntSet(items) => {
+                let items: Vec<String> = items.iter().map(i64::to_string).collect();
+                write!(f, "[{}]", items.join(", "))
+            }
+        }
+    }
+}
+
+/// The three OVSDB tables ovsnet reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A row of the `Bridge` table.
+    Bridge,
+    /// A row of the `Port` table.
+    Port,
+    /// A row of the `Interface` table.
+    Interface,
+}
+
+impl Kind {
+    /// The OVSDB table name.
+    pub fn table(self) -> &'static str {
+        match self {
+            Kind::Bridge => "Bridge",
+            Kind::Port => "Port",
+            Kind::Interface => "Interface",
+        }
+    }
+
+    /// Lowercase word used in plans and messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Bridge => "bridge",
+            Kind::Port => "port",
+            Kind::Interface => "interface",
+        }
+    }
+}
+
+/// Whether attribute `key` of a row of `kind` is one ovsnet manages on rows it owns.
+///
+/// Managed keys are compared in both directions: present on one side and absent on the
+/// other is a change. Every other key (statistics, other tools' `external_ids`, columns
+/// ovsnet never sets) is ignored by the diff and never written.
+pub fn is_managed(kind: Kind, key: &str) -> bool {
+    if let Some(rest) = key.strip_prefix("external_ids:") {
+        return rest.starts_with(MARK_PREFIX);
+    }
+    match kind {
+        Kind::Bridge => matches!(key, "datapath_type" | "rstp_enable"),
+        Kind::Port => matches!(key, "tag" | "trunks" | "protected"),
+        Kind::Interface => key == "type" || key.starts_with("options:"),
+    }
+}
+
+/// One OVSDB row as ovsnet sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// The row's `name` column.
+    pub name: String,
+    /// The row's `_uuid`; `None` on the desired side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Attributes by key (see the module doc for the key syntax).
+    #[serde(default)]
+    pub attrs: BTreeMap<String, Value>,
+}
+
+impl Row {
+    /// A row with a name and no attributes.
+    pub fn named(name: impl Into<String>) -> Row {
+        Row {
+            name: name.into(),
+            ..Row::default()
+        }
+    }
+
+    /// The value of `external_ids:<key>` when it is a string.
+    pub fn external_id(&self, key: &str) -> Option<&str> {
+        match self.attrs.get(&format!("external_ids:{key}")) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Who owns this row, judged by its `ovsnet-cluster` mark.
+    pub fn ownership(&self, cluster: &str) -> Ownership {
+        match self.external_id(MARK_CLUSTER) {
+            Some(c) if c == cluster => Ownership::Ours,
+            Some(c) => Ownership::OtherCluster(c.to_string()),
+            None => Ownership::Foreign,
+        }
+    }
+
+    /// Sets an attribute, returning `self` for chaining.
+    pub fn with(mut self, key: impl Into<String>, value: Value) -> Row {
+        self.attrs.insert(key.into(), value);
+        self
+    }
+}
+
+/// Who a row belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "owner", content = "cluster")]
+pub enum Ownership {
+    /// Carries this cluster's mark: ovsnet may update and delete it.
+    Ours,
+    /// Carries another ovsnet cluster's mark: never touched.
+    OtherCluster(String),
+    /// Carries no ovsnet mark: created by someone else, never touched.
+    Foreign,
+}
+
+/// A bridge with its ports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bridge {
+    /// The Bridge row.
+    pub row: Row,
+    /// Its ports by name.
+    #[serde(default)]
+    pub ports: BTreeMap<String, Port>,
+}
+
+/// A port with its interfaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    /// The Port row.
+    pub row: Row,
+    /// Its interfaces by name (ovsnet's own ports have exactly one, named like the port).
+    #[serde(default)]
+    pub interfaces: BTreeMap<String, Interface>,
+}
+
+/// An interface: its row and, when observed, what ovs-vswitchd reports about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    /// The Interface row.
+    pub row: Row,
+    /// Runtime columns written by ovs-vswitchd; never diffed, never written by ovsnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<InterfaceRuntime>,
+}
+
+/// Columns ovs-vswitchd fills in for an interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceRuntime {
+    /// OpenFlow port number; -1 means the switch could not create the interface.
+    pub ofport: Option<i64>,
+    /// The switch's error text, if it could not create or configure the interface.
+    pub error: Option<String>,
+    /// `up` or `down`, when reported.
+    pub link_state: Option<String>,
+    /// Free-form status map (tunnel_egress_iface and the like).
+    #[serde(default)]
+    pub status: BTreeMap<String, String>,
+}
+
+/// What one host's Open vSwitch holds (observed) or should hold (desired): its bridges by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostState {
+    /// Bridges by name.
+    pub bridges: BTreeMap<String, Bridge>,
+}
+
+/// What a host must offer for its desired state to be applied (checked in preflight).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirements {
+    /// `Bridge.datapath_type` the overlay bridge uses; must be in `datapath_types`.
+    pub datapath_type: String,
+    /// `Interface.type` of the tunnels; must be in `iface_types` (None: no tunnels).
+    pub tunnel_type: Option<String>,
+    /// Whether `Port.protected` is used (needs OVS 2.9 or later, schema 7.15.0 or later).
+    pub needs_protected: bool,
+}
+
+/// Everything ovsnet wants on one host.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredHost {
+    /// Host name from the topology.
+    pub name: String,
+    /// Where its OVSDB listens.
+    pub endpoint: String,
+    /// Cluster name (the ownership mark).
+    pub cluster: String,
+    /// The overlay bridge and its ports.
+    pub state: HostState,
+    /// What the host's OVS must support.
+    pub requirements: Requirements,
+}
+
+/// Facts about a host's Open vSwitch, from its `Open_vSwitch` row and schema.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// `_uuid` of the single `Open_vSwitch` row.
+    pub uuid: String,
+    /// Configuration sequence number asked for.
+    pub next_cfg: i64,
+    /// Configuration sequence number ovs-vswitchd has reached.
+    pub cur_cfg: i64,
+    /// Datapath types the switch supports (empty when ovs-vswitchd never ran).
+    pub datapath_types: Vec<String>,
+    /// Interface types the switch supports.
+    pub iface_types: Vec<String>,
+    /// `ovs_version`, when reported.
+    pub ovs_version: Option<String>,
+    /// Version of the `Open_vSwitch` database schema.
+    pub schema_version: String,
+}
+
+/// What one host's Open vSwitch holds now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedHost {
+    /// Facts about the switch.
+    pub system: SystemInfo,
+    /// Every bridge, port and interface, whoever owns it.
+    pub state: HostState,
+}
