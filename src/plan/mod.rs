@@ -177,3 +177,69 @@ impl std::ops::AddAssign for Counts {
         self.destroy += other.destroy;
     }
 }
+
+/// How the observed side of a plan was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Against the hosts' real OVSDB endpoints.
+    Live,
+    /// Against the one-machine lab (`--lab`).
+    Lab,
+    /// Against hosts that hold nothing (`--offline`).
+    Offline,
+    /// Against hosts that hold a base topology (`ovsnet diff`).
+    Diff,
+}
+
+/// Cluster-wide facts a plan states in its header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    /// Cluster name.
+    pub cluster: String,
+    /// Digest of the validated topology (sha256 hex, independent of key order).
+    pub topology_digest: String,
+    /// How hosts were observed.
+    pub mode: Mode,
+    /// Topology kind: mesh, chain, star or custom.
+    pub shape: String,
+    /// Tunnel type: vxlan, gre or geneve.
+    pub tunnel: String,
+    /// Loop protection applied: none, split_horizon or rstp.
+    pub protection: String,
+    /// Why that protection.
+    pub protection_reason: String,
+    /// Overlay MTU.
+    pub overlay_mtu: u32,
+    /// Tunnel edges of the wanted graph, as host-name pairs (lower file index first).
+    pub tunnels: Vec<(String, String)>,
+    /// Validation warnings (single points of failure, large diameter).
+    pub warnings: Vec<String>,
+}
+
+/// A whole plan: the context and one `HostPlan` per host, in file order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Cluster-wide facts.
+    pub context: Context,
+    /// Per-host plans in topology file order.
+    pub hosts: Vec<HostPlan>,
+}
+
+impl Plan {
+    /// Summed counts over every host.
+    pub fn counts(&self) -> Counts {
+        let mut total = Counts::default();
+        for host in &self.hosts {
+            total += host.counts();
+        }
+        total
+    }
+
+    /// Whether any host has a change, conflict or preflight failure.
+    pub fn has_changes(&self) -> bool {
+        self.hosts.iter().any(|h| !h.changes.is_empty())
+    }
+}
