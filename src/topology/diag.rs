@@ -393,9 +393,9 @@ fn list(names: &[String]) -> String {
 }
 
 fn cycle_text(cycle: &[String]) -> String {
-    let mut parts: Vec<&str> = cycle.iter().map(String::as_str).collect();
-    if let Some(first) = cycle.first() {
-        parts.push(first);
+    let mut parts: Vec<String> = cycle.iter().map(|n| format!("`{n}`")).collect();
+    if let Some(first) = parts.first() {
+        parts.push(first.clone());
     }
     parts.join(" → ")
 }
@@ -418,6 +418,29 @@ impl Problem {
     pub fn help(&self) -> Option<String> {
         use Problem::*;
         Some(match self {
+            Syntax { .. } => "fix the YAML at this position".into(),
+            WrongType { expected, .. } => match *expected {
+                "an integer" => "write a plain number, without quotes".into(),
+                "a mapping" => "write `key: value` lines indented under it".into(),
+                "a list" => "write `- item` lines indented under it".into(),
+                other => format!("write {other} here"),
+            },
+            OutOfRange { min, max, .. } => format!("use a value from {min} to {max}"),
+            UnusableUnderlay { .. } => "use the unicast address peers reach this host at".into(),
+            DuplicateVlanId { .. } => "every VLAN needs its own 802.1Q id".into(),
+            SubnetsOverlap { .. } => {
+                "give every VLAN its own subnet, so an address says which VLAN it is in".into()
+            }
+            RangeOutsideSubnet { subnet, .. } => format!("pick a range inside {subnet}"),
+            GatewayOutsideSubnet { subnet, .. } | GatewayNotHost { subnet, .. } => {
+                format!("pick a host address inside {subnet}")
+            }
+            ShapeNeedsField { field: "hub", .. } => "add `hub: HOST` under `tunnel`".into(),
+            ShapeNeedsField { .. } => {
+                "add `links:` under `tunnel` with pairs like `- [host-a, host-b]`".into()
+            }
+            SelfLink { .. } => "remove it: a host needs no tunnel to itself".into(),
+            KeyTooLarge { .. } => "VXLAN and Geneve keys (VNIs) have 24 bits, GRE keys 32".into(),
             UnknownField {
                 suggestion: Some(s),
                 ..
@@ -437,6 +460,12 @@ impl Problem {
             BadAddress { example, .. } => format!("write it like `{example}`"),
             HostBits { network, .. } => format!("did you mean `{network}`?"),
             BadEndpoint { .. } => "use `unix:PATH`, `tcp:IP:PORT` or `ssl:IP:PORT`".into(),
+            DuplicateUnderlay { .. } => {
+                "every host needs its own underlay address: peers tell hosts apart by it".into()
+            }
+            NoVlans => "declare at least one VLAN: a tunnel port with no VLAN in `trunks` \
+                 would carry every VLAN"
+                .into(),
             NoHosts => "add at least one entry under `hosts:`".into(),
             DuplicateHost { first_line, .. } => {
                 format!(
@@ -459,6 +488,8 @@ impl Problem {
                 suggestion: Some(s),
                 ..
             } => format!("did you mean `{s}`?"),
+            UnknownVlan { .. } => "declare it under `vlans:` or use a declared VLAN".into(),
+            UnknownHost { .. } => "declare it under `hosts:` or use a declared host".into(),
             FieldNotForShape { field, .. } => format!("remove `{field}` or change `topology`"),
             DuplicateLink { first_line, .. } => {
                 format!("the same link is already listed on line {first_line}")
@@ -482,7 +513,6 @@ impl Problem {
                 "every hop is a relay through another host; a mesh or a star is shorter".into()
             }
             UnprotectedCycle => "use `loop_protection: auto` unless you are testing storms".into(),
-            _ => return None,
         })
     }
 

@@ -82,11 +82,7 @@ pub fn analyze(topology: &Topology) -> (Analysis, Vec<Problem>) {
                 .collect(),
         });
     }
-    let components = if connected {
-        1
-    } else {
-        n - unreached.len() + 1
-    };
+    let components = if connected { 1 } else { components(&adjacency) };
     let cyclic = edges.len() + components > n;
     let names = |list: Vec<usize>| -> Vec<String> {
         list.into_iter()
@@ -140,6 +136,29 @@ fn unreached(adj: &[Vec<usize>]) -> Vec<usize> {
     }
     let dist = distances(adj, 0);
     (0..adj.len()).filter(|&i| dist[i] == usize::MAX).collect()
+}
+
+/// Number of connected components.
+fn components(adj: &[Vec<usize>]) -> usize {
+    let mut seen = vec![false; adj.len()];
+    let mut count = 0;
+    for start in 0..adj.len() {
+        if seen[start] {
+            continue;
+        }
+        count += 1;
+        seen[start] = true;
+        let mut stack = vec![start];
+        while let Some(v) = stack.pop() {
+            for &w in &adj[v] {
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push(w);
+                }
+            }
+        }
+    }
+    count
 }
 
 /// Hop counts from `from` (usize::MAX where unreachable).
@@ -237,8 +256,8 @@ fn protection(g: &Facts, problems: &mut Vec<Problem>) -> (Protection, String) {
         }
         LoopProtection::Protected | LoopProtection::Auto if g.cyclic && g.complete => (
             Protection::SplitHorizon,
-            "full mesh: every host has its own tunnel to every other, so split horizon \
-             (protected tunnel ports) stops loops without blocking any path"
+            "full mesh: every host has its own tunnel to every other, so no host needs to \
+             relay and split horizon stops loops without blocking any path"
                 .into(),
         ),
         LoopProtection::Protected if g.complete => (

@@ -132,6 +132,8 @@ struct Fields<'n> {
     at: Pos,
     within: &'static str,
     entries: Vec<(&'static str, &'n Node)>,
+    /// Allowed names offered as did-you-mean: their absence is not reported again.
+    suggested: Vec<&'static str>,
 }
 
 impl<'n> Fields<'n> {
@@ -165,6 +167,9 @@ impl Walker<'_> {
     }
 
     fn missing(&mut self, fields: &Fields, field: &'static str) {
+        if fields.suggested.contains(&field) {
+            return;
+        }
         let within = fields.within;
         self.report(Problem::Missing { field, within }, fields.at);
     }
@@ -184,6 +189,7 @@ impl Walker<'_> {
             at: node.at,
             within,
             entries: Vec::new(),
+            suggested: Vec::new(),
         };
         let mut seen: Vec<(&str, u32)> = Vec::new();
         for (key, value) in entries {
@@ -202,10 +208,12 @@ impl Walker<'_> {
             match allowed.iter().find(|a| **a == name) {
                 Some(known) => fields.entries.push((known, value)),
                 None => {
+                    let suggestion = did_you_mean(name, allowed.iter().copied());
+                    fields.suggested.extend(suggestion);
                     let problem = Problem::UnknownField {
                         field: name.to_string(),
                         within,
-                        suggestion: did_you_mean(name, allowed.iter().copied()),
+                        suggestion,
                         allowed: allowed.to_vec(),
                     };
                     self.report(problem, key.at);
