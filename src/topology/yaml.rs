@@ -83,7 +83,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         budget: Some(budget),
     };
     match serde_saphyr::from_str_with_options::<Option<Spanned<Raw>>>(text, options) {
-        Ok(Some(root)) => Ok(node(root, text)),
+        Ok(Some(root)) => Ok(node(root)),
         Ok(None) => Ok(Node {
             at: Pos {
                 line: 1,
@@ -117,7 +117,7 @@ enum Raw {
     Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
 }
 
-fn node(raw: Spanned<Raw>, text: &str) -> Node {
+fn node(raw: Spanned<Raw>) -> Node {
     let loc = raw.referenced;
     let value = match raw.value {
         Raw::Null => Value::Null,
@@ -125,11 +125,11 @@ fn node(raw: Spanned<Raw>, text: &str) -> Node {
         Raw::Int(i) => Value::Int(i),
         Raw::Float(f) => Value::Float(f),
         Raw::Str(s) => Value::Str(s),
-        Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| node(n, text)).collect()),
+        Raw::Seq(items) => Value::Seq(items.into_iter().map(node).collect()),
         Raw::Map(entries) => Value::Map(
             entries
                 .into_iter()
-                .map(|(k, v)| (node(k, text), node(v, text)))
+                .map(|(k, v)| (node(k), node(v)))
                 .collect(),
         ),
     };
