@@ -663,3 +663,127 @@ mod tests {
         assert!(plan.changes.is_empty());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::plan::simulate::simulate;
+    use crate::state::{Interface, Value, MARK_CLUSTER};
+    use proptest::prelude::*;
+
+    /// A random owned port: name index, remote ip octet, trunks, protected.
+    fn port_strategy() -> impl Strategy<Value = (u8, u8, Vec<i64>, bool)> {
+        (
+            0u8..8,
+            1u8..20,
+            proptest::collection::vec(1i64..30, 0..3),
+            any::<bool>(),
+        )
+    }
+
+    fn owned(name: String) -> Row {
+        Row::named(name).with(
+            format!("external_ids:{MARK_CLUSTER}"),
+            Value::Str("demo".into()),
+        )
+    }
+
+    fn host(ports: &[(u8, u8, Vec<i64>, bool)], datapath: &str) -> HostState {
+        let mut bridge = Bridge {
+            row: owned("br-ovsnet".into()).with("datapath_type", Value::Str(datapath.into())),
+            ports: BTreeMap::new(),
+        };
+        for (n, ip, trunks, protected) in ports {
+            let name = format!("vx-h{n}");
+            let mut trunks = trunks.clone();
+            trunks.sort();
+            trunks.dedup();
+            let mut row = owned(name.clone()).with("protected", Value::Bool(*protected));
+            if !trunks.is_empty() {
+                row = row.with("trunks", Value::IntSet(trunks));
+            }
+            let iface = owned(name.clone())
+                .with("type", Value::Str("vxlan".into()))
+                .with("options:remote_ip", Value::Str(format!("198.18.0.{ip}")));
+            let iface = Interface {
+                row: iface,
+                runtime: None,
+            };
+            let port = Port {
+                row,
+                interfaces: BTreeMap::from([(name.clone(), iface)]),
+            };
+            bridge.ports.insert(name, port);
+        }
+        HostState {
+            bridges: BTreeMap::from([("br-ovsnet".to_string(), bridge)]),
+        }
+    }
+
+    fn with_uuids(mut state: HostState) -> HostState {
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            Some(format!("obs-{n}"))
+        };
+        for bridge in state.bridges.values_mut() {
+            bridge.row.uuid = next();
+            for port in bridge.ports.values_mut() {
+                port.row.uuid = next();
+                for iface in port.interfaces.values_mut() {
+                    iface.row.uuid = next();
+                }
+            }
+        }
+        state
+    }
+
+    fn desired(state: HostState) -> DesiredHost {
+        DesiredHost {
+            name: "a".into(),
+            cluster: "demo".into(),
+            state,
+            ..DesiredHost::default()
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn planning_a_state_against_itself_is_empty(ports in proptest::collection::vec(port_strategy(), 0..6)) {
+            let want = host(&ports, "netdev");
+            let observed = ObservedHost { state: with_uuids(want.clone()), ..ObservedHost::default() };
+            let plan = build(&desired(want), &observed).expect("plan");
+            prop_assert!(plan.changes.is_empty());
+        }
+
+        #[test]
+        fn applying_a_plan_to_a_model_and_planning_again_is_empty(
+            want in proptest::collection::vec(port_strategy(), 0..6),
+            have in proptest::collection::vec(port_strategy(), 0..6),
+            empty_host in any::<bool>(),
+        ) {
+            let desired = desired(host(&want, "netdev"));
+            let observed = if empty_host { HostState::default() } else { with_uuids(host(&have, "system")) };
+            let observed = ObservedHost { state: observed, ..ObservedHost::default() };
+            let plan = build(&desired, &observed).expect("plan");
+            let after = ObservedHost { state: simulate(&observed.state, &plan), ..ObservedHost::default() };
+            let again = build(&desired, &after).expect("plan");
+            prop_assert!(again.changes.is_empty(), "left over: {:?}", again.changes);
+        }
+
+        #[test]
+        fn the_plan_is_deterministic(
+            want in proptest::collection::vec(port_strategy(), 0..6),
+            have in proptest::collection::vec(port_strategy(), 0..6),
+        ) {
+            let desired = desired(host(&want, "netdev"));
+            let observed = ObservedHost { state: with_uuids(host(&have, "netdev")), ..ObservedHost::default() };
+            let first = build(&desired, &observed).expect("plan");
+            let second = build(&desired.clone(), &observed.clone()).expect("plan");
+            prop_assert_eq!(
+                serde_json::to_string(&first).expect("json"),
+                serde_json::to_string(&second).expect("json")
+            );
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod build;
 
 mod fingerprint;
 mod preflight;
+pub mod simulate;
 
 pub use build::{build, diff_attrs, PlanError};
 
