@@ -425,3 +425,12 @@ fn colour_is_only_used_when_asked() {
     assert!(!d.render(&text, false).contains('\x1b'));
     assert!(d.render(&text, true).contains("\x1b[1;31merror\x1b[0m"));
 }
+
+#[test]
+fn a_chain_warns_that_its_relays_are_single_points_of_failure() {
+    let text = read("topologies/chain4.yaml");
+    let loaded = load("chain4.yaml", &text).unwrap();
+    let out = loaded.warnings.render(&text, false);
+    assert!(out.contains("`hostB` and `hostC` are each a single point of failure"), "{out}");
+    insta::assert_snapshot!("chain4_warnings", out);
+}

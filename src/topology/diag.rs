@@ -366,9 +366,8 @@ pub enum Problem {
         overhead: u32,
     },
     /// Warning: hosts whose loss splits the overlay.
-    #[error("{} {} single point{} of failure: losing {} splits the overlay",
-        list(hosts), if hosts.len() == 1 { "is a" } else { "are" },
-        if hosts.len() == 1 { "" } else { "s" },
+    #[error("{} {} single point of failure: losing {} splits the overlay",
+        and_list(hosts), if hosts.len() == 1 { "is a" } else { "are each a" },
         if hosts.len() == 1 { "it" } else { "one" })]
     SinglePointsOfFailure {
         /// The articulation points, in file order.
@@ -390,6 +389,15 @@ pub enum Problem {
 fn list(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     quoted.join(", ")
+}
+
+/// `a`, `a` and `b`, `a`, `b` and `c`.
+fn and_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
 }
 
 fn cycle_text(cycle: &[String]) -> String {
@@ -679,6 +687,18 @@ impl Diagnostics {
     /// Whether there is nothing to report.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// One line per diagnostic (`warning: message`), without position or source, for
+    /// plan headers and machine output.
+    pub fn summaries(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .map(|d| match d.severity() {
+                Severity::Error => format!("error: {}", d.problem),
+                Severity::Warning => format!("warning: {}", d.problem),
+            })
+            .collect()
     }
 
     /// Renders every diagnostic, then a summary line when there are errors.
