@@ -7,10 +7,9 @@
 //! business, what differs from the host is `plan`'s.
 
 use crate::state::{
-    Bridge, DesiredHost, HostState, Interface, Kind, Port, Requirements, Row, Value, MARK_CLUSTER,
-    MARK_PEER, MARK_ROLE,
+    Bridge, DesiredHost, HostState, Interface, Kind, Port, Requirements, Row, Value,
 };
-use crate::topology::{Analysis, Protection, Topology, TunnelKind};
+use crate::topology::{Analysis, Host, Protection, Topology, TunnelKind};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,9 +23,12 @@ const HASH_DIGITS: usize = 6;
 /// name, or, when that exceeds 15 bytes, a prefix of the peer's name and a short hash of
 /// all of it. Stable: it depends on nothing else.
 pub fn tunnel_port_name(kind: TunnelKind, peer: &str) -> String {
-    let full = format!("{}{peer}", kind.port_prefix());
-    if full.len() <= IFNAME_MAX {
-        return full;
+    let prefix = kind.port_prefix();
+    if prefix.len() + peer.len() <= IFNAME_MAX {
+        let mut name = String::with_capacity(IFNAME_MAX);
+        name.push_str(prefix);
+        name.push_str(peer);
+        return name;
     }
     shortened(kind, peer, 0)
 }
@@ -109,14 +111,16 @@ pub fn desire_host(topology: &Topology, analysis: &Analysis, index: usize) -> De
         .collect();
     let names = tunnel_port_names(kind, &peers, bridge_name);
     let protected = analysis.protection == Protection::SplitHorizon;
-    let trunks = Value::IntSet(sorted_ids(topology));
-    let mut ports = BTreeMap::new();
-    ports.insert(bridge_name.to_string(), internal_port(bridge_name, cluster));
+    let template = Template::new(topology, protected);
+    let mut ports: Vec<(String, Port)> = Vec::with_capacity(names.len() + 1);
+    ports.push((bridge_name.to_string(), internal_port(bridge_name, cluster)));
     for (name, &j) in names.into_iter().zip(neighbours) {
-        let port = tunnel_port(topology, j, &name, protected, trunks.clone());
-        ports.insert(name, port);
+        let port = template.port(&name, &topology.hosts[j]);
+        ports.push((name, port));
     }
-    let row = marked(Row::named(bridge_name), cluster, "bridge", None)
+    // Collecting builds the map in bulk (sort, then fill), cheaper than 1,000 inserts.
+    let ports: BTreeMap<String, Port> = ports.into_iter().collect();
+    let row = marked(Row::named(bridge_name), cluster, "bridge")
         .with(
             "datapath_type",
             Value::Str(topology.bridge.datapath.ovs_name().into()),
@@ -147,18 +151,16 @@ fn sorted_ids(topology: &Topology) -> Vec<i64> {
     ids
 }
 
-/// Adds the ownership marks to a row.
-fn marked(row: Row, cluster: &str, role: &str, peer: Option<&str>) -> Row {
-    let row = row
-        .with(
-            format!("external_ids:{MARK_CLUSTER}"),
-            Value::Str(cluster.into()),
-        )
-        .with(format!("external_ids:{MARK_ROLE}"), Value::Str(role.into()));
-    match peer {
-        Some(peer) => row.with(format!("external_ids:{MARK_PEER}"), Value::Str(peer.into())),
-        None => row,
-    }
+// `external_ids:` plus the marks of `state` (MARK_CLUSTER, MARK_ROLE, MARK_PEER);
+// spelled out so no key is formatted per row. A unit test keeps them in step.
+const KEY_CLUSTER: &str = "external_ids:ovsnet-cluster";
+const KEY_ROLE: &str = "external_ids:ovsnet-role";
+const KEY_PEER: &str = "external_ids:ovsnet-peer";
+
+/// Adds the cluster and role marks to a row.
+fn marked(row: Row, cluster: &str, role: &str) -> Row {
+    row.with(KEY_CLUSTER, Value::Str(cluster.into()))
+        .with(KEY_ROLE, Value::Str(role.into()))
 }
 
 fn single(port_row: Row, iface_row: Row) -> Port {
@@ -177,41 +179,55 @@ fn single(port_row: Row, iface_row: Row) -> Port {
 }
 
 fn internal_port(name: &str, cluster: &str) -> Port {
-    let port =
-        marked(Row::named(name), cluster, "internal", None).with("protected", Value::Bool(false));
-    let iface = marked(Row::named(name), cluster, "internal", None)
-        .with("type", Value::Str("internal".into()));
+    let port = marked(Row::named(name), cluster, "internal").with("protected", Value::Bool(false));
+    let iface =
+        marked(Row::named(name), cluster, "internal").with("type", Value::Str("internal".into()));
     single(port, iface)
 }
 
-fn tunnel_port(
-    topology: &Topology,
-    peer: usize,
-    name: &str,
-    protected: bool,
-    trunks: Value,
-) -> Port {
-    let cluster = topology.cluster.as_str();
-    let peer_host = &topology.hosts[peer];
-    let peer_name = Some(peer_host.name.as_str());
-    let port = marked(Row::named(name), cluster, "tunnel", peer_name)
-        .with("trunks", trunks)
-        .with("protected", Value::Bool(protected));
-    let tunnel = &topology.tunnel;
-    let mut iface = marked(Row::named(name), cluster, "tunnel", peer_name)
-        .with("type", Value::Str(tunnel.kind.ovs_name().into()))
-        .with(
-            "options:remote_ip",
-            Value::Str(peer_host.underlay_ip.to_string()),
+/// The attributes every tunnel port of one host shares, built once and cloned per peer
+/// (a 1,000-host mesh has 999 tunnel ports per host).
+struct Template {
+    port: Row,
+    iface: Row,
+}
+
+impl Template {
+    fn new(topology: &Topology, protected: bool) -> Template {
+        let cluster = topology.cluster.as_str();
+        let tunnel = &topology.tunnel;
+        let port = marked(Row::default(), cluster, "tunnel")
+            .with("trunks", Value::IntSet(sorted_ids(topology)))
+            .with("protected", Value::Bool(protected));
+        let mut iface = marked(Row::default(), cluster, "tunnel")
+            .with("type", Value::Str(tunnel.kind.ovs_name().into()));
+        // OVS keeps every `options` value as a string; so must we, or the diff never settles.
+        if let Some(key) = tunnel.key {
+            iface = iface.with("options:key", Value::Str(key.to_string()));
+        }
+        if let Some(port) = tunnel.dst_port {
+            iface = iface.with("options:dst_port", Value::Str(port.to_string()));
+        }
+        Template { port, iface }
+    }
+
+    /// The tunnel port `name` to `peer`.
+    fn port(&self, name: &str, peer: &Host) -> Port {
+        let mut port = self.port.clone();
+        port.name = name.to_string();
+        port.attrs
+            .insert(KEY_PEER.to_string(), Value::Str(peer.name.clone()));
+        let mut iface = self.iface.clone();
+        iface.name = name.to_string();
+        iface
+            .attrs
+            .insert(KEY_PEER.to_string(), Value::Str(peer.name.clone()));
+        iface.attrs.insert(
+            "options:remote_ip".to_string(),
+            Value::Str(peer.underlay_ip.to_string()),
         );
-    // OVS keeps every `options` value as a string; so must we, or the diff never settles.
-    if let Some(key) = tunnel.key {
-        iface = iface.with("options:key", Value::Str(key.to_string()));
+        single(port, iface)
     }
-    if let Some(port) = tunnel.dst_port {
-        iface = iface.with("options:dst_port", Value::Str(port.to_string()));
-    }
-    single(port, iface)
 }
 
 /// Every attribute key of every row in `host`, with its kind (for `is_managed` checks).
@@ -232,6 +248,14 @@ pub fn attribute_keys(host: &DesiredHost) -> Vec<(Kind, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mark_keys_match_the_state_marks() {
+        use crate::state::{MARK_CLUSTER, MARK_PEER, MARK_ROLE};
+        assert_eq!(KEY_CLUSTER, format!("external_ids:{MARK_CLUSTER}"));
+        assert_eq!(KEY_ROLE, format!("external_ids:{MARK_ROLE}"));
+        assert_eq!(KEY_PEER, format!("external_ids:{MARK_PEER}"));
+    }
 
     #[test]
     fn short_names_are_prefix_and_peer() {

@@ -431,6 +431,32 @@ fn a_chain_warns_that_its_relays_are_single_points_of_failure() {
     let text = read("topologies/chain4.yaml");
     let loaded = load("chain4.yaml", &text).unwrap();
     let out = loaded.warnings.render(&text, false);
-    assert!(out.contains("`hostB` and `hostC` are each a single point of failure"), "{out}");
+    assert!(
+        out.contains("`hostB` and `hostC` are each a single point of failure"),
+        "{out}"
+    );
     insta::assert_snapshot!("chain4_warnings", out);
+}
+
+#[test]
+fn an_empty_file_is_refused() {
+    let (d, out) = refused("empty", "");
+    assert_eq!(d.errors(), 1, "{out}");
+    insta::assert_snapshot!("empty_file", out);
+}
+
+#[test]
+fn a_file_without_hosts_is_refused() {
+    let text = BASE[..BASE.find("hosts:").expect("base has hosts")].to_string() + "hosts: []\n";
+    let (d, out) = refused("no_hosts", &text);
+    assert!(
+        matches!(
+            d.items[..],
+            [ovsnet::topology::Diagnostic {
+                problem: Problem::NoHosts,
+                ..
+            }]
+        ),
+        "{out}"
+    );
 }

@@ -199,6 +199,21 @@ fn a_large_custom_tree_is_analysed_without_quadratic_search() {
     let loaded = load("tree.yaml", &generated(3000, &tunnel)).unwrap();
     assert!(!loaded.analysis.cyclic);
     assert_eq!(loaded.analysis.protection, Protection::None);
+    // Every host with a child is a relay: hosts 0..=1499 of 3,000 in heap numbering.
+    assert_eq!(loaded.analysis.articulation_points.len(), 1500);
+    assert_eq!(loaded.analysis.articulation_points[1499], "host-01499");
     // Binary-heap numbering: the left subtree is one level deeper than the right.
     assert_eq!(loaded.analysis.diameter, 11 + 10);
+}
+
+#[test]
+fn a_single_host_needs_no_tunnel() {
+    let text = generated(1, "  type: geneve\n  topology: mesh\n");
+    let loaded = load("one.yaml", &text).unwrap();
+    assert!(loaded.analysis.edges.is_empty());
+    assert_eq!(loaded.analysis.protection, Protection::None);
+    let host = desire_host(&loaded.topology, &loaded.analysis, 0);
+    assert!(tunnel_ports(&host).is_empty());
+    assert_eq!(host.requirements.tunnel_type, None);
+    assert!(!host.requirements.needs_protected);
 }

@@ -142,6 +142,9 @@ pub enum Problem {
         /// The endpoint written.
         value: String,
     },
+    /// The file holds nothing.
+    #[error("the topology file is empty")]
+    EmptyFile,
     /// No hosts at all.
     #[error("the topology has no hosts")]
     NoHosts,
@@ -474,6 +477,7 @@ impl Problem {
             NoVlans => "declare at least one VLAN: a tunnel port with no VLAN in `trunks` \
                  would carry every VLAN"
                 .into(),
+            EmptyFile => "start from one of the examples in `topologies/`".into(),
             NoHosts => "add at least one entry under `hosts:`".into(),
             DuplicateHost { first_line, .. } => {
                 format!(

@@ -25,8 +25,10 @@ pub struct RawTopology {
     pub datapath: Option<Sp<String>>,
     pub tunnel: RawTunnel,
     pub underlay_mtu: Option<Sp<i128>>,
-    pub vlans: Vec<RawVlan>,
-    pub hosts: Vec<RawHost>,
+    /// `None` when absent or not a list (already reported).
+    pub vlans: Option<Vec<RawVlan>>,
+    /// `None` when absent or not a list (already reported).
+    pub hosts: Option<Vec<RawHost>>,
     /// Where the `hosts` and `vlans` sections start (for "no hosts" and the like).
     pub hosts_at: Pos,
     pub vlans_at: Pos,
@@ -94,6 +96,10 @@ const HOST: &[&str] = &["name", "underlay_ip", "ovsdb", "ranges"];
 pub fn walk(root: &Node, out: &mut Vec<Diagnostic>) -> RawTopology {
     let mut w = Walker { out };
     let mut raw = RawTopology::default();
+    if root.value == Value::Null {
+        w.report(Problem::EmptyFile, root.at);
+        return raw;
+    }
     let Some(top) = w.fields(root, "the topology", TOP) else {
         return raw;
     };
@@ -117,12 +123,12 @@ pub fn walk(root: &Node, out: &mut Vec<Diagnostic>) -> RawTopology {
     raw.vlans_at = top.at;
     if let Some(items) = w.list(&top, "vlans", true) {
         raw.vlans_at = top.get("vlans").map_or(top.at, |n| n.at);
-        raw.vlans = items.iter().filter_map(|n| w.vlan(n)).collect();
+        raw.vlans = Some(items.iter().filter_map(|n| w.vlan(n)).collect());
     }
     raw.hosts_at = top.at;
     if let Some(items) = w.list(&top, "hosts", true) {
         raw.hosts_at = top.get("hosts").map_or(top.at, |n| n.at);
-        raw.hosts = items.iter().filter_map(|n| w.host(n)).collect();
+        raw.hosts = Some(items.iter().filter_map(|n| w.host(n)).collect());
     }
     raw
 }
@@ -427,7 +433,7 @@ mod tests {
     fn all_structural_problems_are_collected() {
         let text = "version: 1\ncluster: c\nclustr: d\ntunnel:\n  type: 5\n  topology: mesh\nvlans: []\nhosts:\n  - name: a\n    name: b\n    underlay_ip: 198.18.0.1\n";
         let (raw, problems) = walk_text(text);
-        assert_eq!(raw.hosts.len(), 1);
+        assert_eq!(raw.hosts.map(|h| h.len()), Some(1));
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(matches!(
             &problems[0],

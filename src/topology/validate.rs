@@ -70,6 +70,7 @@ pub fn check(raw: &RawTopology, out: &mut Vec<Diagnostic>) -> Checked {
         host_names: raw
             .hosts
             .iter()
+            .flatten()
             .filter_map(|h| h.name.as_ref().map(|n| (n.v.clone(), n.at)))
             .collect(),
     };
@@ -376,13 +377,16 @@ impl Checker<'_> {
 
     /// Checked VLANs with the position of each one's subnet.
     fn vlans(&mut self, raw: &RawTopology) -> Vec<(Vlan, Pos)> {
-        if raw.vlans.is_empty() {
+        let Some(raw_vlans) = &raw.vlans else {
+            return Vec::new();
+        };
+        if raw_vlans.is_empty() {
             self.report(Problem::NoVlans, raw.vlans_at);
         }
         let mut vlans: Vec<(Vlan, Pos)> = Vec::new();
         let mut names: HashMap<&str, u32> = HashMap::new();
         let mut ids: HashMap<i128, &str> = HashMap::new();
-        for v in &raw.vlans {
+        for v in raw_vlans {
             let (Some(name), Some(id), Some(subnet)) = (&v.name, &v.id, &v.subnet) else {
                 self.broken_vlans
                     .extend(v.name.as_ref().map(|n| n.v.clone()));
@@ -468,14 +472,18 @@ impl Checker<'_> {
     }
 
     fn hosts(&mut self, raw: &RawTopology, vlans: &[(Vlan, Pos)]) -> Vec<Host> {
-        if raw.hosts.is_empty() {
+        let Some(raw_hosts) = &raw.hosts else {
+            self.graph_ready = false;
+            return Vec::new();
+        };
+        if raw_hosts.is_empty() {
             self.report(Problem::NoHosts, raw.hosts_at);
             self.graph_ready = false;
         }
         let mut names: HashMap<&str, u32> = HashMap::new();
         let mut ips: HashMap<Ipv4Addr, &str> = HashMap::new();
-        let mut hosts = Vec::with_capacity(raw.hosts.len());
-        for h in &raw.hosts {
+        let mut hosts = Vec::with_capacity(raw_hosts.len());
+        for h in raw_hosts {
             let name = self.name(&h.name, "host", HOST_RULE, host_ok);
             if let Some(n) = &h.name {
                 if let Some(first_line) = names.insert(&n.v, n.at.line) {
@@ -637,12 +645,14 @@ impl Checker<'_> {
         first: usize,
         second: usize,
     ) {
+        let raw_hosts = raw.hosts.as_deref().unwrap_or_default();
         let pos = |i: usize| {
-            raw.hosts[i]
-                .ranges
-                .iter()
-                .find(|(v, _)| v.v == vlan)
-                .map_or(raw.hosts[i].at, |(_, r)| r.at)
+            raw_hosts.get(i).map_or(Pos::default(), |h| {
+                h.ranges
+                    .iter()
+                    .find(|(v, _)| v.v == vlan)
+                    .map_or(h.at, |(_, r)| r.at)
+            })
         };
         let problem = Problem::RangesOverlap {
             vlan: vlan.to_string(),
@@ -661,6 +671,7 @@ impl Checker<'_> {
             let at = raw
                 .vlans
                 .iter()
+                .flatten()
                 .find(|v| v.name.as_ref().is_some_and(|n| n.v == vlan.name))
                 .and_then(|v| v.gateway.as_ref())
                 .map_or(Pos::default(), |g| g.at);
