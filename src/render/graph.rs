@@ -29,7 +29,7 @@ pub fn text(topology: &Topology, analysis: &Analysis) -> String {
     );
     let _ = writeln!(
         out,
-        "loop protection: {} ({})",
+        "loop protection: {}\n  because {}",
         protection_word(analysis.protection),
         analysis.protection_reason
     );

@@ -775,7 +775,8 @@ where
         .into_iter()
         .map(|c| (edit_distance(typed, c), c))
         .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
+        // Ties go to the alphabetically first, so the answer never depends on order.
+        .min()
         .map(|(_, c)| c)
 }
 

@@ -256,7 +256,7 @@ fn protection(g: &Facts, problems: &mut Vec<Problem>) -> (Protection, String) {
         }
         LoopProtection::Protected | LoopProtection::Auto if g.cyclic && g.complete => (
             Protection::SplitHorizon,
-            "full mesh: every host has its own tunnel to every other, so no host needs to \
+            "the tunnel graph is a full mesh: every host has its own tunnel to every other, so no host needs to \
              relay and split horizon stops loops without blocking any path"
                 .into(),
         ),

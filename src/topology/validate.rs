@@ -166,6 +166,15 @@ fn address(out: &mut Vec<Diagnostic>, text: &Sp<String>) -> Option<Ipv4Addr> {
     }
 }
 
+/// Host index by name (the first host of each name).
+fn name_index(hosts: &[Host]) -> HashMap<&str, usize> {
+    let mut index = HashMap::with_capacity(hosts.len());
+    for (i, h) in hosts.iter().enumerate() {
+        index.entry(h.name.as_str()).or_insert(i);
+    }
+    index
+}
+
 fn endpoint_ok(value: &str) -> bool {
     if let Some(path) = value.strip_prefix("unix:") {
         return !path.is_empty();
@@ -719,7 +728,7 @@ impl Checker<'_> {
             }
         }
         if let (true, Some(hub)) = (is_star, &t.hub) {
-            self.known_host(hub, "`tunnel.hub`", hosts);
+            self.known_host(hub, "`tunnel.hub`", &name_index(hosts));
         }
     }
 
@@ -727,16 +736,15 @@ impl Checker<'_> {
         &mut self,
         name: &Sp<String>,
         what: &'static str,
-        hosts: &[Host],
+        index: &HashMap<&str, usize>,
     ) -> Option<usize> {
-        if let Some(i) = hosts.iter().position(|h| h.name == name.v) {
-            return Some(i);
+        if let Some(i) = index.get(name.v.as_str()) {
+            return Some(*i);
         }
         let problem = Problem::UnknownHost {
             what,
             name: name.v.clone(),
-            suggestion: did_you_mean(&name.v, hosts.iter().map(|h| h.name.as_str()))
-                .map(str::to_string),
+            suggestion: did_you_mean(&name.v, index.keys().copied()).map(str::to_string),
         };
         self.report(problem, name.at);
         self.graph_ready = false;
@@ -756,38 +764,44 @@ impl Checker<'_> {
                     hub.clone_from(&h.v);
                 }
             }
-            Shape::Custom { links } => {
-                let mut seen: HashMap<(usize, usize), u32> = HashMap::new();
-                for link in raw.tunnel.links.iter().flat_map(|l| &l.v) {
-                    let Some((a, b)) = &link.ends else {
-                        self.graph_ready = false;
-                        continue;
-                    };
-                    let ia = self.known_host(a, "`tunnel.links`", hosts);
-                    let ib = self.known_host(b, "`tunnel.links`", hosts);
-                    let (Some(ia), Some(ib)) = (ia, ib) else {
-                        continue;
-                    };
-                    if ia == ib {
-                        self.report(Problem::SelfLink { host: a.v.clone() }, link.at);
-                        continue;
-                    }
-                    let pair = (ia.min(ib), ia.max(ib));
-                    if let Some(first_line) = seen.insert(pair, link.at.line) {
-                        let problem = Problem::DuplicateLink {
-                            a: a.v.clone(),
-                            b: b.v.clone(),
-                            first_line,
-                        };
-                        self.report(problem, link.at);
-                        continue;
-                    }
-                    links.push((hosts[pair.0].name.clone(), hosts[pair.1].name.clone()));
-                }
-            }
+            Shape::Custom { links } => *links = self.custom_links(raw, hosts),
             Shape::Mesh | Shape::Chain => {}
         }
         tunnel
+    }
+
+    /// The custom links, checked for unknown hosts, self-links and repeats.
+    fn custom_links(&mut self, raw: &RawTopology, hosts: &[Host]) -> Vec<(String, String)> {
+        let index = name_index(hosts);
+        let mut links = Vec::new();
+        let mut seen: HashMap<(usize, usize), u32> = HashMap::new();
+        for link in raw.tunnel.links.iter().flat_map(|l| &l.v) {
+            let Some((a, b)) = &link.ends else {
+                self.graph_ready = false;
+                continue;
+            };
+            let ia = self.known_host(a, "`tunnel.links`", &index);
+            let ib = self.known_host(b, "`tunnel.links`", &index);
+            let (Some(ia), Some(ib)) = (ia, ib) else {
+                continue;
+            };
+            if ia == ib {
+                self.report(Problem::SelfLink { host: a.v.clone() }, link.at);
+                continue;
+            }
+            let pair = (ia.min(ib), ia.max(ib));
+            if let Some(first_line) = seen.insert(pair, link.at.line) {
+                let problem = Problem::DuplicateLink {
+                    a: a.v.clone(),
+                    b: b.v.clone(),
+                    first_line,
+                };
+                self.report(problem, link.at);
+                continue;
+            }
+            links.push((hosts[pair.0].name.clone(), hosts[pair.1].name.clone()));
+        }
+        links
     }
 }
 
