@@ -589,7 +589,6 @@ impl Diagnostic {
         let source = source_line(text, self.at.line);
         let gutter = source.map_or(1, |_| self.at.line.to_string().len());
         let pad = " ".repeat(gutter);
-        let bar = paint.on(BLUE, "|");
         if self.at.line > 0 {
             let arrow = paint.on(BLUE, "-->");
             let _ = writeln!(
@@ -601,14 +600,7 @@ impl Diagnostic {
             let _ = writeln!(out, "{pad}{} {file}", paint.on(BLUE, "-->"));
         }
         if let Some(line) = source {
-            let col = self.at.column.max(1) as usize - 1;
-            let width = line.chars().count();
-            let len = (self.at.len.max(1) as usize).min(width.saturating_sub(col).max(1));
-            let carets = paint.on(style, &"^".repeat(len));
-            let num = paint.on(BLUE, &self.at.line.to_string());
-            let _ = writeln!(out, "{pad} {bar}");
-            let _ = writeln!(out, "{num} {bar} {line}");
-            let _ = writeln!(out, "{pad} {bar} {}{carets}", " ".repeat(col));
+            out.push_str(&self.snippet(line, &pad, &paint, style));
         }
         for (label, text) in [("note", self.problem.note()), ("help", self.problem.help())] {
             if let Some(text) = text {
@@ -621,6 +613,22 @@ impl Diagnostic {
             }
         }
         out
+    }
+}
+
+impl Diagnostic {
+    /// The source line with its number and the caret underline.
+    fn snippet(&self, line: &str, pad: &str, paint: &Paint, style: &str) -> String {
+        let bar = paint.on(BLUE, "|");
+        let col = self.at.column.max(1) as usize - 1;
+        let width = line.chars().count();
+        let len = (self.at.len.max(1) as usize).min(width.saturating_sub(col).max(1));
+        let carets = paint.on(style, &"^".repeat(len));
+        let num = paint.on(BLUE, &self.at.line.to_string());
+        format!(
+            "{pad} {bar}\n{num} {bar} {line}\n{pad} {bar} {}{carets}\n",
+            " ".repeat(col)
+        )
     }
 }
 

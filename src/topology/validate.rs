@@ -410,7 +410,6 @@ impl Checker<'_> {
                 self.report(problem, name.at);
                 continue;
             }
-            let id_ok = self.ranged(id, "vlans[].id", 1, 4094);
             if let Some(first) = ids.insert(id.v, &name.v) {
                 let problem = Problem::DuplicateVlanId {
                     id: id.v,
@@ -419,23 +418,29 @@ impl Checker<'_> {
                 };
                 self.report(problem, id.at);
             }
-            let net = network(self.out, subnet, "subnet");
-            let gateway = v.gateway.as_ref().and_then(|g| address(self.out, g));
-            if let (Some(id), Some(net)) = (id_ok, net) {
-                self.overlapping_subnet(&vlans, &name.v, net, subnet.at);
-                self.gateway(v, net, gateway);
-                let vlan = Vlan {
-                    name: name.v.clone(),
-                    id: u16::try_from(id).expect("checked to be in 1..=4094"),
-                    subnet: net,
-                    gateway,
-                };
-                vlans.push((vlan, subnet.at));
-            } else {
-                self.broken_vlans.push(name.v.clone());
+            match self.vlan(v, &vlans) {
+                Some(vlan) => vlans.push((vlan, subnet.at)),
+                None => self.broken_vlans.push(name.v.clone()),
             }
         }
         vlans
+    }
+
+    /// One VLAN whose fields are all present: id range, subnet, gateway.
+    fn vlan(&mut self, v: &RawVlan, earlier: &[(Vlan, Pos)]) -> Option<Vlan> {
+        let (name, id, subnet) = (v.name.as_ref()?, v.id.as_ref()?, v.subnet.as_ref()?);
+        let id = self.ranged(id, "vlans[].id", 1, 4094);
+        let net = network(self.out, subnet, "subnet");
+        let gateway = v.gateway.as_ref().and_then(|g| address(self.out, g));
+        let (id, net) = (id?, net?);
+        self.overlapping_subnet(earlier, &name.v, net, subnet.at);
+        self.gateway(v, net, gateway);
+        Some(Vlan {
+            name: name.v.clone(),
+            id: u16::try_from(id).expect("checked to be in 1..=4094"),
+            subnet: net,
+            gateway,
+        })
     }
 
     fn overlapping_subnet(&mut self, earlier: &[(Vlan, Pos)], name: &str, net: Ipv4Net, at: Pos) {
