@@ -19,57 +19,81 @@ pub struct Sp<T> {
 /// The whole file, unchecked.
 #[derive(Debug, Default)]
 pub struct RawTopology {
+    /// `version`.
     pub version: Option<Sp<i128>>,
+    /// `cluster`.
     pub cluster: Option<Sp<String>>,
+    /// `bridge.name`.
     pub bridge_name: Option<Sp<String>>,
+    /// `bridge.datapath`.
     pub datapath: Option<Sp<String>>,
+    /// `tunnel`.
     pub tunnel: RawTunnel,
+    /// `underlay.mtu`.
     pub underlay_mtu: Option<Sp<i128>>,
     /// `None` when absent or not a list (already reported).
     pub vlans: Option<Vec<RawVlan>>,
     /// `None` when absent or not a list (already reported).
     pub hosts: Option<Vec<RawHost>>,
-    /// Where the `hosts` and `vlans` sections start (for "no hosts" and the like).
+    /// Where the `hosts` section starts (for "no hosts").
     pub hosts_at: Pos,
+    /// Where the `vlans` section starts (for "no VLANs").
     pub vlans_at: Pos,
 }
 
 /// The `tunnel` section, unchecked.
 #[derive(Debug, Default)]
 pub struct RawTunnel {
+    /// Where the section starts.
     pub at: Pos,
+    /// `type`.
     pub kind: Option<Sp<String>>,
+    /// `topology`.
     pub shape: Option<Sp<String>>,
+    /// `hub`.
     pub hub: Option<Sp<String>>,
     /// `None` when absent; each link is a pair of names (either may be unusable).
     pub links: Option<Sp<Vec<RawLink>>>,
+    /// `key`.
     pub key: Option<Sp<i128>>,
+    /// `dst_port`.
     pub dst_port: Option<Sp<i128>>,
+    /// `loop_protection`.
     pub loop_protection: Option<Sp<String>>,
 }
 
 /// One `[a, b]` link.
 #[derive(Debug)]
 pub struct RawLink {
+    /// Where the pair is written.
     pub at: Pos,
+    /// Both ends, when both are strings.
     pub ends: Option<(Sp<String>, Sp<String>)>,
 }
 
 /// One VLAN, unchecked.
 #[derive(Debug)]
 pub struct RawVlan {
+    /// `name`.
     pub name: Option<Sp<String>>,
+    /// `id`.
     pub id: Option<Sp<i128>>,
+    /// `subnet`.
     pub subnet: Option<Sp<String>>,
+    /// `gateway`.
     pub gateway: Option<Sp<String>>,
 }
 
 /// One host, unchecked.
 #[derive(Debug)]
 pub struct RawHost {
+    /// Where the host's mapping starts.
     pub at: Pos,
+    /// `name`.
     pub name: Option<Sp<String>>,
+    /// `underlay_ip`.
     pub underlay_ip: Option<Sp<String>>,
+    /// `ovsdb`.
     pub ovsdb: Option<Sp<String>>,
     /// VLAN name (with its position) to range text (with its position), file order.
     pub ranges: Vec<(Sp<String>, Sp<String>)>,
