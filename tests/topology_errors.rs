@@ -460,3 +460,36 @@ fn a_file_without_hosts_is_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn every_invalid_fixture_is_refused_with_positions() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("tests/invalid exists") {
+        let path = entry.expect("dir entry").path();
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        let (d, out) = refused(name, &text);
+        assert!(d.errors() >= 1, "{out}");
+        assert!(d.items.iter().all(|i| i.at.line > 0), "{out}");
+        seen += 1;
+    }
+    assert!(seen >= 6, "only {seen} fixtures");
+}
+
+#[test]
+fn duplicate_keys_are_reported_in_every_mapping() {
+    let (d, out) = refused("duplicate-keys", &read("tests/invalid/duplicate-keys.yaml"));
+    let keys: Vec<&str> = d
+        .items
+        .iter()
+        .filter_map(|i| match &i.problem {
+            Problem::DuplicateKey { key, .. } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, ["cluster", "web"], "{out}");
+}
