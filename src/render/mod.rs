@@ -1,0 +1,293 @@
+//! Rendering plans for people and pipelines: terraform-style text, a versioned JSON
+//! document and a pull-request markdown comment.
+//!
+//! Every renderer streams: the caller hands it the [`Context`] once, then each
+//! [`HostPlan`] in order (and may drop it right after), then asks it to finish. Nothing
+//! here holds a whole plan's output, so a 1,000-host mesh renders in bounded memory
+//! (markdown buffers at most one comment's worth). Renderers do no I/O of their own
+//! beyond the writer they are given, read no clock and no environment: colour is
+//! switched on by the caller, never guessed here.
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use crate::plan::{Action, Change, Context, Counts, HostPlan, Mode, Plan};
+use crate::state::{Kind, Value};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Write};
+
+/// A streaming plan renderer: `begin`, then `host` once per host in plan order, then `finish`.
+pub trait Render {
+    /// Writes (or prepares) everything that comes before the first host.
+    fn begin(&mut self, context: &Context) -> io::Result<()>;
+    /// Renders one host's plan; the caller may drop it afterwards.
+    fn host(&mut self, host: &HostPlan) -> io::Result<()>;
+    /// Writes the closing part and flushes; returns the totals over every host seen.
+    fn finish(&mut self) -> io::Result<Summary>;
+}
+
+/// The output formats a plan can be rendered in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Terraform-style text for a terminal.
+    Text,
+    /// The versioned JSON document (`format_version: 1`).
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+/// Choices the caller makes for a renderer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Use ANSI colour (text only; the CLI decides from the terminal, `NO_COLOR`, `--no-color`).
+    pub color: bool,
+}
+
+/// Makes a streaming renderer of `format` writing to `out`.
+pub fn renderer<'a>(
+    format: Format,
+    out: &'a mut dyn Write,
+    options: Options,
+) -> Box<dyn Render + 'a> {
+    match format {
+        Format::Text => Box::new(text::TextRenderer::new(out, options.color)),
+        Format::Json => Box::new(json::JsonRenderer::new(out)),
+        Format::Markdown => Box::new(markdown::MarkdownRenderer::new(out)),
+    }
+}
+
+/// Streams a whole in-memory plan through `renderer`.
+pub fn render_with(plan: &Plan, renderer: &mut dyn Render) -> io::Result<Summary> {
+    renderer.begin(&plan.context)?;
+    for host in &plan.hosts {
+        renderer.host(host)?;
+    }
+    renderer.finish()
+}
+
+/// Renders a whole plan to a string (tests, small plans).
+pub fn render(plan: &Plan, format: Format, options: Options) -> String {
+    let mut out = Vec::new();
+    {
+        let mut r = renderer(format, &mut out, options);
+        render_with(plan, r.as_mut()).expect("writing to a Vec never fails");
+    }
+    String::from_utf8(out).expect("renderers write UTF-8 only")
+}
+
+/// Totals over the hosts of a plan, as the summary lines and the exit code need them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Rows created, updated and deleted over every host.
+    pub counts: Counts,
+    /// Hosts seen.
+    pub hosts: usize,
+    /// Hosts with at least one change.
+    pub hosts_with_changes: usize,
+    /// Hosts whose plan is stopped by a conflict or a preflight failure.
+    pub hosts_blocked: usize,
+    /// Conflicts over every host.
+    pub conflicts: usize,
+    /// Preflight failures over every host.
+    pub preflight_failures: usize,
+    /// Rows left alone over every host.
+    pub left_alone: usize,
+}
+
+impl Summary {
+    /// Adds one host's plan to the totals.
+    pub fn add(&mut self, host: &HostPlan) {
+        self.counts += host.counts();
+        self.hosts += 1;
+        self.hosts_with_changes += usize::from(!host.changes.is_empty());
+        self.hosts_blocked += usize::from(host.is_blocked());
+        self.conflicts += host.conflicts.len();
+        self.preflight_failures += host.preflight.len();
+        self.left_alone += host.left_alone.len();
+    }
+
+    /// Whether anything would be changed (what `--detailed-exitcode` reports as 2).
+    pub fn has_changes(&self) -> bool {
+        self.counts.add + self.counts.change + self.counts.destroy > 0
+    }
+
+    /// The closing line: `Plan: N to add, N to change, N to destroy.` or the no-change sentence.
+    pub fn plan_line(&self) -> String {
+        if !self.has_changes() && self.hosts_blocked == 0 {
+            return NO_CHANGES.to_string();
+        }
+        let c = self.counts;
+        format!(
+            "Plan: {} to add, {} to change, {} to destroy.",
+            c.add, c.change, c.destroy
+        )
+    }
+}
+
+/// The closing line of a plan that changes nothing.
+pub const NO_CHANGES: &str = "No changes. The cluster matches the topology.";
+
+/// One sentence saying how the observed side was obtained.
+pub fn mode_sentence(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Live => "live: planned against what each host's OVSDB holds now",
+        Mode::Lab => {
+            "lab: every endpoint is the one-machine lab's OVSDB socket and the datapath is netdev (userspace)"
+        }
+        Mode::Offline => "offline: planned against hosts that hold nothing; no host was contacted",
+        Mode::Diff => {
+            "diff: planned against hosts holding the base topology; no host was contacted"
+        }
+    }
+}
+
+/// The lowercase word for a mode.
+pub fn mode_word(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Live => "live",
+        Mode::Lab => "lab",
+        Mode::Offline => "offline",
+        Mode::Diff => "diff",
+    }
+}
+
+/// The lowercase word for an action (`create`, `update`, `delete`).
+pub fn action_word(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Delete => "delete",
+    }
+}
+
+/// Attribute key of the tunnel peer mark (`external_ids:` + [`crate::state::MARK_PEER`]).
+pub const PEER_KEY: &str = "external_ids:ovsnet-peer";
+
+/// The peer host a tunnel row points at, from its `ovsnet-peer` mark (new value for a
+/// create, old value for a delete).
+pub fn tunnel_peer(change: &Change) -> Option<&str> {
+    let attr = change.attrs.iter().find(|a| a.key == PEER_KEY)?;
+    let value = match change.action {
+        Action::Delete => attr.old.as_ref(),
+        _ => attr.new.as_ref().or(attr.old.as_ref()),
+    };
+    match value {
+        Some(Value::Str(peer)) => Some(peer),
+        _ => None,
+    }
+}
+
+/// Whether the change deletes a bridge (the markdown and text renderers warn about it).
+pub fn deletes_bridge(change: &Change) -> bool {
+    change.action == Action::Delete && change.kind == Kind::Bridge
+}
+
+/// Writes a value as the plan shows it: strings quoted with JSON-style escapes, sets in brackets.
+///
+/// Same output as `Value`'s `Display` for ordinary strings, without its per-character
+/// escaping cost on the common case (names and addresses need no escaping).
+pub fn write_value(out: &mut dyn Write, value: &Value) -> io::Result<()> {
+    match value {
+        Value::Str(s)
+            if !s
+                .bytes()
+                .any(|b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f) =>
+        {
+            out.write_all(b"\"")?;
+            out.write_all(s.as_bytes())?;
+            out.write_all(b"\"")
+        }
+        other => write!(out, "{other}"),
+    }
+}
+
+/// The width a value takes when written by [`write_value`] (for alignment).
+pub fn value_len(value: &Value) -> usize {
+    match value {
+        Value::Str(s) => s.len() + 2,
+        other => other.to_string().len(),
+    }
+}
+
+/// `1 host` / `2 hosts`: a count with its noun, plural when needed.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// A one-line description of a host's counts (`3 to add, 1 to destroy`), zero parts left out.
+pub fn counts_phrase(counts: Counts) -> String {
+    let mut parts = Vec::new();
+    if counts.add > 0 {
+        parts.push(format!("{} to add", counts.add));
+    }
+    if counts.change > 0 {
+        parts.push(format!("{} to change", counts.change));
+    }
+    if counts.destroy > 0 {
+        parts.push(format!("{} to destroy", counts.destroy));
+    }
+    if parts.is_empty() {
+        "no changes".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Whether the change is a port whose next change is its same-named interface with the
+/// same action, so the two can be shown as one object.
+pub fn groups_with_next(change: &Change, next: Option<&Change>) -> bool {
+    match next {
+        Some(n) => {
+            change.kind == Kind::Port
+                && n.kind == Kind::Interface
+                && n.action == change.action
+                && n.name == change.name
+                && n.parent.as_deref() == Some(change.name.as_str())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::MARK_PEER;
+
+    #[test]
+    fn write_value_matches_display_for_plain_and_escaped_strings() {
+        for v in [
+            Value::Str("198.18.0.2".into()),
+            Value::Str("a\"b\\c\n".into()),
+            Value::Int(4789),
+            Value::Bool(true),
+            Value::IntSet(vec![10, 20]),
+        ] {
+            let mut out = Vec::new();
+            write_value(&mut out, &v).expect("vec");
+            assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string());
+        }
+        assert_eq!(value_len(&Value::Str("ab".into())), 4);
+    }
+
+    #[test]
+    fn peer_key_is_the_shared_mark() {
+        assert_eq!(PEER_KEY, format!("external_ids:{MARK_PEER}"));
+    }
+
+    #[test]
+    fn no_changes_line_only_when_nothing_changes_and_nothing_is_blocked() {
+        let mut s = Summary::default();
+        assert_eq!(s.plan_line(), NO_CHANGES);
+        s.hosts_blocked = 1;
+        assert_eq!(s.plan_line(), "Plan: 0 to add, 0 to change, 0 to destroy.");
+        s.hosts_blocked = 0;
+        s.counts.destroy = 2;
+        assert_eq!(s.plan_line(), "Plan: 0 to add, 0 to change, 2 to destroy.");
+    }
+}
