@@ -7,9 +7,10 @@ use ovsnet::plan::{
     Action, AttrChange, Change, Conflict, Context, Guard, HostPlan, LeftAlone, Mode, Plan,
     Preflight, FORMAT_VERSION,
 };
-use ovsnet::render::{self, Format, Options, Render};
+use ovsnet::render::{self, Format, Options};
 use ovsnet::state::{Kind, Ownership, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 const CLUSTER: &str = "demo";
 const BRIDGE: &str = "br-ovsnet";
@@ -19,11 +20,14 @@ fn s(v: &str) -> Value {
 }
 
 fn host_name(i: usize) -> String {
-    format!("host-{}", (b'a' + i as u8) as char)
+    match u8::try_from(i) {
+        Ok(small) if small < 26 => format!("host-{}", (b'a' + small) as char),
+        _ => format!("host-{i:04}"),
+    }
 }
 
 fn ip(i: usize) -> String {
-    format!("198.18.0.{}", i + 1)
+    format!("198.18.{}.{}", i / 250, i % 250 + 1)
 }
 
 fn digest(seed: &str) -> String {
@@ -415,5 +419,432 @@ fn markdown_snapshots() {
     for (name, plan) in fixtures() {
         let out = render::markdown::render(&plan);
         snapshot_settings().bind(|| insta::assert_snapshot!(format!("markdown_{name}"), out));
+    }
+}
+
+fn schema_validator() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/plan.schema.json");
+    let text = std::fs::read_to_string(&path).expect("docs/plan.schema.json is shipped");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    assert!(
+        jsonschema::meta::is_valid(&schema),
+        "the schema is a valid JSON Schema"
+    );
+    jsonschema::draft202012::new(&schema).expect("the schema compiles")
+}
+
+fn schema_errors(validator: &jsonschema::Validator, doc: &serde_json::Value) -> Vec<String> {
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn json_of_every_fixture_validates_against_the_shipped_schema() {
+    let validator = schema_validator();
+    let mut plans = fixtures();
+    plans.push(("mesh_of_20", fresh_mesh(20)));
+    for (name, plan) in plans {
+        let doc: serde_json::Value =
+            serde_json::from_str(&render::json::render(&plan)).expect("json output parses");
+        let errors = schema_errors(&validator, &doc);
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        assert_eq!(doc["summary"]["add"], plan.counts().add);
+        assert_eq!(doc["summary"]["destroy"], plan.counts().destroy);
+    }
+}
+
+#[test]
+fn the_schema_rejects_documents_that_break_the_format() {
+    let validator = schema_validator();
+    let good: serde_json::Value =
+        serde_json::from_str(&render::json::render(&blocked())).expect("parses");
+    let mut breakages: Vec<(&str, serde_json::Value)> = Vec::new();
+    let mut v = good.clone();
+    v["format_version"] = 2.into();
+    breakages.push(("format_version 2", v));
+    let mut v = good.clone();
+    v["hosts"][0]["changes"][0]["action"] = "replace".into();
+    breakages.push(("unknown action", v));
+    let mut v = good.clone();
+    v.as_object_mut().expect("object").remove("summary");
+    breakages.push(("no summary", v));
+    let mut v = good.clone();
+    v["hosts"][0]["left_alone"][1]["owner_cluster"] = serde_json::Value::Null;
+    breakages.push(("other cluster without its name", v));
+    let mut v = good;
+    v["hosts"][0]["changes"][1]["parent"] = serde_json::Value::Null;
+    breakages.push(("port without a bridge", v));
+    for (what, doc) in breakages {
+        assert!(
+            !schema_errors(&validator, &doc).is_empty(),
+            "{what} must be rejected"
+        );
+    }
+}
+
+#[test]
+fn json_is_a_stream_of_hosts_in_plan_order() {
+    let plan = host_added();
+    let doc: serde_json::Value =
+        serde_json::from_str(&render::json::render(&plan)).expect("parses");
+    let names: Vec<&str> = doc["hosts"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|h| h["host"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["host-a", "host-b", "host-c", "host-d"]);
+    assert_eq!(
+        doc["hosts"][3]["fingerprint"],
+        plan.hosts[3].fingerprint.as_str()
+    );
+    assert_eq!(
+        doc["context"]["topology_digest"],
+        plan.context.topology_digest.as_str()
+    );
+    let empty = plan_with_no_hosts();
+    let doc: serde_json::Value = serde_json::from_str(&render::json::render(&empty))
+        .expect("an empty plan is valid JSON too");
+    assert_eq!(doc["hosts"], serde_json::json!([]));
+}
+
+fn plan_with_no_hosts() -> Plan {
+    plan(context(Mode::Offline, "vxlan", 0, "empty"), Vec::new())
+}
+
+#[test]
+fn streaming_host_by_host_gives_the_same_bytes_as_rendering_the_whole_plan() {
+    for format in [Format::Text, Format::Json, Format::Markdown] {
+        let plan = blocked();
+        let whole = render::render(&plan, format, Options::default());
+        let mut out = Vec::new();
+        let summary = {
+            let mut r = render::renderer(format, &mut out, Options::default());
+            r.begin(&plan.context).expect("begin");
+            for host in plan.hosts.clone() {
+                r.host(&host).expect("host");
+                drop(host);
+            }
+            r.finish().expect("finish")
+        };
+        assert_eq!(String::from_utf8(out).expect("utf8"), whole, "{format:?}");
+        assert_eq!(summary.counts, plan.counts());
+        assert_eq!(summary.hosts_blocked, 2);
+        assert_eq!(summary.hosts, 3);
+    }
+}
+
+fn last_line(text: &str) -> &str {
+    text.trim_end_matches('\n')
+        .lines()
+        .last()
+        .expect("output has lines")
+}
+
+#[test]
+fn text_ends_with_the_plan_line() {
+    assert_eq!(
+        last_line(&render::text::render(&fresh_mesh(3), false)),
+        "Plan: 21 to add, 0 to change, 0 to destroy."
+    );
+    assert_eq!(
+        last_line(&render::text::render(&host_removed(), false)),
+        "Plan: 0 to add, 0 to change, 6 to destroy."
+    );
+    assert_eq!(
+        last_line(&render::text::render(&tunnel_type_in_place(), false)),
+        "Plan: 0 to add, 6 to change, 0 to destroy."
+    );
+    assert_eq!(
+        last_line(&render::text::render(&no_changes(), false)),
+        "No changes. The cluster matches the topology."
+    );
+}
+
+#[test]
+fn text_header_states_mode_protection_and_mtu() {
+    let text = render::text::render(&blocked(), false);
+    assert!(text.contains(
+        "lab: every endpoint is the one-machine lab's OVSDB socket and the datapath is netdev"
+    ));
+    assert!(text.contains("split_horizon: a full mesh has a loop"));
+    assert!(text.contains("overlay MTU      1446"));
+    assert!(text.contains("warning: `host-b` is a single point of failure"));
+    assert!(text.contains("! conflict: port `gnv-host-a` already exists and is foreign"));
+    assert!(text.contains("! preflight: tunnel_type `geneve` is not offered"));
+    assert!(text.contains("= bridge br-blue: owned by ovsnet cluster `blue`, left alone"));
+}
+
+#[test]
+fn text_colour_only_when_asked() {
+    let plain = render::text::render(&tunnel_type_replaced(), false);
+    let coloured = render::text::render(&tunnel_type_replaced(), true);
+    assert!(!plain.contains('\x1b'));
+    assert!(coloured.contains("\x1b[32m+\x1b[0m port gnv-host-b"));
+    assert!(coloured.contains("\x1b[31m-\x1b[0m port vx-host-b"));
+    let stripped = coloured
+        .replace("\x1b[0m", "")
+        .replace("\x1b[1m", "")
+        .replace("\x1b[2m", "");
+    let stripped = ["\x1b[31m", "\x1b[32m", "\x1b[33m"]
+        .iter()
+        .fold(stripped, |t, c| t.replace(c, ""));
+    assert_eq!(stripped, plain, "colour adds escapes and nothing else");
+}
+
+#[test]
+fn text_is_deterministic() {
+    for (name, plan) in fixtures() {
+        assert_eq!(
+            render::text::render(&plan, false),
+            render::text::render(&plan, false),
+            "{name}"
+        );
+    }
+}
+
+/// Lines of the `diff` fences in a markdown comment.
+fn diff_lines(md: &str) -> Vec<&str> {
+    let mut inside = false;
+    let mut lines = Vec::new();
+    for line in md.lines() {
+        match line {
+            "```diff" => inside = true,
+            "```" => inside = false,
+            _ if inside => lines.push(line),
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[test]
+fn markdown_diff_markers_sit_in_column_zero() {
+    for (name, plan) in fixtures() {
+        let md = render::markdown::render(&plan);
+        for line in diff_lines(&md) {
+            let first = line.chars().next().expect("no empty lines in a listing");
+            assert!(matches!(first, '+' | '-' | '!' | ' '), "{name}: {line:?}");
+        }
+    }
+    let md = render::markdown::render(&tunnel_type_in_place());
+    assert!(md.contains("! interface vx-host-b  (on port vx-host-b)\n-     type = \"vxlan\"\n+     type = \"geneve\"\n"));
+}
+
+#[test]
+fn markdown_keeps_summary_and_destroy_warning_outside_details() {
+    let md = render::markdown::render(&tunnel_type_replaced());
+    let first_details = md.find("<details>").expect("hosts have details");
+    let summary = md
+        .find("**Plan: 12 to add, 0 to change, 12 to destroy.**")
+        .expect("summary line");
+    let warning = md
+        .find("**This plan destroys 12 rows**")
+        .expect("destroy warning");
+    assert!(summary < first_details && warning < first_details);
+    assert_eq!(md.matches("<details>").count(), 3);
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count()
+    );
+}
+
+#[test]
+fn markdown_folds_hosts_without_changes_into_one_line() {
+    let mut plan = host_added();
+    plan.hosts[1].changes.clear();
+    plan.hosts[2].changes.clear();
+    let md = render::markdown::render(&plan);
+    assert_eq!(md.matches("<details>").count(), 2);
+    assert!(md.contains("**No changes** on 2 hosts: `host-b`, `host-c`."));
+}
+
+#[test]
+fn markdown_graph_marks_added_and_removed_tunnels() {
+    let added = render::markdown::render(&host_added());
+    assert!(added.contains("n0 ===|added| n3"));
+    assert!(added.contains("n3[\"host-d\"]:::added"));
+    assert!(added.contains("n0 --- n1"));
+    let removed = render::markdown::render(&host_removed());
+    assert!(removed.contains("n0 -.-|removed| n3"));
+    assert!(removed.contains("n3[\"host-d\"]:::removed"));
+    assert!(removed.contains("linkStyle 3,4,5 stroke:#cf222e"));
+    let replaced = render::markdown::render(&tunnel_type_replaced());
+    assert_eq!(replaced.matches("===|replaced|").count(), 3);
+}
+
+#[test]
+fn markdown_of_a_200_host_mesh_stays_under_the_comment_limit_and_keeps_the_summary() {
+    let plan = fresh_mesh(200);
+    let total = plan.counts();
+    assert_eq!(total.add, 200 * (3 + 2 * 199));
+    let md = render::markdown::render(&plan);
+    assert!(md.len() < 65_000, "{} bytes", md.len());
+    assert!(md.chars().count() < 65_000);
+    assert!(md.contains(&format!(
+        "**Plan: {} to add, 0 to change, 0 to destroy.**",
+        total.add
+    )));
+    assert!(md.contains("This comment was shortened to stay under 65,000 characters"));
+    assert!(md.contains("the detail of "));
+    assert!(md.contains("Not drawn: 19900 tunnels"));
+    assert!(
+        md.contains("<details><summary><code>host-a</code>"),
+        "the first hosts are still shown"
+    );
+    assert_eq!(md.matches("```").count() % 2, 0, "fences stay balanced");
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count()
+    );
+}
+
+#[test]
+fn markdown_cut_names_what_it_cut() {
+    let plan = fresh_mesh(12);
+    let mut out = Vec::new();
+    {
+        let mut r = render::markdown::MarkdownRenderer::with_limit(&mut out, 12_000);
+        render::render_with(&plan, &mut r).expect("renders");
+    }
+    let md = String::from_utf8(out).expect("utf8");
+    assert!(md.len() <= 12_000, "{}", md.len());
+    let shown = md.matches("<details>").count();
+    assert!(shown < 12);
+    let note = md
+        .lines()
+        .find(|l| l.contains("the detail of"))
+        .expect("cut note");
+    assert!(
+        note.contains(&format!("the detail of {} hosts was cut", 12 - shown)),
+        "{note}"
+    );
+    assert!(note.contains("`host-l`"), "{note}");
+}
+
+#[test]
+#[ignore = "writes the 200-host comment to $OVSNET_DUMP for a look"]
+fn dump_200_host_markdown() {
+    let path = std::env::var("OVSNET_DUMP").expect("OVSNET_DUMP names the output file");
+    std::fs::write(path, render::markdown::render(&fresh_mesh(200))).expect("write");
+}
+
+mod planfile {
+    use super::*;
+    use ovsnet::planfile::{self, PlanFileError};
+
+    #[test]
+    fn a_saved_plan_round_trips_exactly_guards_included() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, plan) in fixtures() {
+            let path = dir.path().join(format!("{name}.plan"));
+            planfile::write(&plan, &path).expect("write");
+            let back = planfile::read(&path).expect("read");
+            assert_eq!(back, plan, "{name}");
+            assert!(
+                !back.hosts.is_empty() && !back.hosts[0].guards.is_empty(),
+                "{name} has guards"
+            );
+        }
+        let text = std::fs::read_to_string(dir.path().join("fresh.plan")).expect("read");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(doc["document"], "ovsnet-plan");
+        assert_eq!(doc["format_version"], 1);
+        assert_eq!(
+            doc["plan"]["context"]["topology_digest"],
+            fresh_mesh(3).context.topology_digest.as_str()
+        );
+        assert!(doc["plan"]["hosts"][0]["fingerprint"]
+            .as_str()
+            .expect("fingerprint")
+            .starts_with("sha256:"));
+        assert!(
+            !dir.path().join("fresh.plan.tmp").exists(),
+            "no temporary file left behind"
+        );
+    }
+
+    #[test]
+    fn update_and_delete_uuids_survive_the_round_trip() {
+        let plan = tunnel_type_replaced();
+        let mut bytes = Vec::new();
+        planfile::to_writer(&plan, &mut bytes).expect("write");
+        let back = planfile::from_slice(&bytes, Path::new("mem.plan")).expect("read");
+        let delete = &back.hosts[0].changes[0];
+        assert_eq!(delete.action, Action::Delete);
+        assert_eq!(delete.uuid, plan.hosts[0].changes[0].uuid);
+        assert!(delete.uuid.is_some());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_plan_is_named_as_such() {
+        let path = Path::new("topo.yaml");
+        for (bytes, reason) in [
+            (&b"version: 1\ncluster: demo\n"[..], "not a JSON object"),
+            (&b"{\"format_version\": 1}"[..], "no `document` field"),
+            (
+                &b"{\"document\": \"something-else\", \"format_version\": 1}"[..],
+                "its document is `something-else`",
+            ),
+            (&br#"[1, 2, 3]"#[..], "not a JSON object"),
+        ] {
+            match planfile::from_slice(bytes, path) {
+                Err(e @ PlanFileError::NotAPlanFile { .. }) => {
+                    let message = e.to_string();
+                    assert!(message.contains(reason), "{message}");
+                    assert!(
+                        message.starts_with("`topo.yaml` is not an ovsnet plan file"),
+                        "{message}"
+                    );
+                }
+                other => panic!("expected NotAPlanFile, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_plan_of_another_format_version_is_refused() {
+        let mut bytes = Vec::new();
+        planfile::to_writer(&fresh_mesh(2), &mut bytes).expect("write");
+        let text = String::from_utf8(bytes).expect("utf8").replacen(
+            "\"format_version\":1",
+            "\"format_version\":7",
+            1,
+        );
+        match planfile::from_slice(text.as_bytes(), Path::new("old.plan")) {
+            Err(PlanFileError::WrongVersion {
+                found: 7,
+                expected: 1,
+                ..
+            }) => {}
+            other => panic!("expected WrongVersion, got {other:?}"),
+        }
+        let mut plan = fresh_mesh(2);
+        plan.format_version = 9;
+        let mut bytes = Vec::new();
+        planfile::to_writer(&plan, &mut bytes).expect("write");
+        assert!(matches!(
+            planfile::from_slice(&bytes, Path::new("inner.plan")),
+            Err(PlanFileError::WrongVersion { found: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn a_damaged_plan_and_a_missing_file_give_their_own_errors() {
+        let damaged = br#"{"document":"ovsnet-plan","format_version":1,"plan":{"format_version":1,"hosts":[]}}"#;
+        let err = planfile::from_slice(damaged, Path::new("cut.plan")).expect_err("no context");
+        assert!(matches!(err, PlanFileError::Malformed { .. }), "{err:?}");
+        assert!(err.to_string().contains("missing field `context`"), "{err}");
+        let missing = Path::new("/nonexistent/dir/x.plan");
+        assert!(matches!(
+            planfile::read(missing),
+            Err(PlanFileError::Io { .. })
+        ));
+        assert!(matches!(
+            planfile::write(&fresh_mesh(2), missing),
+            Err(PlanFileError::Io { .. })
+        ));
     }
 }

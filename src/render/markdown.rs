@@ -36,8 +36,11 @@ const WARNING_CHARS: usize = 400;
 
 /// One host's rendered `<details>` block.
 struct Block {
+    /// Position of the host in the plan.
+    index: usize,
     host: String,
     text: String,
+    condensed: bool,
 }
 
 /// Streams a plan into one pull-request comment.
@@ -49,7 +52,8 @@ pub struct MarkdownRenderer<'a> {
     blocks: Vec<Block>,
     kept: usize,
     condensed: usize,
-    elided: Vec<String>,
+    /// Hosts whose detail was cut, by plan position (the first [`NAME_CAP`] are named).
+    elided: Vec<(usize, String)>,
     elided_count: usize,
     unchanged: Vec<String>,
     unchanged_count: usize,
@@ -132,10 +136,12 @@ impl<'a> MarkdownRenderer<'a> {
         }
     }
 
-    fn elide(&mut self, host: &str) {
+    fn elide(&mut self, index: usize, host: String) {
         self.elided_count += 1;
-        if self.elided.len() < NAME_CAP {
-            self.elided.push(host.to_string());
+        self.elided.push((index, host));
+        if self.elided.len() > NAME_CAP {
+            self.elided.sort_unstable();
+            self.elided.truncate(NAME_CAP);
         }
     }
 
@@ -159,27 +165,24 @@ impl<'a> MarkdownRenderer<'a> {
         }
     }
 
-    fn keep_block(&mut self, host: &HostPlan) {
-        let full = host_block(host, false);
-        if self.kept + full.len() <= self.limit {
-            self.kept += full.len();
-            self.blocks.push(Block {
-                host: host.host.clone(),
-                text: full,
-            });
-            return;
+    /// Keeps the host's block in full, else condensed, else cuts it; `index` is its position.
+    fn keep_block(&mut self, index: usize, host: &HostPlan) {
+        for condensed in [false, true] {
+            let text = host_block(host, condensed);
+            if self.kept + text.len() <= self.limit {
+                self.kept += text.len();
+                self.condensed += usize::from(condensed);
+                let host = host.host.clone();
+                self.blocks.push(Block {
+                    index,
+                    host,
+                    text,
+                    condensed,
+                });
+                return;
+            }
         }
-        let short = host_block(host, true);
-        if self.kept + short.len() <= self.limit {
-            self.kept += short.len();
-            self.condensed += 1;
-            self.blocks.push(Block {
-                host: host.host.clone(),
-                text: short,
-            });
-            return;
-        }
-        self.elide(&host.host);
+        self.elide(index, host.host.clone());
     }
 
     fn assemble(&mut self, context: &Context) -> String {
@@ -200,10 +203,8 @@ impl<'a> MarkdownRenderer<'a> {
             }
             match self.blocks.pop() {
                 Some(block) => {
-                    self.elided_count += 1;
-                    if self.elided.len() < NAME_CAP {
-                        self.elided.insert(0, block.host);
-                    }
+                    self.condensed -= usize::from(block.condensed);
+                    self.elide(block.index, block.host);
                 }
                 None if !graph.is_empty() => graph = String::new(),
                 None => break,
@@ -236,8 +237,9 @@ impl<'a> MarkdownRenderer<'a> {
             );
         }
         if self.elided_count > 0 {
-            let mut names: Vec<String> = self.elided.iter().map(|h| code(h)).collect();
-            names.sort_unstable();
+            let mut elided = self.elided.clone();
+            elided.sort_unstable();
+            let names: Vec<String> = elided.iter().map(|(_, h)| code(h)).collect();
             let more = self.elided_count.saturating_sub(names.len());
             let _ = write!(
                 note,
@@ -288,7 +290,7 @@ impl Render for MarkdownRenderer<'_> {
             }
             return Ok(());
         }
-        self.keep_block(host);
+        self.keep_block(self.summary.hosts - 1, host);
         Ok(())
     }
 
