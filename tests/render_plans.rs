@@ -728,7 +728,8 @@ fn markdown_cut_names_what_it_cut() {
 #[ignore = "writes the 200-host comment to $OVSNET_DUMP for a look"]
 fn dump_200_host_markdown() {
     let path = std::env::var("OVSNET_DUMP").expect("OVSNET_DUMP names the output file");
-    std::fs::write(path, render::markdown::render(&fresh_mesh(200))).expect("write");
+    let n = std::env::var("OVSNET_DUMP_HOSTS").map_or(200, |v| v.parse().expect("a number"));
+    std::fs::write(path, render::markdown::render(&fresh_mesh(n))).expect("write");
 }
 
 mod planfile {
@@ -846,5 +847,47 @@ mod planfile {
             planfile::write(&fresh_mesh(2), missing),
             Err(PlanFileError::Io { .. })
         ));
+    }
+}
+
+/// Counts bytes and drops them, like a pipe to `wc -c`.
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+#[ignore = "timing report for a 1,000-host mesh; run with --release -- --ignored --nocapture"]
+fn render_time_of_a_1000_host_mesh() {
+    let n = 1000;
+    let ctx = context(Mode::Offline, "vxlan", n, "big");
+    for format in [Format::Json, Format::Text, Format::Markdown] {
+        let mut out = Counter(0);
+        let mut spent = std::time::Duration::ZERO;
+        {
+            let mut r = render::renderer(format, &mut out, Options::default());
+            r.begin(&ctx).expect("begin");
+            for i in 0..n {
+                let mut changes = bridge_creates();
+                for peer in (0..n).filter(|&p| p != i) {
+                    changes.extend(tunnel_changes(Action::Create, "vxlan", peer));
+                }
+                let h = host(i, changes);
+                let start = std::time::Instant::now();
+                r.host(&h).expect("host");
+                spent += start.elapsed();
+            }
+            let start = std::time::Instant::now();
+            r.finish().expect("finish");
+            spent += start.elapsed();
+        }
+        println!("{format:?}: {} bytes rendered in {:.2?}", out.0, spent);
     }
 }

@@ -168,8 +168,8 @@ impl<'a> MarkdownRenderer<'a> {
     /// Keeps the host's block in full, else condensed, else cuts it; `index` is its position.
     fn keep_block(&mut self, index: usize, host: &HostPlan) {
         for condensed in [false, true] {
-            let text = host_block(host, condensed);
-            if self.kept + text.len() <= self.limit {
+            let budget = self.limit.saturating_sub(self.kept);
+            if let Some(text) = host_block(host, condensed, budget) {
                 self.kept += text.len();
                 self.condensed += usize::from(condensed);
                 let host = host.host.clone();
@@ -232,7 +232,7 @@ impl<'a> MarkdownRenderer<'a> {
         if self.condensed > 0 {
             let _ = write!(
                 note,
-                " {} shown without attribute values;",
+                " {} shown in short form (one line per change, without values, at most {CONDENSED_CHANGES} changes);",
                 plural(self.condensed, "host")
             );
         }
@@ -445,8 +445,12 @@ fn unchanged_line(names: &[String], count: usize) -> String {
     s
 }
 
-/// One host's `<details>` block; `condensed` lists each change on one line without values.
-fn host_block(host: &HostPlan, condensed: bool) -> String {
+/// One host's `<details>` block, or `None` when it would be longer than `budget` bytes.
+///
+/// `condensed` lists each change on one line without values and at most
+/// [`CONDENSED_CHANGES`] of them; giving up early keeps the work per host bounded by the
+/// budget even for a host with thousands of changes.
+fn host_block(host: &HostPlan, condensed: bool, budget: usize) -> Option<String> {
     let mut s = format!(
         "<details><summary><code>{}</code>: {}{}</summary>\n\n",
         html(&host.host),
@@ -454,46 +458,72 @@ fn host_block(host: &HostPlan, condensed: bool) -> String {
         if host.is_blocked() { " (blocked)" } else { "" }
     );
     for c in &host.conflicts {
+        let owner = super::text::owner_phrase(&c.owner);
         let _ = writeln!(
             s,
-            "- **conflict**: {} {} is {}",
+            "- **conflict**: {} {} is {owner}",
             c.kind.word(),
-            code(&c.name),
-            super::text::owner_phrase(&c.owner)
+            code(&c.name)
         );
     }
     for p in &host.preflight {
+        let (wanted, offered) = (code(&p.wanted), &p.offered);
         let _ = writeln!(
             s,
-            "- **preflight**: {} {} is not offered (offers: {})",
-            p.requirement,
-            code(&p.wanted),
-            p.offered
+            "- **preflight**: {} {wanted} is not offered (offers: {offered})",
+            p.requirement
         );
     }
     if !host.conflicts.is_empty() || !host.preflight.is_empty() {
         s.push('\n');
     }
     s.push_str("```diff\n");
-    diff_listing(&mut s, &host.changes, condensed);
-    for row in &host.left_alone {
+    diff_listing(&mut s, &host.changes, condensed, budget)?;
+    left_alone_listing(&mut s, host, condensed);
+    s.push_str("```\n");
+    if condensed {
+        s.push_str("\n_Attribute values cut to fit the comment._\n");
+    }
+    s.push_str("\n</details>\n\n");
+    (s.len() <= budget).then_some(s)
+}
+
+/// In a condensed block, at most this many changes (a port with its interface counts once).
+const CONDENSED_CHANGES: usize = 40;
+/// In a condensed block, at most this many rows left alone.
+const CONDENSED_LEFT_ALONE: usize = 10;
+
+fn left_alone_listing(s: &mut String, host: &HostPlan, condensed: bool) {
+    let cap = if condensed {
+        CONDENSED_LEFT_ALONE
+    } else {
+        usize::MAX
+    };
+    for row in host.left_alone.iter().take(cap) {
         let _ = write!(s, "  {} {}", row.kind.word(), row.name);
         if let Some(parent) = &row.parent {
             let _ = write!(s, "  (on bridge {parent})");
         }
         let _ = writeln!(s, "  left alone: {}", super::text::owner_phrase(&row.owner));
     }
-    s.push_str("```\n");
-    if condensed {
-        s.push_str("\n_Attribute values cut to fit the comment._\n");
+    if host.left_alone.len() > cap {
+        let _ = writeln!(
+            s,
+            "  … and {} more rows left alone",
+            host.left_alone.len() - cap
+        );
     }
-    s.push_str("\n</details>\n\n");
-    s
 }
 
-fn diff_listing(s: &mut String, changes: &[Change], condensed: bool) {
+/// Appends the changes; `None` as soon as the text passes `budget`.
+fn diff_listing(s: &mut String, changes: &[Change], condensed: bool, budget: usize) -> Option<()> {
     let mut i = 0;
+    let mut shown = 0;
     while i < changes.len() {
+        if condensed && shown == CONDENSED_CHANGES {
+            let _ = writeln!(s, "  … and {} more changes", changes.len() - i);
+            break;
+        }
         let grouped = groups_with_next(&changes[i], changes.get(i + 1));
         diff_change(s, &changes[i], 0, false, condensed);
         if grouped {
@@ -501,7 +531,12 @@ fn diff_listing(s: &mut String, changes: &[Change], condensed: bool) {
             i += 1;
         }
         i += 1;
+        shown += 1;
+        if s.len() > budget {
+            return None;
+        }
     }
+    Some(())
 }
 
 fn diff_change(s: &mut String, change: &Change, indent: usize, nested: bool, condensed: bool) {
