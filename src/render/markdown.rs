@@ -611,85 +611,110 @@ fn graph_section(context: &Context, track: &GraphTrack) -> String {
         );
         return s;
     }
-    let mut ids: BTreeMap<String, usize> = BTreeMap::new();
-    let mut order: Vec<(String, &'static str)> = Vec::new();
-    let mut node = |name: &str, class: &'static str, ids: &mut BTreeMap<String, usize>| {
-        if !ids.contains_key(name) {
-            ids.insert(name.to_string(), order.len());
-            order.push((name.to_string(), class));
-        }
-    };
-    for h in &track.hosts {
-        node(
-            h,
-            if track.new_hosts.contains(h) {
-                "added"
-            } else {
-                ""
-            },
-            &mut ids,
-        );
-    }
-    for (a, b) in &context.tunnels {
-        node(a, "", &mut ids);
-        node(b, "", &mut ids);
-    }
-    let wanted: BTreeSet<(String, String)> = context
-        .tunnels
-        .iter()
-        .map(|(a, b)| edge_key(a, b))
-        .collect();
-    let mut edges: Vec<(&str, &str, EdgeState)> = Vec::new();
-    for (a, b) in &context.tunnels {
-        let key = edge_key(a, b);
-        let state = match (track.added.contains(&key), track.removed.contains(&key)) {
-            (_, true) => EdgeState::Replaced,
-            (true, false) => EdgeState::Added,
-            (false, false) => EdgeState::Kept,
-        };
-        edges.push((a, b, state));
-    }
-    for (a, b) in track.removed.iter().filter(|k| !wanted.contains(*k)) {
-        node(a, "removed", &mut ids);
-        node(b, "removed", &mut ids);
-        edges.push((a, b, EdgeState::Removed));
-    }
-    s.push_str("```mermaid\nflowchart LR\n");
-    for (i, (name, class)) in order.iter().enumerate() {
-        let _ = write!(s, "  n{i}[\"{}\"]", name.replace('"', "#quot;"));
-        if !class.is_empty() {
-            let _ = write!(s, ":::{class}");
-        }
-        s.push('\n');
-    }
-    let mut styled: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
-    for (i, (a, b, state)) in edges.iter().enumerate() {
-        let (link, style) = match state {
-            EdgeState::Kept => ("---", None),
-            EdgeState::Added => ("===|added|", Some("added")),
-            EdgeState::Removed => ("-.-|removed|", Some("removed")),
-            EdgeState::Replaced => ("===|replaced|", Some("replaced")),
-        };
-        let _ = writeln!(s, "  n{} {link} n{}", ids[*a], ids[*b]);
-        if let Some(style) = style {
-            styled.entry(style).or_default().push(i);
-        }
-    }
-    s.push_str("  classDef added fill:#dafbe1,stroke:#1a7f37,stroke-width:3px\n");
-    s.push_str("  classDef removed fill:#ffebe9,stroke:#cf222e,stroke-dasharray:5 5\n");
-    for (style, indices) in &styled {
-        let list: Vec<String> = indices.iter().map(usize::to_string).collect();
-        let css = match *style {
-            "added" => "stroke:#1a7f37,stroke-width:3px",
-            "removed" => "stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5",
-            _ => "stroke:#9a6700,stroke-width:3px",
-        };
-        let _ = writeln!(s, "  linkStyle {} {css}", list.join(","));
-    }
-    s.push_str("```\n");
-    let removed_hosts = order.iter().any(|(_, class)| *class == "removed");
-    s.push_str(&legend(&styled, !track.new_hosts.is_empty(), removed_hosts));
+    let model = GraphModel::new(context, track);
+    s.push_str(&model.mermaid());
     s
+}
+
+/// The drawn graph: hosts with their class (`added`, `removed` or none) and tunnels.
+#[derive(Default)]
+struct GraphModel {
+    ids: BTreeMap<String, usize>,
+    nodes: Vec<(String, &'static str)>,
+    edges: Vec<(usize, usize, EdgeState)>,
+    new_hosts: bool,
+}
+
+impl GraphModel {
+    /// Planned hosts first (in plan order), then other hosts of the wanted graph, then
+    /// hosts only a removed tunnel still names; wanted tunnels first, then removed ones.
+    fn new(context: &Context, track: &GraphTrack) -> Self {
+        let mut g = GraphModel {
+            new_hosts: !track.new_hosts.is_empty(),
+            ..Self::default()
+        };
+        for h in &track.hosts {
+            g.node(
+                h,
+                if track.new_hosts.contains(h) {
+                    "added"
+                } else {
+                    ""
+                },
+            );
+        }
+        let mut wanted = BTreeSet::new();
+        for (a, b) in &context.tunnels {
+            let key = edge_key(a, b);
+            let state = match (track.added.contains(&key), track.removed.contains(&key)) {
+                (_, true) => EdgeState::Replaced,
+                (true, false) => EdgeState::Added,
+                (false, false) => EdgeState::Kept,
+            };
+            let edge = (g.node(a, ""), g.node(b, ""), state);
+            g.edges.push(edge);
+            wanted.insert(key);
+        }
+        for (a, b) in track.removed.iter().filter(|k| !wanted.contains(*k)) {
+            let edge = (
+                g.node(a, "removed"),
+                g.node(b, "removed"),
+                EdgeState::Removed,
+            );
+            g.edges.push(edge);
+        }
+        g
+    }
+
+    /// The node id of `name`, adding it with `class` when new.
+    fn node(&mut self, name: &str, class: &'static str) -> usize {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.nodes.len();
+        self.ids.insert(name.to_string(), id);
+        self.nodes.push((name.to_string(), class));
+        id
+    }
+
+    fn mermaid(&self) -> String {
+        let mut s = String::from("```mermaid\nflowchart LR\n");
+        for (i, (name, class)) in self.nodes.iter().enumerate() {
+            let _ = write!(s, "  n{i}[\"{}\"]", name.replace('"', "#quot;"));
+            if !class.is_empty() {
+                let _ = write!(s, ":::{class}");
+            }
+            s.push('\n');
+        }
+        let mut styled: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
+        for (i, (a, b, state)) in self.edges.iter().enumerate() {
+            let (link, style) = match state {
+                EdgeState::Kept => ("---", None),
+                EdgeState::Added => ("===|added|", Some("added")),
+                EdgeState::Removed => ("-.-|removed|", Some("removed")),
+                EdgeState::Replaced => ("===|replaced|", Some("replaced")),
+            };
+            let _ = writeln!(s, "  n{a} {link} n{b}");
+            if let Some(style) = style {
+                styled.entry(style).or_default().push(i);
+            }
+        }
+        s.push_str("  classDef added fill:#dafbe1,stroke:#1a7f37,stroke-width:3px\n");
+        s.push_str("  classDef removed fill:#ffebe9,stroke:#cf222e,stroke-dasharray:5 5\n");
+        for (style, indices) in &styled {
+            let list: Vec<String> = indices.iter().map(usize::to_string).collect();
+            let css = match *style {
+                "added" => "stroke:#1a7f37,stroke-width:3px",
+                "removed" => "stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5",
+                _ => "stroke:#9a6700,stroke-width:3px",
+            };
+            let _ = writeln!(s, "  linkStyle {} {css}", list.join(","));
+        }
+        s.push_str("```\n");
+        let removed_hosts = self.nodes.iter().any(|(_, class)| *class == "removed");
+        s.push_str(&legend(&styled, self.new_hosts, removed_hosts));
+        s
+    }
 }
 
 /// One sentence per kind of mark the graph actually uses.
