@@ -8,3 +8,6 @@
 pub mod state;
 pub mod plan;
 pub mod topology;
+pub mod ovsdb;
+pub mod observe;
+pub mod apply;
