@@ -1,0 +1,7 @@
+//! Shared test support: a private real Open vSwitch per test (`ovs::OvsHost`).
+
+#![allow(dead_code)]
+
+pub mod ovs;
+
+pub use ovs::OvsHost;
