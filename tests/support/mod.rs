@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod ovs;
+pub mod plans;
 
 pub use ovs::OvsHost;
