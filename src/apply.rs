@@ -103,7 +103,7 @@ pub enum ApplyError {
         /// Host.
         host: String,
         /// The OVSDB error (names the endpoint).
-        source: OvsdbError,
+        source: Box<OvsdbError>,
     },
     /// The transaction was committed but ovs-vswitchd did not reach it in time.
     #[error("`{host}` (`{endpoint}`): ovs-vswitchd did not catch up within {timeout:?} (cur_cfg {reached}, waiting for {target}); the database holds the change but the switch has not applied it\nhelp: check that ovs-vswitchd is running on `{host}`")]
@@ -180,19 +180,18 @@ impl Executor for OvsdbExecutor {
 pub fn apply_host(
     plan: &HostPlan,
     endpoint: &str,
-    options: ApplyOptions,
+    options: &ApplyOptions,
 ) -> Result<ApplyReport, ApplyError> {
     check_not_blocked(plan)?;
     if plan.changes.is_empty() {
         return Ok(empty_report(plan, endpoint));
     }
-    let mut exec =
-        OvsdbExecutor::connect(endpoint, options.request_timeout).map_err(|source| {
-            ApplyError::Ovsdb {
-                host: plan.host.clone(),
-                source,
-            }
-        })?;
+    let mut exec = OvsdbExecutor::connect(endpoint, options.request_timeout).map_err(|source| {
+        ApplyError::Ovsdb {
+            host: plan.host.clone(),
+            source: Box::new(source),
+        }
+    })?;
     apply(plan, &mut exec, options)
 }
 
@@ -200,7 +199,7 @@ pub fn apply_host(
 pub fn apply(
     plan: &HostPlan,
     exec: &mut dyn Executor,
-    options: ApplyOptions,
+    options: &ApplyOptions,
 ) -> Result<ApplyReport, ApplyError> {
     check_not_blocked(plan)?;
     let endpoint = exec.endpoint().to_string();
@@ -261,7 +260,7 @@ fn bug(plan: &HostPlan, detail: impl Into<String>) -> ApplyError {
 /// Turns a failed commit into `Stale` when a guard failed, else `Ovsdb`.
 fn commit_error(plan: &HostPlan, endpoint: &str, error: OvsdbError) -> ApplyError {
     if let OvsdbError::Operation { index, op, .. } = &error {
-        if op == "wait" {
+        if *op == "wait" {
             if let Some(guard) = plan.guards.get(*index) {
                 return ApplyError::Stale {
                     host: plan.host.clone(),
@@ -273,7 +272,7 @@ fn commit_error(plan: &HostPlan, endpoint: &str, error: OvsdbError) -> ApplyErro
     }
     ApplyError::Ovsdb {
         host: plan.host.clone(),
-        source: error,
+        source: Box::new(error),
     }
 }
 
@@ -314,7 +313,7 @@ fn wait_for_switch(
     loop {
         let results = exec.transact(&query).map_err(|source| ApplyError::Ovsdb {
             host: plan.host.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let reached = results
             .first()
@@ -362,7 +361,7 @@ fn check_interfaces(
         .collect();
     let results = exec.transact(&ops).map_err(|source| ApplyError::Ovsdb {
         host: plan.host.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let mut seen = Vec::new();
     let mut failures = Vec::new();
@@ -377,7 +376,8 @@ fn check_interfaces(
         };
         let single = |col: &str| row.get(col).and_then(Datum::from_json);
         let ofport = single("ofport").and_then(|d| d.single().and_then(Atom::as_int));
-        let error = single("error").and_then(|d| d.single().and_then(|a| a.as_str().map(str::to_string)));
+        let error =
+            single("error").and_then(|d| d.single().and_then(|a| a.as_str().map(str::to_string)));
         match (ofport, error) {
             (_, Some(error)) if !error.is_empty() => failures.push(InterfaceFailure {
                 name: name.to_string(),
@@ -565,7 +565,12 @@ impl<'a> Builder<'a> {
     fn bug(&self, change: &Change, what: &str) -> ApplyError {
         bug(
             self.plan,
-            format!("{} {} `{}`: {what}", action_word(change.action), change.kind.word(), change.name),
+            format!(
+                "{} {} `{}`: {what}",
+                action_word(change.action),
+                change.kind.word(),
+                change.name
+            ),
         )
     }
 
@@ -741,7 +746,12 @@ impl<'a> Builder<'a> {
 
 /// Deletes the keys that change or go away, then inserts the new entries.
 fn map_mutations(column: &str, attrs: &[&AttrChange]) -> Vec<Mutation> {
-    let entry = |a: &AttrChange| a.key.split_once(':').map(|(_, k)| k.to_string()).unwrap_or_default();
+    let entry = |a: &AttrChange| {
+        a.key
+            .split_once(':')
+            .map(|(_, k)| k.to_string())
+            .unwrap_or_default()
+    };
     let stale: Vec<Atom> = attrs
         .iter()
         .filter(|a| a.old.is_some())
@@ -749,7 +759,11 @@ fn map_mutations(column: &str, attrs: &[&AttrChange]) -> Vec<Mutation> {
         .collect();
     let fresh: Vec<(Atom, Atom)> = attrs
         .iter()
-        .filter_map(|a| a.new.as_ref().map(|v| (Atom::Str(entry(a)), Atom::Str(map_text(v)))))
+        .filter_map(|a| {
+            a.new
+                .as_ref()
+                .map(|v| (Atom::Str(entry(a)), Atom::Str(map_text(v))))
+        })
         .collect();
     let mut mutations = Vec::new();
     if !stale.is_empty() {
@@ -800,5 +814,219 @@ fn recorded_answer(op: &Op) -> Json {
         Op::Select { .. } => json!({"rows": []}),
         Op::Update { .. } | Op::Mutate { .. } => json!({"count": 1}),
         Op::Wait { .. } => json!({}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(action: Action, kind: Kind, name: &str, parent: Option<&str>) -> Change {
+        Change {
+            action,
+            kind,
+            name: name.into(),
+            parent: parent.map(str::to_string),
+            uuid: None,
+            parent_uuid: None,
+            attrs: Vec::new(),
+        }
+    }
+
+    fn attr(key: &str, old: Option<Value>, new: Option<Value>) -> AttrChange {
+        AttrChange {
+            key: key.into(),
+            old,
+            new,
+        }
+    }
+
+    fn plan(changes: Vec<Change>, guards: Vec<Guard>) -> HostPlan {
+        HostPlan {
+            host: "host-a".into(),
+            changes,
+            guards,
+            ..HostPlan::default()
+        }
+    }
+
+    fn json_ops(ops: &[Op]) -> Vec<Json> {
+        ops.iter().map(Op::to_json).collect()
+    }
+
+    #[test]
+    fn a_new_bridge_is_inserted_children_first_and_linked_to_the_root() {
+        let mut br = change(Action::Create, Kind::Bridge, "br0", None);
+        br.attrs.push(attr(
+            "datapath_type",
+            None,
+            Some(Value::Str("netdev".into())),
+        ));
+        let port = change(Action::Create, Kind::Port, "p0", Some("br0"));
+        let mut iface = change(Action::Create, Kind::Interface, "p0", Some("p0"));
+        iface.attrs.push(attr(
+            "options:remote_ip",
+            None,
+            Some(Value::Str("198.18.0.2".into())),
+        ));
+        let guards = vec![Guard::Absent {
+            kind: Kind::Bridge,
+            name: "br0".into(),
+        }];
+        let ops = transaction(&plan(vec![br, port, iface], guards)).expect("valid plan");
+        assert_eq!(
+            json_ops(&ops),
+            vec![
+                json!({"op": "wait", "table": "Bridge", "where": [["name", "==", "br0"]],
+                       "columns": ["name"], "until": "==", "rows": [], "timeout": 0}),
+                json!({"op": "insert", "table": "Interface", "uuid-name": "new2",
+                       "row": {"name": "p0", "options": ["map", [["remote_ip", "198.18.0.2"]]]}}),
+                json!({"op": "insert", "table": "Port", "uuid-name": "new1",
+                       "row": {"name": "p0", "interfaces": ["named-uuid", "new2"]}}),
+                json!({"op": "insert", "table": "Bridge", "uuid-name": "new0",
+                       "row": {"name": "br0", "datapath_type": "netdev", "ports": ["named-uuid", "new1"]}}),
+                json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                       "mutations": [["bridges", "insert", ["named-uuid", "new0"]]]}),
+                json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                       "mutations": [["next_cfg", "+=", 1]]}),
+                json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]}),
+            ]
+        );
+    }
+
+    #[test]
+    fn updates_set_columns_and_mutate_map_entries() {
+        let mut port = change(Action::Update, Kind::Port, "p0", Some("br0"));
+        port.uuid = Some("u-port".into());
+        port.attrs.push(attr("tag", Some(Value::Int(5)), None));
+        port.attrs
+            .push(attr("trunks", None, Some(Value::IntSet(vec![10, 20]))));
+        let mut iface = change(Action::Update, Kind::Interface, "p0", Some("p0"));
+        iface.uuid = Some("u-if".into());
+        iface
+            .attrs
+            .push(attr("options:key", Some(Value::Str("1".into())), None));
+        iface.attrs.push(attr(
+            "options:remote_ip",
+            Some(Value::Str("a".into())),
+            Some(Value::Str("b".into())),
+        ));
+        iface
+            .attrs
+            .push(attr("options:dst_port", None, Some(Value::Int(4790))));
+        let ops = transaction(&plan(vec![port, iface], vec![])).expect("valid plan");
+        assert_eq!(
+            json_ops(&ops[..2]),
+            vec![
+                json!({"op": "update", "table": "Port", "where": [["_uuid", "==", ["uuid", "u-port"]]],
+                       "row": {"tag": ["set", []], "trunks": ["set", [10, 20]]}}),
+                json!({"op": "mutate", "table": "Interface", "where": [["_uuid", "==", ["uuid", "u-if"]]],
+                       "mutations": [["options", "delete", ["set", ["key", "remote_ip"]]],
+                                     ["options", "insert", ["map", [["remote_ip", "b"], ["dst_port", "4790"]]]]]}),
+            ]
+        );
+    }
+
+    #[test]
+    fn deletes_drop_references_and_skip_children_of_deleted_rows() {
+        let mut br = change(Action::Delete, Kind::Bridge, "br0", None);
+        br.uuid = Some("u-br".into());
+        let mut port = change(Action::Delete, Kind::Port, "p0", Some("br0"));
+        port.uuid = Some("u-p0".into());
+        port.parent_uuid = Some("u-br".into());
+        let mut other = change(Action::Delete, Kind::Port, "p1", Some("br1"));
+        other.uuid = Some("u-p1".into());
+        other.parent_uuid = Some("u-br1".into());
+        let ops = transaction(&plan(vec![port, other, br], vec![])).expect("valid plan");
+        assert_eq!(
+            json_ops(&ops[..2]),
+            vec![
+                json!({"op": "mutate", "table": "Bridge", "where": [["_uuid", "==", ["uuid", "u-br1"]]],
+                       "mutations": [["ports", "delete", ["uuid", "u-p1"]]]}),
+                json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                       "mutations": [["bridges", "delete", ["uuid", "u-br"]]]}),
+            ]
+        );
+        assert_eq!(ops.len(), 4);
+    }
+
+    #[test]
+    fn unchanged_guard_compares_whole_maps_and_the_reference_column() {
+        let attrs = BTreeMap::from([
+            (
+                "external_ids:ovsnet-cluster".to_string(),
+                Value::Str("demo".into()),
+            ),
+            ("external_ids:owner".to_string(), Value::Str("ops".into())),
+            ("protected".to_string(), Value::Bool(true)),
+        ]);
+        let guard = Guard::Unchanged {
+            kind: Kind::Port,
+            uuid: "u-p".into(),
+            attrs,
+            children: vec!["u-i1".into(), "u-i2".into()],
+        };
+        assert_eq!(
+            guard_op(&guard).to_json(),
+            json!({"op": "wait", "table": "Port", "where": [["_uuid", "==", ["uuid", "u-p"]]],
+                   "columns": ["external_ids", "interfaces", "protected"], "until": "==",
+                   "rows": [{"external_ids": ["map", [["ovsnet-cluster", "demo"], ["owner", "ops"]]],
+                             "interfaces": ["set", [["uuid", "u-i1"], ["uuid", "u-i2"]]],
+                             "protected": true}],
+                   "timeout": 0})
+        );
+    }
+
+    #[test]
+    fn inconsistent_plans_are_bugs_not_panics() {
+        let orphan = change(Action::Create, Kind::Port, "p0", Some("br-missing"));
+        let mut iface = change(Action::Create, Kind::Interface, "p0", Some("p0"));
+        iface.parent = Some("p0".into());
+        let err = transaction(&plan(vec![orphan, iface], vec![])).expect_err("no parent");
+        assert!(err.to_string().contains("create port `p0`"), "{err}");
+        let lonely = change(Action::Create, Kind::Port, "p1", Some("br0"));
+        let mut br = change(Action::Create, Kind::Bridge, "br0", None);
+        br.attrs.clear();
+        let err = transaction(&plan(vec![br, lonely], vec![])).expect_err("no interface");
+        assert!(matches!(err, ApplyError::Bug { .. }), "{err:?}");
+        let mut update = change(Action::Update, Kind::Port, "p2", Some("br0"));
+        update.attrs.push(attr("tag", None, Some(Value::Int(1))));
+        assert!(transaction(&plan(vec![update], vec![])).is_err());
+    }
+
+    #[test]
+    fn the_recorder_sees_commit_then_polls_then_interface_checks() {
+        let br = change(Action::Create, Kind::Bridge, "br0", None);
+        let port = change(Action::Create, Kind::Port, "br0", Some("br0"));
+        let iface = change(Action::Create, Kind::Interface, "br0", Some("br0"));
+        let mut recorder = Recorder::default();
+        let report = apply(
+            &plan(vec![br, port, iface], vec![]),
+            &mut recorder,
+            &ApplyOptions::default(),
+        )
+        .expect("applies");
+        assert_eq!(report.cfg, Some(1));
+        assert_eq!(report.interfaces, vec![("br0".to_string(), Some(1))]);
+        assert_eq!(recorder.transactions.len(), 3);
+        assert_eq!(recorder.transactions[1][0].table(), "Open_vSwitch");
+        assert_eq!(recorder.transactions[2][0].table(), "Interface");
+    }
+
+    #[test]
+    fn blocked_plans_send_nothing() {
+        let mut blocked = plan(
+            vec![change(Action::Create, Kind::Bridge, "br0", None)],
+            vec![],
+        );
+        blocked.preflight.push(crate::plan::Preflight {
+            requirement: "datapath_type".into(),
+            wanted: "netdev".into(),
+            offered: "system".into(),
+        });
+        let mut recorder = Recorder::default();
+        let err = apply(&blocked, &mut recorder, &ApplyOptions::default()).expect_err("blocked");
+        assert!(matches!(err, ApplyError::Blocked { preflight: 1, .. }));
+        assert!(recorder.transactions.is_empty());
     }
 }

@@ -140,7 +140,12 @@ impl Reader<'_> {
         })
     }
 
-    fn state(&self, bridges: &[Json], ports: &[Json], ifaces: &[Json]) -> Result<HostState, ObserveError> {
+    fn state(
+        &self,
+        bridges: &[Json],
+        ports: &[Json],
+        ifaces: &[Json],
+    ) -> Result<HostState, ObserveError> {
         let mut ifaces: BTreeMap<String, Interface> = ifaces
             .iter()
             .map(|r| Ok((self.uuid(r)?, self.interface(r)?)))
@@ -175,8 +180,10 @@ impl Reader<'_> {
         if let Some(dp) = self.string(r, "datapath_type")?.filter(|s| !s.is_empty()) {
             row.attrs.insert("datapath_type".into(), Value::Str(dp));
         }
-        row.attrs
-            .insert("rstp_enable".into(), Value::Bool(self.boolean(r, "rstp_enable")?));
+        row.attrs.insert(
+            "rstp_enable".into(),
+            Value::Bool(self.boolean(r, "rstp_enable")?),
+        );
         let children = self.uuids(r, "ports")?;
         Ok(Linked {
             item: Bridge {
@@ -198,8 +205,10 @@ impl Reader<'_> {
             trunks.dedup();
             row.attrs.insert("trunks".into(), Value::IntSet(trunks));
         }
-        row.attrs
-            .insert("protected".into(), Value::Bool(self.boolean(r, "protected")?));
+        row.attrs.insert(
+            "protected".into(),
+            Value::Bool(self.boolean(r, "protected")?),
+        );
         let children = self.uuids(r, "interfaces")?;
         Ok(Linked {
             item: Port {
@@ -216,7 +225,8 @@ impl Reader<'_> {
             row.attrs.insert("type".into(), Value::Str(ty));
         }
         for (key, value) in self.map(r, "options")? {
-            row.attrs.insert(format!("options:{key}"), Value::Str(value));
+            row.attrs
+                .insert(format!("options:{key}"), Value::Str(value));
         }
         let runtime = InterfaceRuntime {
             ofport: self.int(r, "ofport")?,
@@ -238,7 +248,8 @@ impl Reader<'_> {
         let mut row = Row::named(name);
         row.uuid = Some(self.uuid(r)?);
         for (key, value) in self.map(r, "external_ids")? {
-            row.attrs.insert(format!("external_ids:{key}"), Value::Str(value));
+            row.attrs
+                .insert(format!("external_ids:{key}"), Value::Str(value));
         }
         Ok(row)
     }
@@ -289,7 +300,12 @@ impl Reader<'_> {
     }
 
     fn ints(&self, r: &Json, column: &str) -> Result<Vec<i64>, ObserveError> {
-        Ok(self.datum(r, column)?.atoms().iter().filter_map(Atom::as_int).collect())
+        Ok(self
+            .datum(r, column)?
+            .atoms()
+            .iter()
+            .filter_map(Atom::as_int)
+            .collect())
     }
 
     fn uuids(&self, r: &Json, column: &str) -> Result<Vec<String>, ObserveError> {

@@ -42,7 +42,12 @@ fn link_bridges(names: &[&str]) -> Op {
         mutations: vec![Mutation::new(
             "bridges",
             "insert",
-            Datum::Set(names.iter().map(|n| Atom::NamedUuid(n.to_string())).collect()),
+            Datum::Set(
+                names
+                    .iter()
+                    .map(|n| Atom::NamedUuid(n.to_string()))
+                    .collect(),
+            ),
         )],
     }
 }
@@ -67,7 +72,9 @@ fn transact_returns_one_result_per_operation() {
     assert_eq!(rows.len(), 1);
     assert_eq!(Datum::from_json(&rows[0]["_uuid"]), Some(uuid.clone()));
     assert_eq!(results[1]["count"], json!(1));
-    let Some(Atom::Uuid(uuid)) = uuid.single() else { panic!("{uuid:?}") };
+    let Some(Atom::Uuid(uuid)) = uuid.single() else {
+        panic!("{uuid:?}")
+    };
     assert_eq!(&host.get("Bridge", "br-x", "_uuid"), uuid);
 }
 
@@ -91,8 +98,10 @@ fn a_failed_wait_names_the_operation_and_commits_nothing() {
     ];
     let err = client.transact(DB, &ops).expect_err("wait fails");
     match &err {
-        OvsdbError::Operation { index, op, error, .. } => {
-            assert_eq!((*index, op.as_str(), error.as_str()), (2, "wait", "timed out"));
+        OvsdbError::Operation {
+            index, op, error, ..
+        } => {
+            assert_eq!((*index, *op, error.as_str()), (2, "wait", "timed out"));
         }
         other => panic!("{other:?}"),
     }
@@ -114,7 +123,10 @@ fn a_commit_constraint_violation_is_the_trailing_error() {
     match &err {
         OvsdbError::Commit { error, details, .. } => {
             assert_eq!(error, "constraint violation");
-            assert!(details.as_deref().unwrap_or_default().contains("br-dup"), "{details:?}");
+            assert!(
+                details.as_deref().unwrap_or_default().contains("br-dup"),
+                "{details:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -126,7 +138,10 @@ fn a_json_rpc_error_is_reported_with_the_method() {
     let host = OvsHost::start();
     let mut client = Client::connect(&host.endpoint(), T).expect("connect");
     let err = client.transact("No_Such_Db", &[]).expect_err("unknown db");
-    assert!(matches!(err, OvsdbError::Rpc { ref method, .. } if method == "transact"), "{err:?}");
+    assert!(
+        matches!(err, OvsdbError::Rpc { ref method, .. } if method == "transact"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("unknown database"), "{err}");
     // The connection is still usable.
     client.echo().expect("echo after error");
@@ -143,7 +158,11 @@ fn ssl_endpoints_are_refused_by_name() {
 fn a_missing_socket_is_a_connect_error_naming_the_endpoint() {
     let err = Client::connect("unix:/nonexistent/ovsnet/db.sock", T).expect_err("absent");
     assert!(matches!(err, OvsdbError::Connect { .. }), "{err:?}");
-    assert!(err.to_string().contains("`unix:/nonexistent/ovsnet/db.sock`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`unix:/nonexistent/ovsnet/db.sock`"),
+        "{err}"
+    );
 }
 
 /// A scripted OVSDB peer on the other end of a real socket.
@@ -170,7 +189,8 @@ impl<S: Read + Write> Peer<S> {
 fn unix_peer() -> (Client, Peer<UnixStream>) {
     let (ours, theirs) = UnixStream::pair().expect("socketpair");
     let peer = Peer {
-        reader: serde_json::Deserializer::from_reader(theirs.try_clone().expect("clone")).into_iter(),
+        reader: serde_json::Deserializer::from_reader(theirs.try_clone().expect("clone"))
+            .into_iter(),
         writer: theirs,
     };
     (Client::over("scripted", Box::new(ours), T), peer)
@@ -183,22 +203,32 @@ fn echo_probes_are_answered_while_a_response_arrives_in_pieces() {
         let request = peer.read();
         assert_eq!(request["method"], "list_dbs");
         let id = request["id"].clone();
-        let response = serde_json::to_string(&json!({"id": id, "result": ["Open_vSwitch"], "error": null}))
-            .expect("json");
+        let response =
+            serde_json::to_string(&json!({"id": id, "result": ["Open_vSwitch"], "error": null}))
+                .expect("json");
         let (head, tail) = response.split_at(response.len() / 2);
         // An echo probe and half the response in one stream, dribbled.
-        peer.dribble(format!("{{\"method\":\"echo\",\"params\":[\"probe\"],\"id\":\"e7\"}}{head}").as_bytes());
+        peer.dribble(
+            format!("{{\"method\":\"echo\",\"params\":[\"probe\"],\"id\":\"e7\"}}{head}")
+                .as_bytes(),
+        );
         let reply = peer.read();
         // The rest of the response and a notification in one write.
         peer.writer
-            .write_all(format!("{tail}{{\"method\":\"update\",\"params\":[null,{{}}],\"id\":null}}").as_bytes())
+            .write_all(
+                format!("{tail}{{\"method\":\"update\",\"params\":[null,{{}}],\"id\":null}}")
+                    .as_bytes(),
+            )
             .expect("write");
         reply
     });
     let dbs = client.list_dbs().expect("list_dbs");
     assert_eq!(dbs, ["Open_vSwitch"]);
     let reply = server.join().expect("peer");
-    assert_eq!(reply, json!({"id": "e7", "result": ["probe"], "error": null}));
+    assert_eq!(
+        reply,
+        json!({"id": "e7", "result": ["probe"], "error": null})
+    );
 }
 
 #[test]
@@ -208,7 +238,8 @@ fn a_silent_server_times_out_and_a_late_answer_is_ignored() {
     let server = std::thread::spawn(move || {
         let (stream, _) = listener.accept().expect("accept");
         let mut peer = Peer {
-            reader: serde_json::Deserializer::from_reader(stream.try_clone().expect("clone")).into_iter(),
+            reader: serde_json::Deserializer::from_reader(stream.try_clone().expect("clone"))
+                .into_iter(),
             writer: stream,
         };
         let first = peer.read();
@@ -216,14 +247,23 @@ fn a_silent_server_times_out_and_a_late_answer_is_ignored() {
         // Answer the timed-out request late, then the second one.
         for req in [first, second] {
             let msg = json!({"id": req["id"], "result": [req["method"]], "error": null});
-            peer.writer.write_all(msg.to_string().as_bytes()).expect("write");
+            peer.writer
+                .write_all(msg.to_string().as_bytes())
+                .expect("write");
         }
     });
     let mut client = Client::connect(&endpoint, Duration::from_millis(300)).expect("connect");
     let started = Instant::now();
     let err = client.call("first", json!([])).expect_err("no answer");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-    assert!(matches!(err, OvsdbError::Timeout { ref method, .. } if method == "first"), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, OvsdbError::Timeout { ref method, .. } if method == "first"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&endpoint), "{err}");
     let answer = client.call("second", json!([])).expect("second answered");
     assert_eq!(answer, json!(["second"]));

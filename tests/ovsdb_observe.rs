@@ -18,21 +18,55 @@ fn s(v: &str) -> Value {
 fn reads_a_hand_made_bridge_with_foreign_ports() {
     let host = OvsHost::start();
     host.vsctl(&[
-        "add-br", "br-hand", "--", "set", "bridge", "br-hand", "datapath_type=netdev",
-        "external_ids:owner=ops", "--",
-        "add-port", "br-hand", "vx-b", "tag=7", "--",
-        "set", "interface", "vx-b", "type=vxlan", "options:remote_ip=198.18.0.2",
-        "options:key=5001", "--",
-        "add-port", "br-hand", "trunky", "trunks=30,10,20", "--",
-        "set", "port", "trunky", "protected=true", "external_ids:ovsnet-cluster=other", "--",
-        "set", "interface", "trunky", "type=internal",
+        "add-br",
+        "br-hand",
+        "--",
+        "set",
+        "bridge",
+        "br-hand",
+        "datapath_type=netdev",
+        "external_ids:owner=ops",
+        "--",
+        "add-port",
+        "br-hand",
+        "vx-b",
+        "tag=7",
+        "--",
+        "set",
+        "interface",
+        "vx-b",
+        "type=vxlan",
+        "options:remote_ip=198.18.0.2",
+        "options:key=5001",
+        "--",
+        "add-port",
+        "br-hand",
+        "trunky",
+        "trunks=30,10,20",
+        "--",
+        "set",
+        "port",
+        "trunky",
+        "protected=true",
+        "external_ids:ovsnet-cluster=other",
+        "--",
+        "set",
+        "interface",
+        "trunky",
+        "type=internal",
     ]);
     let observed = observe(&host.endpoint(), T).expect("observe");
 
     let sys = &observed.system;
-    assert_eq!(sys.next_cfg, sys.cur_cfg, "the switch caught up with ovs-vsctl");
+    assert_eq!(
+        sys.next_cfg, sys.cur_cfg,
+        "the switch caught up with ovs-vsctl"
+    );
     assert!(sys.next_cfg >= 1);
-    assert!(sys.datapath_types.contains(&"netdev".to_string()), "{sys:?}");
+    assert!(
+        sys.datapath_types.contains(&"netdev".to_string()),
+        "{sys:?}"
+    );
     assert!(sys.iface_types.contains(&"geneve".to_string()), "{sys:?}");
     assert_eq!(sys.uuid, host.get("Open_vSwitch", ".", "_uuid"));
     assert!(sys.schema_version.starts_with("8."), "{sys:?}");
@@ -41,7 +75,10 @@ fn reads_a_hand_made_bridge_with_foreign_ports() {
     assert_eq!(sys.schema_version, support::ovs::schema_version());
 
     let br = &observed.state.bridges["br-hand"];
-    assert_eq!(br.row.uuid.as_deref(), Some(host.get("Bridge", "br-hand", "_uuid").as_str()));
+    assert_eq!(
+        br.row.uuid.as_deref(),
+        Some(host.get("Bridge", "br-hand", "_uuid").as_str())
+    );
     assert_eq!(br.row.attrs["datapath_type"], s("netdev"));
     assert_eq!(br.row.attrs["rstp_enable"], Value::Bool(false));
     assert_eq!(br.row.attrs["external_ids:owner"], s("ops"));
@@ -65,7 +102,10 @@ fn reads_a_hand_made_bridge_with_foreign_ports() {
     assert_eq!(trunky.row.attrs["trunks"], Value::IntSet(vec![10, 20, 30]));
     assert_eq!(trunky.row.attrs["protected"], Value::Bool(true));
     assert!(!trunky.row.attrs.contains_key("tag"));
-    assert_eq!(trunky.row.ownership("demo"), Ownership::OtherCluster("other".into()));
+    assert_eq!(
+        trunky.row.ownership("demo"),
+        Ownership::OtherCluster("other".into())
+    );
     assert_eq!(trunky.interfaces["trunky"].row.attrs["type"], s("internal"));
 
     // The bridge's own internal port: type internal, no options.
@@ -88,6 +128,9 @@ fn an_unreachable_endpoint_is_named() {
     let endpoint = host.endpoint();
     host.stop_ovsdb();
     let err = observe(&endpoint, T).expect_err("nobody listens");
-    assert!(matches!(err, ObserveError::Ovsdb(OvsdbError::Connect { .. })), "{err:?}");
+    assert!(
+        matches!(err, ObserveError::Ovsdb(OvsdbError::Connect { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&format!("`{endpoint}`")), "{err}");
 }

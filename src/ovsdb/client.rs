@@ -57,12 +57,14 @@ impl Client {
     /// becomes the timeout of every request.
     pub fn connect(endpoint: &str, timeout: Duration) -> Result<Client, OvsdbError> {
         let conn: Box<dyn Conn> = match Endpoint::parse(endpoint)? {
-            Endpoint::Unix(path) => Box::new(
-                UnixStream::connect(&path).map_err(|source| OvsdbError::Connect {
-                    endpoint: endpoint.to_string(),
-                    source,
-                })?,
-            ),
+            Endpoint::Unix(path) => {
+                Box::new(
+                    UnixStream::connect(&path).map_err(|source| OvsdbError::Connect {
+                        endpoint: endpoint.to_string(),
+                        source,
+                    })?,
+                )
+            }
             Endpoint::Tcp(addr) => Box::new(TcpStream::connect_timeout(&addr, timeout).map_err(
                 |source| OvsdbError::Connect {
                     endpoint: endpoint.to_string(),
@@ -107,12 +109,14 @@ impl Client {
             .map_err(|e| self.io_error(method, e))?;
         let deadline = Instant::now() + self.timeout;
         loop {
-            while let Some(message) = self.framer.next_message().map_err(|e| {
-                OvsdbError::Protocol {
-                    endpoint: self.endpoint.clone(),
-                    detail: e.to_string(),
-                }
-            })? {
+            while let Some(message) =
+                self.framer
+                    .next_message()
+                    .map_err(|e| OvsdbError::Protocol {
+                        endpoint: self.endpoint.clone(),
+                        detail: e.to_string(),
+                    })?
+            {
                 if let Some(result) = self.handle(message, id, method)? {
                     return Ok(result);
                 }
@@ -169,7 +173,9 @@ impl Client {
             return Ok(None);
         }
         match message.get("error") {
-            Some(Json::Null) | None => Ok(Some(message.get("result").cloned().unwrap_or(Json::Null))),
+            Some(Json::Null) | None => {
+                Ok(Some(message.get("result").cloned().unwrap_or(Json::Null)))
+            }
             Some(error) => Err(OvsdbError::Rpc {
                 endpoint: self.endpoint.clone(),
                 method: method.to_string(),

@@ -140,7 +140,10 @@ mod tests {
     fn garbage_between_messages_is_an_error() {
         let mut framer = Framer::new();
         framer.push(b"{}x");
-        assert_eq!(framer.next_message().expect("first is fine"), Some(json!({})));
+        assert_eq!(
+            framer.next_message().expect("first is fine"),
+            Some(json!({}))
+        );
         assert!(matches!(
             framer.next_message(),
             Err(FrameError::Stray { byte: b'x' })

@@ -65,7 +65,9 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
 #[derive(Debug, thiserror::Error)]
 pub enum OvsdbError {
     /// The endpoint text is not `unix:PATH`, `tcp:IP:PORT` or `ssl:IP:PORT`.
-    #[error("invalid OVSDB endpoint `{endpoint}`\nhelp: use unix:PATH, tcp:IP:PORT or ssl:IP:PORT")]
+    #[error(
+        "invalid OVSDB endpoint `{endpoint}`\nhelp: use unix:PATH, tcp:IP:PORT or ssl:IP:PORT"
+    )]
     BadEndpoint {
         /// The text given.
         endpoint: String,
@@ -134,7 +136,7 @@ pub enum OvsdbError {
         /// Position of the operation in the transaction.
         index: usize,
         /// The operation's name (`wait`, `insert`, ...).
-        op: String,
+        op: &'static str,
         /// Its table.
         table: String,
         /// OVSDB's error (`timed out`, `constraint violation`, ...).
@@ -215,7 +217,7 @@ pub fn check_results(endpoint: &str, ops: &[Op], result: Json) -> Result<Vec<Jso
             Some(op) => OvsdbError::Operation {
                 endpoint: endpoint.to_string(),
                 index,
-                op: op.name().to_string(),
+                op: op.name(),
                 table: op.table().to_string(),
                 error,
                 details,
@@ -272,8 +274,18 @@ mod tests {
             Endpoint::parse("tcp:[::1]:6640").expect("tcp6"),
             Endpoint::Tcp("[::1]:6640".parse().expect("addr"))
         );
-        assert!(matches!(Endpoint::parse("ssl:198.18.0.1:6640"), Ok(Endpoint::Ssl(_))));
-        for bad in ["", "unix:", "tcp:host:1", "tcp:1.2.3.4", "http://x", "pssl:1.2.3.4:1"] {
+        assert!(matches!(
+            Endpoint::parse("ssl:198.18.0.1:6640"),
+            Ok(Endpoint::Ssl(_))
+        ));
+        for bad in [
+            "",
+            "unix:",
+            "tcp:host:1",
+            "tcp:1.2.3.4",
+            "http://x",
+            "pssl:1.2.3.4:1",
+        ] {
             let err = Endpoint::parse(bad).expect_err(bad);
             assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
         }
@@ -282,7 +294,8 @@ mod tests {
     #[test]
     fn failed_operation_is_named_by_index() {
         let result = json!([{}, {"error": "timed out"}, null]);
-        let err = check_results("unix:x", &[select(), select(), select()], result).expect_err("fails");
+        let err =
+            check_results("unix:x", &[select(), select(), select()], result).expect_err("fails");
         assert_eq!(
             err.to_string(),
             "OVSDB at `unix:x`: operation 1 (`select` on `Bridge`) failed: timed out"
@@ -293,8 +306,13 @@ mod tests {
     fn trailing_error_is_a_commit_failure() {
         let result = json!([{"rows": []}, {"error": "constraint violation", "details": "dup"}]);
         let err = check_results("unix:x", &[select()], result).expect_err("fails");
-        assert!(matches!(err, OvsdbError::Commit { ref error, .. } if error == "constraint violation"));
-        assert!(err.to_string().ends_with("constraint violation (dup)"), "{err}");
+        assert!(
+            matches!(err, OvsdbError::Commit { ref error, .. } if error == "constraint violation")
+        );
+        assert!(
+            err.to_string().ends_with("constraint violation (dup)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -161,7 +161,9 @@ impl Op {
                     obj.insert("uuid-name".into(), json!(name));
                 }
             }
-            Op::Update { conditions, row, .. } => {
+            Op::Update {
+                conditions, row, ..
+            } => {
                 obj.insert("where".into(), where_json(conditions));
                 obj.insert("row".into(), row_json(row));
             }

@@ -123,7 +123,9 @@ impl Datum {
     pub fn to_json(&self) -> Json {
         match self {
             Datum::Set(atoms) if atoms.len() == 1 => atoms[0].to_json(),
-            Datum::Set(atoms) => json!(["set", atoms.iter().map(Atom::to_json).collect::<Vec<_>>()]),
+            Datum::Set(atoms) => {
+                json!(["set", atoms.iter().map(Atom::to_json).collect::<Vec<_>>()])
+            }
             Datum::Map(pairs) => {
                 let pairs: Vec<Json> = pairs
                     .iter()
@@ -143,7 +145,11 @@ impl Datum {
                     return atoms.map(Datum::Set);
                 }
                 [Json::String(tag), Json::Array(pairs)] if tag == "map" => {
-                    return pairs.iter().map(pair_from_json).collect::<Option<_>>().map(Datum::Map);
+                    return pairs
+                        .iter()
+                        .map(pair_from_json)
+                        .collect::<Option<_>>()
+                        .map(Datum::Map);
                 }
                 _ => {}
             }

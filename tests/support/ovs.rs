@@ -41,13 +41,23 @@ impl OvsHost {
         };
         host.run_in_ns(&["ip", "link", "set", "lo", "up"]);
         let db = host.path("conf.db");
-        run(Command::new("ovsdb-tool").arg("create").arg(&db).arg(SCHEMA));
+        run(Command::new("ovsdb-tool")
+            .arg("create")
+            .arg(&db)
+            .arg(SCHEMA));
         host.start_ovsdb();
         // As ovs-ctl does at boot: init, then record the versions.
         let ovs_version = format!("ovs-version={}", ovs_version());
         let db_version = format!("db-version={}", schema_version());
         host.vsctl(&[
-            "--no-wait", "init", "--", "set", "Open_vSwitch", ".", &ovs_version, &db_version,
+            "--no-wait",
+            "init",
+            "--",
+            "set",
+            "Open_vSwitch",
+            ".",
+            &ovs_version,
+            &db_version,
         ]);
         host.start_vswitchd();
         host
@@ -134,9 +144,18 @@ impl OvsHost {
         let mut cmd = self.ns_command("ovsdb-server");
         cmd.arg(self.path("conf.db"))
             .arg(format!("--remote=punix:{}", sock.display()))
-            .arg(format!("--pidfile={}", self.path("ovsdb-server.pid").display()))
-            .arg(format!("--unixctl={}", self.path("ovsdb-server.ctl").display()))
-            .arg(format!("--log-file={}", self.path("ovsdb-server.log").display()));
+            .arg(format!(
+                "--pidfile={}",
+                self.path("ovsdb-server.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                self.path("ovsdb-server.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                self.path("ovsdb-server.log").display()
+            ));
         self.ovsdb = Some(cmd.spawn().expect("spawn ovsdb-server"));
         wait_for(&format!("{} to appear", sock.display()), || sock.exists());
     }
@@ -144,9 +163,18 @@ impl OvsHost {
     fn start_vswitchd(&mut self) {
         let mut cmd = self.ns_command("ovs-vswitchd");
         cmd.arg(self.endpoint())
-            .arg(format!("--pidfile={}", self.path("ovs-vswitchd.pid").display()))
-            .arg(format!("--unixctl={}", self.path("ovs-vswitchd.ctl").display()))
-            .arg(format!("--log-file={}", self.path("ovs-vswitchd.log").display()));
+            .arg(format!(
+                "--pidfile={}",
+                self.path("ovs-vswitchd.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                self.path("ovs-vswitchd.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                self.path("ovs-vswitchd.log").display()
+            ));
         self.vswitchd = Some(cmd.spawn().expect("spawn ovs-vswitchd"));
         wait_for("ovs-vswitchd to report its interface types", || {
             self.try_vsctl(&["--no-wait", "get", "Open_vSwitch", ".", "iface_types"])
@@ -203,7 +231,12 @@ fn stop(mut child: Child) {
 pub fn ovs_version() -> String {
     let out = run(Command::new("ovs-vswitchd").arg("--version"));
     let first = out.lines().next().unwrap_or_default();
-    first.rsplit(' ').next().unwrap_or_default().trim().to_string()
+    first
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// The installed vswitch schema version.
@@ -225,7 +258,9 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",

@@ -65,7 +65,10 @@ pub fn tunnel(bridge: &str, name: &str, peer: &str, remote_ip: &str) -> Vec<Chan
 /// `host-b` (198.18.0.2) and `host-c` (198.18.0.3), guarded by `Absent` on every name.
 pub fn fresh_bridge_plan(endpoint: &str) -> HostPlan {
     let br = "br-ovsnet";
-    let mut bridge_attrs = vec![("datapath_type", s("netdev")), ("rstp_enable", Value::Bool(false))];
+    let mut bridge_attrs = vec![
+        ("datapath_type", s("netdev")),
+        ("rstp_enable", Value::Bool(false)),
+    ];
     bridge_attrs.extend(marks("demo", "bridge", None));
     let mut internal_port = vec![("protected", Value::Bool(false))];
     internal_port.extend(marks("demo", "internal", None));
