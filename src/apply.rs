@@ -366,30 +366,9 @@ fn check_interfaces(
     let mut seen = Vec::new();
     let mut failures = Vec::new();
     for (name, result) in names.iter().zip(&results) {
-        let Some(row) = ovsdb::rows(result).first() else {
-            failures.push(InterfaceFailure {
-                name: name.to_string(),
-                ofport: None,
-                error: "the row is missing after the commit".into(),
-            });
-            continue;
-        };
-        let single = |col: &str| row.get(col).and_then(Datum::from_json);
-        let ofport = single("ofport").and_then(|d| d.single().and_then(Atom::as_int));
-        let error =
-            single("error").and_then(|d| d.single().and_then(|a| a.as_str().map(str::to_string)));
-        match (ofport, error) {
-            (_, Some(error)) if !error.is_empty() => failures.push(InterfaceFailure {
-                name: name.to_string(),
-                ofport,
-                error,
-            }),
-            (Some(-1), _) => failures.push(InterfaceFailure {
-                name: name.to_string(),
-                ofport,
-                error: "ofport is -1 and OVS gave no error text".into(),
-            }),
-            _ => seen.push((name.to_string(), ofport)),
+        match judge_interface(name, result) {
+            Ok(ofport) => seen.push((name.to_string(), ofport)),
+            Err(failure) => failures.push(failure),
         }
     }
     if failures.is_empty() {
@@ -400,6 +379,27 @@ fn check_interfaces(
             endpoint: exec.endpoint().to_string(),
             failures,
         })
+    }
+}
+
+/// An interface's `ofport`, or why ovs-vswitchd failed it (`ofport` -1 or an `error`).
+fn judge_interface(name: &str, result: &Json) -> Result<Option<i64>, InterfaceFailure> {
+    let failure = |ofport, error: &str| InterfaceFailure {
+        name: name.to_string(),
+        ofport,
+        error: error.to_string(),
+    };
+    let Some(row) = ovsdb::rows(result).first() else {
+        return Err(failure(None, "the row is missing after the commit"));
+    };
+    let single = |col: &str| row.get(col).and_then(Datum::from_json);
+    let ofport = single("ofport").and_then(|d| d.single().and_then(Atom::as_int));
+    let error =
+        single("error").and_then(|d| d.single().and_then(|a| a.as_str().map(str::to_string)));
+    match (ofport, error) {
+        (_, Some(error)) if !error.is_empty() => Err(failure(ofport, &error)),
+        (Some(-1), _) => Err(failure(ofport, "ofport is -1 and OVS gave no error text")),
+        _ => Ok(ofport),
     }
 }
 
