@@ -269,3 +269,36 @@ fn a_silent_server_times_out_and_a_late_answer_is_ignored() {
     assert_eq!(answer, json!(["second"]));
     server.join().expect("peer");
 }
+
+/// A `wait` that can never succeed, so the server holds the request for `ms`.
+fn hold(ms: u64) -> Op {
+    let mut row = RowData::new();
+    row.insert("next_cfg".into(), Datum::atom(Atom::Int(-7)));
+    Op::Wait {
+        table: "Open_vSwitch".into(),
+        conditions: vec![],
+        columns: vec!["next_cfg".into()],
+        equal: true,
+        rows: vec![row],
+        timeout_ms: ms,
+    }
+}
+
+#[test]
+fn the_real_servers_echo_probes_are_answered_during_a_long_request() {
+    let host = OvsHost::start();
+    // ovsdb-server probes after 500 ms of silence and drops us after another 500 ms
+    // without an answer; the request it holds takes 2.5 s.
+    let endpoint = host.probing_endpoint(500);
+    let mut client = Client::connect(&endpoint, T).expect("connect");
+    let started = Instant::now();
+    let err = client
+        .transact(DB, &[hold(2500)])
+        .expect_err("the wait times out");
+    assert!(
+        matches!(err, OvsdbError::Operation { ref error, .. } if error == "timed out"),
+        "{err:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(2400));
+    client.echo().expect("still connected");
+}

@@ -68,6 +68,30 @@ impl OvsHost {
         format!("unix:{}", self.path("db.sock").display())
     }
 
+    /// A second endpoint on which ovsdb-server sends `echo` probes after `probe_ms` of
+    /// silence and drops clients that do not answer (a `Manager` row with `inactivity_probe`).
+    pub fn probing_endpoint(&self, probe_ms: u32) -> String {
+        let sock = self.path("probe.sock");
+        let target = format!("target=\"punix:{}\"", sock.display());
+        let probe = format!("inactivity_probe={probe_ms}");
+        self.vsctl(&[
+            "--no-wait",
+            "--",
+            "--id=@m",
+            "create",
+            "Manager",
+            &target,
+            &probe,
+            "--",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "manager_options=@m",
+        ]);
+        wait_for(&format!("{} to appear", sock.display()), || sock.exists());
+        format!("unix:{}", sock.display())
+    }
+
     /// The namespace the switch runs in.
     pub fn netns(&self) -> &str {
         &self.netns
@@ -144,6 +168,8 @@ impl OvsHost {
         let mut cmd = self.ns_command("ovsdb-server");
         cmd.arg(self.path("conf.db"))
             .arg(format!("--remote=punix:{}", sock.display()))
+            // Managers in the database add listeners (used for echo-probe tests).
+            .arg("--remote=db:Open_vSwitch,Open_vSwitch,manager_options")
             .arg(format!(
                 "--pidfile={}",
                 self.path("ovsdb-server.pid").display()
