@@ -5,6 +5,9 @@
 //! `render` shows the plan and `apply` carries it out and verifies it. `cli` is the only
 //! module that knows about command-line arguments.
 
+pub mod apply;
+pub mod observe;
+pub mod ovsdb;
 pub mod plan;
 pub mod planfile;
 pub mod render;
