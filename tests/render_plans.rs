@@ -7,7 +7,7 @@ use ovsnet::plan::{
     Action, AttrChange, Change, Conflict, Context, Guard, HostPlan, LeftAlone, Mode, Plan,
     Preflight, FORMAT_VERSION,
 };
-use ovsnet::render::{self, Format, Options};
+use ovsnet::render::{self, Format};
 use ovsnet::state::{Kind, Ownership, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -518,10 +518,10 @@ fn plan_with_no_hosts() -> Plan {
 fn streaming_host_by_host_gives_the_same_bytes_as_rendering_the_whole_plan() {
     for format in [Format::Text, Format::Json, Format::Markdown] {
         let plan = blocked();
-        let whole = render::render(&plan, format, Options::default());
+        let whole = render::render(&plan, format, false);
         let mut out = Vec::new();
         let summary = {
-            let mut r = render::renderer(format, &mut out, Options::default());
+            let mut r = render::writer(format, &mut out, false);
             r.begin(&plan.context).expect("begin");
             for host in plan.hosts.clone() {
                 r.host(&host).expect("host");
@@ -736,16 +736,22 @@ mod planfile {
     use super::*;
     use ovsnet::planfile::{self, PlanFileError};
 
+    const TOPOLOGY: &str = "version: 1\ncluster: demo\n# the rest of the file\n";
+
     #[test]
     fn a_saved_plan_round_trips_exactly_guards_included() {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, plan) in fixtures() {
             let path = dir.path().join(format!("{name}.plan"));
-            planfile::write(&plan, &path).expect("write");
+            planfile::write(&path, &plan, "topo.yaml", TOPOLOGY).expect("write");
+            let text = std::fs::read_to_string(&path).expect("read");
+            assert!(planfile::looks_like_plan(&text), "{name}");
             let back = planfile::read(&path).expect("read");
-            assert_eq!(back, plan, "{name}");
+            assert_eq!(back.plan, plan, "{name}");
+            assert_eq!(back.topology_name, "topo.yaml");
+            assert_eq!(back.topology_source, TOPOLOGY);
             assert!(
-                !back.hosts.is_empty() && !back.hosts[0].guards.is_empty(),
+                !back.plan.hosts.is_empty() && !back.plan.hosts[0].guards.is_empty(),
                 "{name} has guards"
             );
         }
@@ -771,8 +777,10 @@ mod planfile {
     fn update_and_delete_uuids_survive_the_round_trip() {
         let plan = tunnel_type_replaced();
         let mut bytes = Vec::new();
-        planfile::to_writer(&plan, &mut bytes).expect("write");
-        let back = planfile::from_slice(&bytes, Path::new("mem.plan")).expect("read");
+        planfile::to_writer(&mut bytes, &plan, "t.yaml", TOPOLOGY).expect("write");
+        let back = planfile::parse(std::str::from_utf8(&bytes).expect("utf8"))
+            .expect("read")
+            .plan;
         let delete = &back.hosts[0].changes[0];
         assert_eq!(delete.action, Action::Delete);
         assert_eq!(delete.uuid, plan.hosts[0].changes[0].uuid);
@@ -780,23 +788,34 @@ mod planfile {
     }
 
     #[test]
+    fn topologies_do_not_look_like_plans() {
+        assert!(!planfile::looks_like_plan(TOPOLOGY));
+        assert!(!planfile::looks_like_plan(
+            "{\"version\": 1, \"cluster\": \"demo\"}"
+        ));
+        assert!(!planfile::looks_like_plan(""));
+        assert!(planfile::looks_like_plan(
+            "  {\n  \"document\": \"ovsnet-plan\"}"
+        ));
+    }
+
+    #[test]
     fn a_file_that_is_not_a_plan_is_named_as_such() {
-        let path = Path::new("topo.yaml");
-        for (bytes, reason) in [
-            (&b"version: 1\ncluster: demo\n"[..], "not a JSON object"),
-            (&b"{\"format_version\": 1}"[..], "no `document` field"),
+        for (text, reason) in [
+            ("version: 1\ncluster: demo\n", "not a JSON object"),
+            ("{\"format_version\": 1}", "no `document` field"),
             (
-                &b"{\"document\": \"something-else\", \"format_version\": 1}"[..],
+                "{\"document\": \"something-else\", \"format_version\": 1}",
                 "its document is `something-else`",
             ),
-            (&br#"[1, 2, 3]"#[..], "not a JSON object"),
+            ("[1, 2, 3]", "not a JSON object"),
         ] {
-            match planfile::from_slice(bytes, path) {
+            match planfile::parse(text) {
                 Err(e @ PlanFileError::NotAPlanFile { .. }) => {
                     let message = e.to_string();
                     assert!(message.contains(reason), "{message}");
                     assert!(
-                        message.starts_with("`topo.yaml` is not an ovsnet plan file"),
+                        message.starts_with("it is not an ovsnet plan file"),
                         "{message}"
                     );
                 }
@@ -808,34 +827,37 @@ mod planfile {
     #[test]
     fn a_plan_of_another_format_version_is_refused() {
         let mut bytes = Vec::new();
-        planfile::to_writer(&fresh_mesh(2), &mut bytes).expect("write");
+        planfile::to_writer(&mut bytes, &fresh_mesh(2), "t.yaml", TOPOLOGY).expect("write");
         let text = String::from_utf8(bytes).expect("utf8").replacen(
             "\"format_version\":1",
             "\"format_version\":7",
             1,
         );
-        match planfile::from_slice(text.as_bytes(), Path::new("old.plan")) {
-            Err(PlanFileError::WrongVersion {
-                found: 7,
-                expected: 1,
-                ..
-            }) => {}
+        match planfile::parse(&text) {
+            Err(
+                e @ PlanFileError::WrongVersion {
+                    found: 7,
+                    expected: 1,
+                },
+            ) => {
+                assert!(e.to_string().contains("format_version 7"), "{e}");
+            }
             other => panic!("expected WrongVersion, got {other:?}"),
         }
         let mut plan = fresh_mesh(2);
         plan.format_version = 9;
         let mut bytes = Vec::new();
-        planfile::to_writer(&plan, &mut bytes).expect("write");
+        planfile::to_writer(&mut bytes, &plan, "t.yaml", TOPOLOGY).expect("write");
         assert!(matches!(
-            planfile::from_slice(&bytes, Path::new("inner.plan")),
+            planfile::parse(std::str::from_utf8(&bytes).expect("utf8")),
             Err(PlanFileError::WrongVersion { found: 9, .. })
         ));
     }
 
     #[test]
     fn a_damaged_plan_and_a_missing_file_give_their_own_errors() {
-        let damaged = br#"{"document":"ovsnet-plan","format_version":1,"plan":{"format_version":1,"hosts":[]}}"#;
-        let err = planfile::from_slice(damaged, Path::new("cut.plan")).expect_err("no context");
+        let damaged = r#"{"document":"ovsnet-plan","format_version":1,"topology_name":"t","topology_source":"","plan":{"format_version":1,"hosts":[]}}"#;
+        let err = planfile::parse(damaged).expect_err("no context");
         assert!(matches!(err, PlanFileError::Malformed { .. }), "{err:?}");
         assert!(err.to_string().contains("missing field `context`"), "{err}");
         let missing = Path::new("/nonexistent/dir/x.plan");
@@ -844,7 +866,7 @@ mod planfile {
             Err(PlanFileError::Io { .. })
         ));
         assert!(matches!(
-            planfile::write(&fresh_mesh(2), missing),
+            planfile::write(missing, &fresh_mesh(2), "t", ""),
             Err(PlanFileError::Io { .. })
         ));
     }
@@ -872,7 +894,7 @@ fn render_time_of_a_1000_host_mesh() {
         let mut out = Counter(0);
         let mut spent = std::time::Duration::ZERO;
         {
-            let mut r = render::renderer(format, &mut out, Options::default());
+            let mut r = render::writer(format, &mut out, false);
             r.begin(&ctx).expect("begin");
             for i in 0..n {
                 let mut changes = bridge_creates();
@@ -890,4 +912,28 @@ fn render_time_of_a_1000_host_mesh() {
         }
         println!("{format:?}: {} bytes rendered in {:.2?}", out.0, spent);
     }
+}
+
+#[test]
+fn one_host_alone_renders_as_its_section() {
+    let plan = tunnel_type_in_place();
+    let mut text = Vec::new();
+    render::render_host_to(Format::Text, &plan.hosts[0], &mut text).expect("text");
+    let text = String::from_utf8(text).expect("utf8");
+    assert_eq!(
+        text,
+        "\nhost-a  (unix:/var/run/openvswitch/db.sock)\n  ~ interface vx-host-b  (on port vx-host-b)\n      ~ type = \"vxlan\" -> \"geneve\"\n  ~ interface vx-host-c  (on port vx-host-c)\n      ~ type = \"vxlan\" -> \"geneve\"\n  2 to change\n"
+    );
+    let mut json = Vec::new();
+    render::render_host_to(Format::Json, &plan.hosts[1], &mut json).expect("json");
+    let doc: serde_json::Value = serde_json::from_slice(&json).expect("a JSON object");
+    assert_eq!(doc["host"], "host-b");
+    assert_eq!(doc["counts"]["change"], 2);
+    let mut md = Vec::new();
+    render::render_host_to(Format::Markdown, &plan.hosts[2], &mut md).expect("markdown");
+    let md = String::from_utf8(md).expect("utf8");
+    assert!(
+        md.starts_with("<details><summary><code>host-c</code>: 2 to change</summary>"),
+        "{md}"
+    );
 }

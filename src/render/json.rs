@@ -8,7 +8,7 @@
 //! Each change sits on its own line, which keeps large plans greppable and diffs of two
 //! plans readable. The saved plan (`plan -o`) is a different document: see `planfile`.
 
-use super::{Render, Summary};
+use super::{PlanWriter, Summary};
 use crate::plan::{AttrChange, Change, Conflict, Context, HostPlan, LeftAlone, FORMAT_VERSION};
 use crate::state::{Kind, Ownership};
 use serde::Serialize;
@@ -112,38 +112,69 @@ impl<'a> JsonRenderer<'a> {
             summary: Summary::default(),
         }
     }
+}
 
-    fn field<T: Serialize + ?Sized>(
-        &mut self,
-        indent: &str,
-        key: &str,
-        value: &T,
-        last: bool,
-    ) -> io::Result<()> {
-        write!(self.out, "{indent}\"{key}\": ")?;
-        serde_json::to_writer(&mut self.out, value)?;
-        self.out.write_all(if last { b"\n" } else { b",\n" })
-    }
+/// Writes `"key": value` on its own line at `indent`, compact, with a comma unless `last`.
+fn field<W: Write, T: Serialize + ?Sized>(
+    out: &mut W,
+    indent: &str,
+    key: &str,
+    value: &T,
+    last: bool,
+) -> io::Result<()> {
+    write!(out, "{indent}\"{key}\": ")?;
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(if last { b"\n" } else { b",\n" })
+}
 
-    fn rows<T: Serialize>(
-        &mut self,
-        key: &str,
-        items: impl ExactSizeIterator<Item = T>,
-    ) -> io::Result<()> {
-        write!(self.out, "      \"{key}\": [")?;
-        let n = items.len();
-        for (i, item) in items.enumerate() {
-            self.out.write_all(b"\n        ")?;
-            serde_json::to_writer(&mut self.out, &item)?;
-            if i + 1 < n {
-                self.out.write_all(b",")?;
-            }
+/// Writes a host's list field with one compact item per line.
+fn rows<W: Write, T: Serialize>(
+    out: &mut W,
+    key: &str,
+    items: impl ExactSizeIterator<Item = T>,
+) -> io::Result<()> {
+    write!(out, "      \"{key}\": [")?;
+    let n = items.len();
+    for (i, item) in items.enumerate() {
+        out.write_all(b"\n        ")?;
+        serde_json::to_writer(&mut *out, &item)?;
+        if i + 1 < n {
+            out.write_all(b",")?;
         }
-        if n > 0 {
-            self.out.write_all(b"\n      ")?;
-        }
-        self.out.write_all(b"],\n")
     }
+    if n > 0 {
+        out.write_all(b"\n      ")?;
+    }
+    out.write_all(b"],\n")
+}
+
+/// Writes one host object, indented as an element of the document's `hosts` array.
+fn write_host<W: Write>(out: &mut W, host: &HostPlan) -> io::Result<()> {
+    let i = "      ";
+    out.write_all(b"    {\n")?;
+    field(out, i, "host", &host.host, false)?;
+    field(out, i, "endpoint", &host.endpoint, false)?;
+    field(out, i, "fingerprint", &host.fingerprint, false)?;
+    field(out, i, "blocked", &host.is_blocked(), false)?;
+    field(out, i, "counts", &host.counts(), false)?;
+    rows(out, "changes", host.changes.iter().map(change_view))?;
+    rows(out, "conflicts", host.conflicts.iter().map(conflict_view))?;
+    rows(out, "preflight", host.preflight.iter())?;
+    rows(
+        out,
+        "left_alone",
+        host.left_alone.iter().map(left_alone_view),
+    )?;
+    field(out, i, "warnings", &host_warnings(host), true)?;
+    out.write_all(b"    }")
+}
+
+/// Writes one host as a standalone JSON object (the same object the document's `hosts` holds).
+pub fn host_object(host: &HostPlan, out: &mut dyn Write) -> io::Result<()> {
+    let mut out = BufWriter::new(out);
+    write_host(&mut out, host)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 fn change_view(c: &Change) -> ChangeView<'_> {
@@ -156,45 +187,46 @@ fn change_view(c: &Change) -> ChangeView<'_> {
     }
 }
 
-impl Render for JsonRenderer<'_> {
+impl PlanWriter for JsonRenderer<'_> {
     fn begin(&mut self, context: &Context) -> io::Result<()> {
         writeln!(
             self.out,
             "{{\n  \"format_version\": {FORMAT_VERSION},\n  \"context\": {{"
         )?;
         let i = "    ";
-        self.field(i, "cluster", &context.cluster, false)?;
-        self.field(i, "topology_digest", &context.topology_digest, false)?;
-        self.field(i, "mode", &context.mode, false)?;
-        self.field(i, "shape", &context.shape, false)?;
-        self.field(i, "tunnel", &context.tunnel, false)?;
-        self.field(i, "protection", &context.protection, false)?;
-        self.field(i, "protection_reason", &context.protection_reason, false)?;
-        self.field(i, "overlay_mtu", &context.overlay_mtu, false)?;
-        self.field(i, "tunnels", &context.tunnels, false)?;
-        self.field(i, "warnings", &context.warnings, true)?;
+        field(&mut self.out, i, "cluster", &context.cluster, false)?;
+        field(
+            &mut self.out,
+            i,
+            "topology_digest",
+            &context.topology_digest,
+            false,
+        )?;
+        field(&mut self.out, i, "mode", &context.mode, false)?;
+        field(&mut self.out, i, "shape", &context.shape, false)?;
+        field(&mut self.out, i, "tunnel", &context.tunnel, false)?;
+        field(&mut self.out, i, "protection", &context.protection, false)?;
+        field(
+            &mut self.out,
+            i,
+            "protection_reason",
+            &context.protection_reason,
+            false,
+        )?;
+        field(&mut self.out, i, "overlay_mtu", &context.overlay_mtu, false)?;
+        field(&mut self.out, i, "tunnels", &context.tunnels, false)?;
+        field(&mut self.out, i, "warnings", &context.warnings, true)?;
         self.out.write_all(b"  },\n  \"hosts\": [")
     }
 
     fn host(&mut self, host: &HostPlan) -> io::Result<()> {
         self.out.write_all(if self.summary.hosts == 0 {
-            b"\n    {\n"
+            b"\n"
         } else {
-            b",\n    {\n"
+            b",\n"
         })?;
         self.summary.add(host);
-        let i = "      ";
-        self.field(i, "host", &host.host, false)?;
-        self.field(i, "endpoint", &host.endpoint, false)?;
-        self.field(i, "fingerprint", &host.fingerprint, false)?;
-        self.field(i, "blocked", &host.is_blocked(), false)?;
-        self.field(i, "counts", &host.counts(), false)?;
-        self.rows("changes", host.changes.iter().map(change_view))?;
-        self.rows("conflicts", host.conflicts.iter().map(conflict_view))?;
-        self.rows("preflight", host.preflight.iter())?;
-        self.rows("left_alone", host.left_alone.iter().map(left_alone_view))?;
-        self.field(i, "warnings", &host_warnings(host), true)?;
-        self.out.write_all(b"    }")
+        write_host(&mut self.out, host)
     }
 
     fn finish(&mut self) -> io::Result<Summary> {
@@ -222,5 +254,5 @@ impl Render for JsonRenderer<'_> {
 
 /// Renders a whole plan as the JSON document (tests, small plans).
 pub fn render(plan: &crate::plan::Plan) -> String {
-    super::render(plan, super::Format::Json, super::Options::default())
+    super::render(plan, super::Format::Json, false)
 }

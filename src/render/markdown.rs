@@ -14,7 +14,7 @@
 //! detail, and always says what it cut. The summary is never cut.
 
 use super::{
-    counts_phrase, groups_with_next, mode_sentence, plural, tunnel_peer, write_value, Render,
+    counts_phrase, groups_with_next, mode_sentence, plural, tunnel_peer, write_value, PlanWriter,
     Summary,
 };
 use crate::plan::{Action, AttrChange, Change, Context, HostPlan};
@@ -259,7 +259,7 @@ impl<'a> MarkdownRenderer<'a> {
 
 const HOSTS_HEADING: &str = "\n#### Hosts\n\n";
 
-impl Render for MarkdownRenderer<'_> {
+impl PlanWriter for MarkdownRenderer<'_> {
     fn begin(&mut self, context: &Context) -> io::Result<()> {
         self.graph.drawable = context.tunnels.len() <= EDGE_CAP;
         self.graph.tunnel_count = context.tunnels.len();
@@ -791,7 +791,12 @@ fn group_digits(n: usize) -> String {
     out
 }
 
+/// One host's `<details>` block in full, whatever its length (for messages).
+pub fn host_details(host: &HostPlan) -> String {
+    host_block(host, false, usize::MAX).expect("an unlimited budget always fits")
+}
+
 /// Renders a whole plan as a pull-request comment (tests, small plans).
 pub fn render(plan: &crate::plan::Plan) -> String {
-    super::render(plan, super::Format::Markdown, super::Options::default())
+    super::render(plan, super::Format::Markdown, false)
 }

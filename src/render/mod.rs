@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 
 /// A streaming plan renderer: `begin`, then `host` once per host in plan order, then `finish`.
-pub trait Render {
+pub trait PlanWriter {
     /// Writes (or prepares) everything that comes before the first host.
     fn begin(&mut self, context: &Context) -> io::Result<()>;
     /// Renders one host's plan; the caller may drop it afterwards.
@@ -38,42 +38,49 @@ pub enum Format {
     Markdown,
 }
 
-/// Choices the caller makes for a renderer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Options {
-    /// Use ANSI colour (text only; the CLI decides from the terminal, `NO_COLOR`, `--no-color`).
-    pub color: bool,
-}
-
-/// Makes a streaming renderer of `format` writing to `out`.
-pub fn renderer<'a>(
-    format: Format,
-    out: &'a mut dyn Write,
-    options: Options,
-) -> Box<dyn Render + 'a> {
+/// Makes a streaming renderer of `format` writing to `out`; `color` (ANSI, text only) is
+/// the caller's decision from the terminal, `NO_COLOR` and `--no-color`.
+pub fn writer<'a>(format: Format, out: &'a mut dyn Write, color: bool) -> Box<dyn PlanWriter + 'a> {
     match format {
-        Format::Text => Box::new(text::TextRenderer::new(out, options.color)),
+        Format::Text => Box::new(text::TextRenderer::new(out, color)),
         Format::Json => Box::new(json::JsonRenderer::new(out)),
         Format::Markdown => Box::new(markdown::MarkdownRenderer::new(out)),
     }
 }
 
-/// Streams a whole in-memory plan through `renderer`.
-pub fn render_with(plan: &Plan, renderer: &mut dyn Render) -> io::Result<Summary> {
-    renderer.begin(&plan.context)?;
+/// Streams a whole in-memory plan through `writer`.
+pub fn render_with(plan: &Plan, writer: &mut dyn PlanWriter) -> io::Result<Summary> {
+    writer.begin(&plan.context)?;
     for host in &plan.hosts {
-        renderer.host(host)?;
+        writer.host(host)?;
     }
-    renderer.finish()
+    writer.finish()
+}
+
+/// Renders a whole in-memory plan to `out`.
+pub fn render_to(
+    format: Format,
+    plan: &Plan,
+    out: &mut dyn Write,
+    color: bool,
+) -> io::Result<Summary> {
+    render_with(plan, writer(format, out, color).as_mut())
+}
+
+/// Renders one host's section alone, without colour, header or summary (for messages
+/// such as "after apply the plan is not empty").
+pub fn render_host_to(format: Format, host: &HostPlan, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Text => text::TextRenderer::new(out, false).host_only(host),
+        Format::Json => json::host_object(host, out),
+        Format::Markdown => out.write_all(markdown::host_details(host).as_bytes()),
+    }
 }
 
 /// Renders a whole plan to a string (tests, small plans).
-pub fn render(plan: &Plan, format: Format, options: Options) -> String {
+pub fn render(plan: &Plan, format: Format, color: bool) -> String {
     let mut out = Vec::new();
-    {
-        let mut r = renderer(format, &mut out, options);
-        render_with(plan, r.as_mut()).expect("writing to a Vec never fails");
-    }
+    render_to(format, plan, &mut out, color).expect("writing to a Vec never fails");
     String::from_utf8(out).expect("renderers write UTF-8 only")
 }
 

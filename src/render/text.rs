@@ -9,7 +9,9 @@
 //! tunnel. Colour is used only when the caller asks for it. Output is written through a
 //! buffer straight to the writer; nothing is held beyond the current host.
 
-use super::{counts_phrase, groups_with_next, mode_sentence, plural, write_value, Render, Summary};
+use super::{
+    counts_phrase, groups_with_next, mode_sentence, plural, write_value, PlanWriter, Summary,
+};
 use crate::plan::{Action, AttrChange, Change, Conflict, Context, HostPlan, Preflight};
 use crate::state::Ownership;
 use std::io::{self, BufWriter, Write};
@@ -213,7 +215,7 @@ impl<'a> TextRenderer<'a> {
     }
 }
 
-impl Render for TextRenderer<'_> {
+impl PlanWriter for TextRenderer<'_> {
     fn begin(&mut self, context: &Context) -> io::Result<()> {
         self.paint(
             BOLD,
@@ -242,26 +244,7 @@ impl Render for TextRenderer<'_> {
 
     fn host(&mut self, host: &HostPlan) -> io::Result<()> {
         self.summary.add(host);
-        if host.changes.is_empty() && !host.is_blocked() {
-            return self.folded(host);
-        }
-        self.folded_last = false;
-        self.host_heading(host)?;
-        for conflict in &host.conflicts {
-            self.conflict(conflict)?;
-        }
-        for failure in &host.preflight {
-            self.preflight(failure)?;
-        }
-        if host.is_blocked() && !host.changes.is_empty() {
-            writeln!(self.out, "  changes that would be needed once unblocked:")?;
-        }
-        self.changes(&host.changes)?;
-        self.left_alone(host)?;
-        if !host.changes.is_empty() {
-            writeln!(self.out, "  {}", counts_phrase(host.counts()))?;
-        }
-        Ok(())
+        self.section(host)
     }
 
     fn finish(&mut self) -> io::Result<Summary> {
@@ -282,6 +265,38 @@ impl Render for TextRenderer<'_> {
         writeln!(self.out)?;
         self.out.flush()?;
         Ok(summary)
+    }
+}
+
+impl TextRenderer<'_> {
+    /// Writes one host's section alone (no header, no summary) and flushes.
+    pub fn host_only(mut self, host: &HostPlan) -> io::Result<()> {
+        self.section(host)?;
+        self.out.flush()
+    }
+
+    /// One host: folded to a line without changes, else heading, blockers, changes, rows left alone.
+    fn section(&mut self, host: &HostPlan) -> io::Result<()> {
+        if host.changes.is_empty() && !host.is_blocked() {
+            return self.folded(host);
+        }
+        self.folded_last = false;
+        self.host_heading(host)?;
+        for conflict in &host.conflicts {
+            self.conflict(conflict)?;
+        }
+        for failure in &host.preflight {
+            self.preflight(failure)?;
+        }
+        if host.is_blocked() && !host.changes.is_empty() {
+            writeln!(self.out, "  changes that would be needed once unblocked:")?;
+        }
+        self.changes(&host.changes)?;
+        self.left_alone(host)?;
+        if !host.changes.is_empty() {
+            writeln!(self.out, "  {}", counts_phrase(host.counts()))?;
+        }
+        Ok(())
     }
 }
 
@@ -307,5 +322,5 @@ fn pad(out: &mut dyn Write, n: usize) -> io::Result<()> {
 
 /// Renders a whole plan as text (tests, small plans).
 pub fn render(plan: &crate::plan::Plan, color: bool) -> String {
-    super::render(plan, super::Format::Text, super::Options { color })
+    super::render(plan, super::Format::Text, color)
 }
