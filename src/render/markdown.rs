@@ -14,7 +14,7 @@
 //! detail, and always says what it cut. The summary is never cut.
 
 use super::{
-    counts_phrase, groups_with_next, mode_sentence, plural, tunnel_peer, write_value, PlanWriter,
+    counts_phrase, mode_sentence, plural, shown_items, tunnel_peer, write_value, PlanWriter,
     Summary,
 };
 use crate::plan::{Action, AttrChange, Change, Context, HostPlan};
@@ -517,21 +517,18 @@ fn left_alone_listing(s: &mut String, host: &HostPlan, condensed: bool) {
 
 /// Appends the changes; `None` as soon as the text passes `budget`.
 fn diff_listing(s: &mut String, changes: &[Change], condensed: bool, budget: usize) -> Option<()> {
-    let mut i = 0;
-    let mut shown = 0;
-    while i < changes.len() {
+    let mut done = 0;
+    for (shown, (change, nested)) in shown_items(changes).enumerate() {
         if condensed && shown == CONDENSED_CHANGES {
-            let _ = writeln!(s, "  … and {} more changes", changes.len() - i);
+            let _ = writeln!(s, "  … and {} more changes", changes.len() - done);
             break;
         }
-        let grouped = groups_with_next(&changes[i], changes.get(i + 1));
-        diff_change(s, &changes[i], 0, false, condensed);
-        if grouped {
-            diff_change(s, &changes[i + 1], 2, true, condensed);
-            i += 1;
+        diff_change(s, change, 0, false, condensed);
+        done += 1;
+        if let Some(iface) = nested {
+            diff_change(s, iface, 2, true, condensed);
+            done += 1;
         }
-        i += 1;
-        shown += 1;
         if s.len() > budget {
             return None;
         }

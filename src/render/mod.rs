@@ -246,19 +246,34 @@ pub fn counts_phrase(counts: Counts) -> String {
     }
 }
 
-/// Whether the change is a port whose next change is its same-named interface with the
-/// same action, so the two can be shown as one object.
-pub fn groups_with_next(change: &Change, next: Option<&Change>) -> bool {
-    match next {
-        Some(n) => {
-            change.kind == Kind::Port
-                && n.kind == Kind::Interface
-                && n.action == change.action
-                && n.name == change.name
-                && n.parent.as_deref() == Some(change.name.as_str())
-        }
-        None => false,
-    }
+/// The changes as shown: a port and its same-named interface with the same action, next
+/// to each other in either order (creates come port first, deletes interface first), are
+/// one item shown port first with the interface nested; every other change is alone.
+pub fn shown_items(changes: &[Change]) -> impl Iterator<Item = (&Change, Option<&Change>)> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let first = changes.get(i)?;
+        let pair = changes.get(i + 1).and_then(|next| {
+            if is_port_of(first, next) {
+                Some((first, next))
+            } else if is_port_of(next, first) {
+                Some((next, first))
+            } else {
+                None
+            }
+        });
+        i += if pair.is_some() { 2 } else { 1 };
+        Some(pair.map_or((first, None), |(port, iface)| (port, Some(iface))))
+    })
+}
+
+/// Whether `port` is a port change and `iface` the same action on its same-named interface.
+fn is_port_of(port: &Change, iface: &Change) -> bool {
+    port.kind == Kind::Port
+        && iface.kind == Kind::Interface
+        && iface.action == port.action
+        && iface.name == port.name
+        && iface.parent.as_deref() == Some(port.name.as_str())
 }
 
 #[cfg(test)]
@@ -280,6 +295,48 @@ mod tests {
             assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string());
         }
         assert_eq!(value_len(&Value::Str("ab".into())), 4);
+    }
+
+    fn change(action: Action, kind: Kind, name: &str, parent: &str) -> Change {
+        Change {
+            action,
+            kind,
+            name: name.into(),
+            parent: Some(parent.into()),
+            uuid: None,
+            parent_uuid: None,
+            attrs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_port_and_its_interface_are_one_item_in_either_order() {
+        let changes = [
+            change(Action::Delete, Kind::Interface, "vx-b", "vx-b"),
+            change(Action::Delete, Kind::Port, "vx-b", "br"),
+            change(Action::Create, Kind::Port, "gnv-b", "br"),
+            change(Action::Create, Kind::Interface, "gnv-b", "gnv-b"),
+            change(Action::Create, Kind::Port, "gnv-c", "br"),
+            change(Action::Update, Kind::Interface, "gnv-c", "gnv-c"),
+        ];
+        let items: Vec<(&str, Option<&str>)> = shown_items(&changes)
+            .map(|(c, nested)| (c.name.as_str(), nested.map(|n| n.name.as_str())))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("vx-b", Some("vx-b")),
+                ("gnv-b", Some("gnv-b")),
+                ("gnv-c", None),
+                ("gnv-c", None)
+            ]
+        );
+        let (port, _) = shown_items(&changes).next().expect("an item");
+        assert_eq!(
+            port.kind,
+            Kind::Port,
+            "the port is shown first even when deleted last"
+        );
     }
 
     #[test]

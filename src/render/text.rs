@@ -9,9 +9,7 @@
 //! tunnel. Colour is used only when the caller asks for it. Output is written through a
 //! buffer straight to the writer; nothing is held beyond the current host.
 
-use super::{
-    counts_phrase, groups_with_next, mode_sentence, plural, write_value, PlanWriter, Summary,
-};
+use super::{counts_phrase, mode_sentence, plural, shown_items, write_value, PlanWriter, Summary};
 use crate::plan::{Action, AttrChange, Change, Conflict, Context, HostPlan, Preflight};
 use crate::state::Ownership;
 use std::io::{self, BufWriter, Write};
@@ -157,14 +155,11 @@ impl<'a> TextRenderer<'a> {
     }
 
     fn changes(&mut self, changes: &[Change]) -> io::Result<()> {
-        let mut i = 0;
-        while i < changes.len() {
-            self.change(&changes[i], 2, false)?;
-            if groups_with_next(&changes[i], changes.get(i + 1)) {
-                self.change(&changes[i + 1], 4, true)?;
-                i += 1;
+        for (change, nested) in shown_items(changes) {
+            self.change(change, 2, false)?;
+            if let Some(iface) = nested {
+                self.change(iface, 4, true)?;
             }
-            i += 1;
         }
         Ok(())
     }
