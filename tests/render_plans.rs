@@ -937,3 +937,203 @@ fn one_host_alone_renders_as_its_section() {
         "{md}"
     );
 }
+
+/// Plans made by the real `plan::build`, not by hand, so the schema and the renderers are
+/// checked against what the planner actually emits.
+mod built {
+    use super::*;
+    use ovsnet::state::{
+        Bridge, DesiredHost, HostState, Interface, ObservedHost, Port, Requirements, Row,
+        SystemInfo,
+    };
+
+    fn marked(name: &str, role: &str, peer: Option<&str>) -> Row {
+        let row = Row::named(name)
+            .with("external_ids:ovsnet-cluster", s(CLUSTER))
+            .with("external_ids:ovsnet-role", s(role));
+        match peer {
+            Some(peer) => row.with("external_ids:ovsnet-peer", s(peer)),
+            None => row,
+        }
+    }
+
+    fn port(row: Row, iface: Row) -> Port {
+        let interfaces = BTreeMap::from([(
+            iface.name.clone(),
+            Interface {
+                row: iface,
+                runtime: None,
+            },
+        )]);
+        Port { row, interfaces }
+    }
+
+    fn tunnel(ty: &str, peer: usize) -> Port {
+        let name = tunnel_name(prefix(ty), &host_name(peer));
+        let p = marked(&name, "tunnel", Some(&host_name(peer)))
+            .with("trunks", Value::IntSet(vec![10, 20]))
+            .with("protected", Value::Bool(true));
+        let i = marked(&name, "tunnel", Some(&host_name(peer)))
+            .with("type", s(ty))
+            .with("options:remote_ip", s(&ip(peer)));
+        port(p, i)
+    }
+
+    fn state(ty: &str, peers: &[usize]) -> HostState {
+        let internal = port(
+            marked(BRIDGE, "internal", None),
+            marked(BRIDGE, "internal", None).with("type", s("internal")),
+        );
+        let mut ports = BTreeMap::from([(BRIDGE.to_string(), internal)]);
+        for &peer in peers {
+            let t = tunnel(ty, peer);
+            ports.insert(t.row.name.clone(), t);
+        }
+        let row = marked(BRIDGE, "bridge", None).with("datapath_type", s("system"));
+        HostState {
+            bridges: BTreeMap::from([(BRIDGE.to_string(), Bridge { row, ports })]),
+        }
+    }
+
+    /// Gives every observed row a uuid, as a real observation would.
+    fn observed(mut state: HostState) -> ObservedHost {
+        for bridge in state.bridges.values_mut() {
+            bridge.row.uuid = Some(uuid(&format!("b/{}", bridge.row.name)));
+            for port in bridge.ports.values_mut() {
+                port.row.uuid = Some(uuid(&format!("p/{}", port.row.name)));
+                for iface in port.interfaces.values_mut() {
+                    iface.row.uuid = Some(uuid(&format!("i/{}", iface.row.name)));
+                }
+            }
+        }
+        let system = SystemInfo {
+            datapath_types: vec!["system".into(), "netdev".into()],
+            iface_types: vec!["internal".into(), "vxlan".into(), "gre".into()],
+            ovs_version: Some("3.1.0".into()),
+            schema_version: "8.3.0".into(),
+            ..SystemInfo::default()
+        };
+        ObservedHost { system, state }
+    }
+
+    fn desired(ty: &str, peers: &[usize]) -> DesiredHost {
+        DesiredHost {
+            name: host_name(0),
+            endpoint: "unix:/var/run/openvswitch/db.sock".into(),
+            cluster: CLUSTER.into(),
+            state: state(ty, peers),
+            requirements: Requirements {
+                datapath_type: "system".into(),
+                tunnel_type: Some(ty.into()),
+                needs_protected: true,
+            },
+        }
+    }
+
+    /// host-a: was meshed with b, c, d over vxlan plus a container's foreign port; now b and c only.
+    fn shrunk() -> Plan {
+        let mut have = observed(state("vxlan", &[1, 2, 3]));
+        let foreign = port(Row::named("4f2a1c_l"), Row::named("4f2a1c_l"));
+        have.state
+            .bridges
+            .get_mut(BRIDGE)
+            .expect("bridge")
+            .ports
+            .insert("4f2a1c_l".into(), foreign);
+        let host = ovsnet::plan::build(&desired("vxlan", &[1, 2]), &have).expect("plan");
+        plan(context(Mode::Live, "vxlan", 3, "shrunk"), vec![host])
+    }
+
+    /// host-a: geneve wanted, the host offers no geneve, and a hand-made `gnv-host-b` exists.
+    fn refused() -> Plan {
+        let mut have = observed(HostState::default());
+        let squatter = Row::named("gnv-host-b").with("uuid-free", s("x"));
+        let mut bridge = Bridge {
+            row: Row::named("br-hand"),
+            ports: BTreeMap::new(),
+        };
+        bridge.row.uuid = Some(uuid("b/br-hand"));
+        let mut p = port(squatter.clone(), squatter);
+        p.row.uuid = Some(uuid("p/gnv-host-b"));
+        bridge.ports.insert("gnv-host-b".into(), p);
+        have.state.bridges.insert("br-hand".into(), bridge);
+        let host = ovsnet::plan::build(&desired("geneve", &[1, 2]), &have).expect("plan");
+        plan(context(Mode::Live, "geneve", 3, "refused"), vec![host])
+    }
+
+    #[test]
+    fn plans_from_plan_build_validate_and_render() {
+        let validator = schema_validator();
+        for (name, plan) in [
+            ("shrunk", shrunk()),
+            ("refused", refused()),
+            ("fresh", {
+                let host = ovsnet::plan::build(
+                    &desired("vxlan", &[1, 2]),
+                    &observed(HostState::default()),
+                )
+                .expect("plan");
+                plan(context(Mode::Offline, "vxlan", 3, "f"), vec![host])
+            }),
+        ] {
+            let doc: serde_json::Value =
+                serde_json::from_str(&render::json::render(&plan)).expect("parses");
+            let errors = schema_errors(&validator, &doc);
+            assert!(errors.is_empty(), "{name}: {errors:#?}");
+            let text = render::text::render(&plan, false);
+            let counts = plan.counts();
+            if counts.add + counts.change + counts.destroy > 0 {
+                assert!(
+                    text.ends_with(&format!(
+                        "Plan: {} to add, {} to change, {} to destroy.\n",
+                        counts.add, counts.change, counts.destroy
+                    )),
+                    "{name}: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conflicts_and_preflight_from_plan_build_block_the_host_in_every_format() {
+        let plan = refused();
+        let host = &plan.hosts[0];
+        assert!(
+            !host.conflicts.is_empty() && !host.preflight.is_empty(),
+            "{host:#?}"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&render::json::render(&plan)).expect("parses");
+        assert_eq!(doc["hosts"][0]["blocked"], true);
+        assert_eq!(doc["hosts"][0]["conflicts"][0]["name"], "gnv-host-b");
+        assert_eq!(doc["hosts"][0]["preflight"][0]["wanted"], "geneve");
+        let text = render::text::render(&plan, false);
+        assert!(
+            text.contains("BLOCKED: nothing on this host will be changed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("! conflict: port `gnv-host-b` already exists and is foreign"),
+            "{text}"
+        );
+        let md = render::markdown::render(&plan);
+        assert!(md.contains("> **1 host is blocked**"), "{md}");
+    }
+
+    #[test]
+    fn a_removed_peer_from_plan_build_is_a_dashed_edge_and_a_destroy_warning() {
+        let plan = shrunk();
+        assert!(plan.counts().destroy >= 2, "{:?}", plan.hosts[0].changes);
+        let md = render::markdown::render(&plan);
+        assert!(md.contains("-.-|removed|"), "{md}");
+        assert!(md.contains("[\"host-d\"]:::removed"), "{md}");
+        assert!(md.contains("**This plan destroys"), "{md}");
+        let text = render::text::render(&plan, false);
+        assert!(
+            text.contains("  - port vx-host-d  (on bridge br-ovsnet)\n"),
+            "{text}"
+        );
+        assert!(text.contains("    - interface vx-host-d\n"), "{text}");
+        assert!(text.contains("= port 4f2a1c_l  (on bridge br-ovsnet): foreign (not created by ovsnet), left alone"), "{text}");
+    }
+}
