@@ -1137,3 +1137,44 @@ mod built {
         assert!(text.contains("= port 4f2a1c_l  (on bridge br-ovsnet): foreign (not created by ovsnet), left alone"), "{text}");
     }
 }
+
+#[test]
+fn deleting_the_overlay_bridge_is_warned_about_in_every_format() {
+    let mut changes = tunnel_changes(Action::Delete, "vxlan", 1);
+    let bridge_attrs = deleted(created(&[
+        ("datapath_type", s("system")),
+        ("external_ids:ovsnet-cluster", s(CLUSTER)),
+    ]));
+    changes.push(change(
+        Action::Delete,
+        Kind::Bridge,
+        BRIDGE,
+        None,
+        bridge_attrs,
+    ));
+    let plan = plan(
+        context(Mode::Live, "vxlan", 1, "teardown"),
+        vec![host(0, changes)],
+    );
+    let text = render::text::render(&plan, false);
+    assert!(
+        text.contains("  warning: deletes bridge `br-ovsnet` and every port ovsnet owns on it\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Plan: 0 to add, 0 to change, 3 to destroy.\n"),
+        "{text}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&render::json::render(&plan)).expect("parses");
+    assert_eq!(
+        doc["hosts"][0]["warnings"][0],
+        "deletes bridge `br-ovsnet` and every port ovsnet owns on it"
+    );
+    let md = render::markdown::render(&plan);
+    let details = md.find("<details>").expect("details");
+    let warning = md
+        .find("It deletes the overlay bridge `br-ovsnet` on `host-a`.")
+        .expect("bridge warning");
+    assert!(warning < details);
+}

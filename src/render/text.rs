@@ -283,6 +283,15 @@ impl TextRenderer<'_> {
         for failure in &host.preflight {
             self.preflight(failure)?;
         }
+        for change in host.changes.iter().filter(|c| super::deletes_bridge(c)) {
+            self.out.write_all(b"  ")?;
+            self.paint(YELLOW, "warning:")?;
+            writeln!(
+                self.out,
+                " deletes bridge `{}` and every port ovsnet owns on it",
+                change.name
+            )?;
+        }
         if host.is_blocked() && !host.changes.is_empty() {
             writeln!(self.out, "  changes that would be needed once unblocked:")?;
         }
