@@ -150,31 +150,12 @@ pub fn mode_sentence(mode: Mode) -> &'static str {
     }
 }
 
-/// The lowercase word for a mode.
-pub fn mode_word(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Live => "live",
-        Mode::Lab => "lab",
-        Mode::Offline => "offline",
-        Mode::Diff => "diff",
-    }
-}
-
-/// The lowercase word for an action (`create`, `update`, `delete`).
-pub fn action_word(action: Action) -> &'static str {
-    match action {
-        Action::Create => "create",
-        Action::Update => "update",
-        Action::Delete => "delete",
-    }
-}
-
 /// Attribute key of the tunnel peer mark (`external_ids:` + [`crate::state::MARK_PEER`]).
-pub const PEER_KEY: &str = "external_ids:ovsnet-peer";
+pub(crate) const PEER_KEY: &str = "external_ids:ovsnet-peer";
 
 /// The peer host a tunnel row points at, from its `ovsnet-peer` mark (new value for a
 /// create, old value for a delete).
-pub fn tunnel_peer(change: &Change) -> Option<&str> {
+pub(crate) fn tunnel_peer(change: &Change) -> Option<&str> {
     let attr = change.attrs.iter().find(|a| a.key == PEER_KEY)?;
     let value = match change.action {
         Action::Delete => attr.old.as_ref(),
@@ -187,7 +168,7 @@ pub fn tunnel_peer(change: &Change) -> Option<&str> {
 }
 
 /// Whether the change deletes a bridge (the markdown and text renderers warn about it).
-pub fn deletes_bridge(change: &Change) -> bool {
+pub(crate) fn deletes_bridge(change: &Change) -> bool {
     change.action == Action::Delete && change.kind == Kind::Bridge
 }
 
@@ -195,7 +176,7 @@ pub fn deletes_bridge(change: &Change) -> bool {
 ///
 /// Same output as `Value`'s `Display` for ordinary strings, without its per-character
 /// escaping cost on the common case (names and addresses need no escaping).
-pub fn write_value(out: &mut dyn Write, value: &Value) -> io::Result<()> {
+pub(crate) fn write_value(out: &mut dyn Write, value: &Value) -> io::Result<()> {
     match value {
         Value::Str(s)
             if !s
@@ -210,16 +191,8 @@ pub fn write_value(out: &mut dyn Write, value: &Value) -> io::Result<()> {
     }
 }
 
-/// The width a value takes when written by [`write_value`] (for alignment).
-pub fn value_len(value: &Value) -> usize {
-    match value {
-        Value::Str(s) => s.len() + 2,
-        other => other.to_string().len(),
-    }
-}
-
 /// `1 host` / `2 hosts`: a count with its noun, plural when needed.
-pub fn plural(n: usize, noun: &str) -> String {
+pub(crate) fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("{n} {noun}")
     } else {
@@ -228,7 +201,7 @@ pub fn plural(n: usize, noun: &str) -> String {
 }
 
 /// A one-line description of a host's counts (`3 to add, 1 to destroy`), zero parts left out.
-pub fn counts_phrase(counts: Counts) -> String {
+pub(crate) fn counts_phrase(counts: Counts) -> String {
     let mut parts = Vec::new();
     if counts.add > 0 {
         parts.push(format!("{} to add", counts.add));
@@ -249,7 +222,7 @@ pub fn counts_phrase(counts: Counts) -> String {
 /// The changes as shown: a port and its same-named interface with the same action, next
 /// to each other in either order (creates come port first, deletes interface first), are
 /// one item shown port first with the interface nested; every other change is alone.
-pub fn shown_items(changes: &[Change]) -> impl Iterator<Item = (&Change, Option<&Change>)> {
+pub(crate) fn shown_items(changes: &[Change]) -> impl Iterator<Item = (&Change, Option<&Change>)> {
     let mut i = 0;
     std::iter::from_fn(move || {
         let first = changes.get(i)?;
@@ -294,7 +267,6 @@ mod tests {
             write_value(&mut out, &v).expect("vec");
             assert_eq!(String::from_utf8(out).expect("utf8"), v.to_string());
         }
-        assert_eq!(value_len(&Value::Str("ab".into())), 4);
     }
 
     fn change(action: Action, kind: Kind, name: &str, parent: &str) -> Change {

@@ -305,7 +305,7 @@ impl TextRenderer<'_> {
 }
 
 /// How the plan names the owner of a row it will not touch.
-pub fn owner_phrase(owner: &Ownership) -> String {
+pub(crate) fn owner_phrase(owner: &Ownership) -> String {
     match owner {
         Ownership::Ours => "owned by this cluster".to_string(),
         Ownership::OtherCluster(cluster) => format!("owned by ovsnet cluster `{cluster}`"),
