@@ -5,8 +5,12 @@
 //! `render` shows the plan and `apply` carries it out and verifies it. `cli` is the only
 //! module that knows about command-line arguments.
 
+pub mod apply;
 pub mod desire;
+pub mod observe;
+pub mod ovsdb;
 pub mod plan;
+pub mod planfile;
 pub mod render;
 pub mod state;
 pub mod topology;
