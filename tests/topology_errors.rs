@@ -320,6 +320,39 @@ one_error!(
     }
 );
 one_error!(
+    negative_key,
+    edit(&[("type: vxlan", "type: vxlan\n  key: -1")]),
+    Problem::OutOfRange {
+        value: -1,
+        min: 0,
+        ..
+    }
+);
+one_error!(
+    loop_protection_typo,
+    edit(&[("topology: mesh", "topology: mesh\n  loop_protection: rtsp")]),
+    Problem::NotOneOf {
+        suggestion: Some("rstp"),
+        ..
+    }
+);
+one_error!(
+    datapath_typo,
+    edit(&[("tunnel:\n", "bridge:\n  datapath: netdve\ntunnel:\n")]),
+    Problem::NotOneOf {
+        suggestion: Some("netdev"),
+        ..
+    }
+);
+one_error!(
+    gateway_is_broadcast_address,
+    edit(&[("gateway: 10.10.0.1", "gateway: 10.10.255.255")]),
+    Problem::GatewayNotHost {
+        which: "broadcast",
+        ..
+    }
+);
+one_error!(
     dst_port_out_of_range,
     edit(&[("type: vxlan", "type: vxlan\n  dst_port: 70000")]),
     Problem::OutOfRange { value: 70000, .. }
