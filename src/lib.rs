@@ -6,6 +6,7 @@
 //! module that knows about command-line arguments.
 
 pub mod apply;
+pub mod cli;
 pub mod desire;
 pub mod observe;
 pub mod ovsdb;
