@@ -6,5 +6,6 @@
 //! module that knows about command-line arguments.
 
 pub mod state;
+pub mod lab;
 pub mod plan;
 pub mod topology;
