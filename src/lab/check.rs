@@ -166,23 +166,27 @@ impl CheckReport {
 }
 
 fn render_matrix(m: &VlanMatrix) -> String {
-    let width = m.hosts.iter().map(|h| h.len()).max().unwrap_or(0).max(6);
+    const CORNER: &str = "from \\ to";
+    let label = m.hosts.iter().map(|h| h.len()).max().unwrap_or(0).max(CORNER.len());
+    let cell = m.hosts.iter().map(|h| h.len()).max().unwrap_or(0).max(4);
     let mut out = format!("\nVLAN {} ({})\n", m.vlan, m.vlan_id);
-    out.push_str(&format!("  {:width$}", "from \\ to"));
+    let mut header = format!("  {CORNER:label$}");
     for h in &m.hosts {
-        out.push_str(&format!("  {h:width$}"));
+        header.push_str(&format!("  {h:cell$}"));
     }
+    out.push_str(header.trim_end());
     out.push('\n');
     for (i, row) in m.cells.iter().enumerate() {
-        out.push_str(&format!("  {:width$}", m.hosts[i]));
-        for cell in row {
-            let mark = match cell {
+        let mut line = format!("  {:label$}", m.hosts[i]);
+        for c in row {
+            let mark = match c {
                 None => "-",
                 Some(r) if r.ok() => "pass",
                 Some(_) => "FAIL",
             };
-            out.push_str(&format!("  {mark:width$}"));
+            line.push_str(&format!("  {mark:cell$}"));
         }
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
