@@ -5,7 +5,7 @@
 //! `render` shows the plan and `apply` carries it out and verifies it. `cli` is the only
 //! module that knows about command-line arguments.
 
-pub mod state;
 pub mod lab;
 pub mod plan;
+pub mod state;
 pub mod topology;

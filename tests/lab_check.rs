@@ -11,12 +11,22 @@ use std::process::Command;
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().unwrap();
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn healthy_mesh_is_all_green_and_probes_are_removed() {
-    let guard = LabGuard::new(topology(&unique_cluster("c"), 3, TunnelKind::Vxlan, Shape::Mesh, true));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("c"),
+        3,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        true,
+    ));
     let t = &guard.topology;
     lab::up(t, &guard.root).expect("up");
     build_overlay(t, &guard.root, Protection::SplitHorizon);
@@ -43,20 +53,32 @@ fn healthy_mesh_is_all_green_and_probes_are_removed() {
         .collect();
     assert!(left.is_empty(), "probe namespaces left: {left:?}");
     let ns = lab::host_netns(&t.cluster, "host-a");
-    let probe_port = Command::new("ip").args(["-n", &ns, "link", "show", "ovp-10"]).output().unwrap();
+    let probe_port = Command::new("ip")
+        .args(["-n", &ns, "link", "show", "ovp-10"])
+        .output()
+        .unwrap();
     assert!(!probe_port.status.success(), "probe port left on host-a");
 }
 
 #[test]
 fn cut_tunnel_in_a_chain_fails_and_names_the_broken_pairs() {
-    let guard = LabGuard::new(topology(&unique_cluster("x"), 3, TunnelKind::Gre, Shape::Chain, false));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("x"),
+        3,
+        TunnelKind::Gre,
+        Shape::Chain,
+        false,
+    ));
     let t = &guard.topology;
     lab::up(t, &guard.root).expect("up");
     build_overlay(t, &guard.root, Protection::None);
     let analysis = analysis(t, Protection::None);
     // Cut host-b's tunnel to host-c by hand.
     let port = tunnel_port(t, "host-c");
-    vsctl(&sock(t, &guard.root, "host-b"), &["del-port", "br-ovsnet", &port]);
+    vsctl(
+        &sock(t, &guard.root, "host-b"),
+        &["del-port", "br-ovsnet", &port],
+    );
     let report = lab::check(t, &analysis, &guard.root, false).expect("check runs");
     let text = report.render();
     eprintln!("{text}");
@@ -77,7 +99,13 @@ fn cut_tunnel_in_a_chain_fails_and_names_the_broken_pairs() {
 
 #[test]
 fn a_port_pair_bridging_two_vlans_is_reported_as_a_leak() {
-    let guard = LabGuard::new(topology(&unique_cluster("v"), 2, TunnelKind::Geneve, Shape::Mesh, true));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("v"),
+        2,
+        TunnelKind::Geneve,
+        Shape::Mesh,
+        true,
+    ));
     let t = &guard.topology;
     lab::up(t, &guard.root).expect("up");
     build_overlay(t, &guard.root, Protection::SplitHorizon);
@@ -90,23 +118,50 @@ fn a_port_pair_bridging_two_vlans_is_reported_as_a_leak() {
     // A foreign veth pair on host-a, one end in VLAN 10, the other in VLAN 20: the two
     // VLANs become one segment. Isolation must now fail, on the same host and across.
     let ns = lab::host_netns(&t.cluster, "host-a");
-    ip(&["-n", &ns, "link", "add", "leak10", "type", "veth", "peer", "name", "leak20"]);
+    ip(&[
+        "-n", &ns, "link", "add", "leak10", "type", "veth", "peer", "name", "leak20",
+    ]);
     ip(&["-n", &ns, "link", "set", "leak10", "up"]);
     ip(&["-n", &ns, "link", "set", "leak20", "up"]);
     let ep = sock(t, &guard.root, "host-a");
-    vsctl(&ep, &["add-port", "br-ovsnet", "leak10", "tag=10", "--", "add-port", "br-ovsnet", "leak20", "tag=20"]);
+    vsctl(
+        &ep,
+        &[
+            "add-port",
+            "br-ovsnet",
+            "leak10",
+            "tag=10",
+            "--",
+            "add-port",
+            "br-ovsnet",
+            "leak20",
+            "tag=20",
+        ],
+    );
     let leaky = lab::check(t, &analysis, &guard.root, false).expect("check");
     eprintln!("{}", leaky.render());
     assert!(!leaky.passed());
     let leaks = leaky.isolation.iter().filter(|i| !i.isolated).count();
     assert_eq!(leaks, 4, "{}", leaky.render());
-    assert!(leaky.broken_pairs().iter().any(|b| b == "leak: web@host-a <-> db@host-a"));
-    assert!(leaky.broken_pairs().iter().any(|b| b == "leak: web@host-a <-> db@host-b"));
+    assert!(leaky
+        .broken_pairs()
+        .iter()
+        .any(|b| b == "leak: web@host-a <-> db@host-a"));
+    assert!(leaky
+        .broken_pairs()
+        .iter()
+        .any(|b| b == "leak: web@host-a <-> db@host-b"));
 }
 
 #[test]
 fn kept_probes_stay_and_a_second_check_reuses_their_names() {
-    let guard = LabGuard::new(topology(&unique_cluster("k"), 2, TunnelKind::Vxlan, Shape::Chain, false));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("k"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        false,
+    ));
     let t = &guard.topology;
     lab::up(t, &guard.root).expect("up");
     build_overlay(t, &guard.root, Protection::None);
@@ -119,16 +174,34 @@ fn kept_probes_stay_and_a_second_check_reuses_their_names() {
     }
     let second = lab::check(t, &analysis, &guard.root, false).expect("second check");
     assert!(second.passed(), "{}", second.render());
-    let probes_left = cluster_namespaces(&t.cluster).into_iter().filter(|n| n.contains(".v")).count();
+    let probes_left = cluster_namespaces(&t.cluster)
+        .into_iter()
+        .filter(|n| n.contains(".v"))
+        .count();
     assert_eq!(probes_left, 0);
 }
 
 #[test]
 fn check_without_the_overlay_bridge_says_to_apply_first() {
-    let guard = LabGuard::new(topology(&unique_cluster("n"), 2, TunnelKind::Vxlan, Shape::Mesh, false));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("n"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    ));
     let t = &guard.topology;
     lab::up(t, &guard.root).expect("up");
-    let err = lab::check(t, &analysis(t, Protection::SplitHorizon), &guard.root, false).expect_err("no bridge");
-    assert!(matches!(err, lab::LabError::NoOverlayBridge { .. }), "{err}");
+    let err = lab::check(
+        t,
+        &analysis(t, Protection::SplitHorizon),
+        &guard.root,
+        false,
+    )
+    .expect_err("no bridge");
+    assert!(
+        matches!(err, lab::LabError::NoOverlayBridge { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("ovsnet apply --lab"));
 }

@@ -10,11 +10,18 @@ use std::time::Instant;
 
 fn assert_nothing_left(guard: &LabGuard, pids: &[u32]) {
     let cluster = &guard.topology.cluster;
-    assert_eq!(cluster_namespaces(cluster), Vec::<String>::new(), "namespaces left behind");
+    assert_eq!(
+        cluster_namespaces(cluster),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
     for pid in pids {
         assert!(!process_exists(*pid), "process {pid} left behind");
     }
-    assert!(!guard.root.join(cluster).exists(), "run directory left behind");
+    assert!(
+        !guard.root.join(cluster).exists(),
+        "run directory left behind"
+    );
 }
 
 fn live_pids(status: &lab::LabStatus) -> Vec<u32> {
@@ -28,7 +35,13 @@ fn live_pids(status: &lab::LabStatus) -> Vec<u32> {
 
 #[test]
 fn up_status_down_leaves_nothing_behind() {
-    let guard = LabGuard::new(topology(&unique_cluster("l"), 3, TunnelKind::Vxlan, Shape::Mesh, false));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("l"),
+        3,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    ));
     let started = Instant::now();
     let status = lab::up(&guard.topology, &guard.root).expect("lab up");
     eprintln!("lab up of 3 hosts took {:?}", started.elapsed());
@@ -36,7 +49,10 @@ fn up_status_down_leaves_nothing_behind() {
     assert_eq!(status.hosts.len(), 3);
     for h in &status.hosts {
         assert_eq!(h.health, Health::Healthy);
-        assert_eq!(h.endpoint, lab::endpoint(&guard.topology, &h.name, &guard.root));
+        assert_eq!(
+            h.endpoint,
+            lab::endpoint(&guard.topology, &h.name, &guard.root)
+        );
         assert!(h.netns_present);
     }
     let pids = live_pids(&status);
@@ -45,7 +61,17 @@ fn up_status_down_leaves_nothing_behind() {
     // The underlay really joins the hosts: host-a reaches host-c's br-phy address.
     let ns = lab::host_netns(&guard.topology.cluster, "host-a");
     let ping = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns, "ping", "-c", "1", "-W", "2", "198.18.0.3"])
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "198.18.0.3",
+        ])
         .output()
         .unwrap();
     assert!(ping.status.success(), "underlay ping failed");
@@ -61,7 +87,13 @@ fn up_status_down_leaves_nothing_behind() {
 
 #[test]
 fn up_twice_keeps_the_same_daemons() {
-    let guard = LabGuard::new(topology(&unique_cluster("i"), 2, TunnelKind::Vxlan, Shape::Chain, false));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("i"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        false,
+    ));
     let first = lab::up(&guard.topology, &guard.root).expect("first up");
     let started = Instant::now();
     let second = lab::up(&guard.topology, &guard.root).expect("second up");
@@ -74,7 +106,11 @@ fn up_twice_keeps_the_same_daemons() {
     unsafe { libc_kill(victim) };
     std::thread::sleep(std::time::Duration::from_millis(300));
     let degraded = lab::status(&guard.topology, &guard.root);
-    assert!(matches!(degraded.hosts[0].health, Health::Degraded(_)), "{}", degraded.render());
+    assert!(
+        matches!(degraded.hosts[0].health, Health::Degraded(_)),
+        "{}",
+        degraded.render()
+    );
     let third = lab::up(&guard.topology, &guard.root).expect("third up");
     assert!(third.healthy(), "{}", third.render());
     assert_ne!(third.hosts[0].vswitchd_pid, Some(victim));
@@ -93,7 +129,13 @@ unsafe fn libc_kill(pid: u32) {
 
 #[test]
 fn down_after_a_failed_up_cleans_everything() {
-    let guard = LabGuard::new(topology(&unique_cluster("p"), 3, TunnelKind::Gre, Shape::Chain, false));
+    let guard = LabGuard::new(topology(
+        &unique_cluster("p"),
+        3,
+        TunnelKind::Gre,
+        Shape::Chain,
+        false,
+    ));
     // host-c's directory is blocked by a plain file: its ovsdb-server cannot start, while
     // host-a and host-b come up fully and the underlay exists.
     let hosts_dir = guard.root.join(&guard.topology.cluster).join("hosts");
@@ -117,10 +159,19 @@ fn down_after_a_failed_up_cleans_everything() {
 
 #[test]
 fn underlay_outside_the_lab_range_is_refused_before_anything_is_made() {
-    let mut t = topology(&unique_cluster("r"), 2, TunnelKind::Vxlan, Shape::Mesh, false);
+    let mut t = topology(
+        &unique_cluster("r"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    );
     t.hosts[1].underlay_ip = "192.0.2.7".parse().unwrap();
     let guard = LabGuard::new(t);
     let err = lab::up(&guard.topology, &guard.root).expect_err("refused");
-    assert!(matches!(err, lab::LabError::UnderlayOutsideLab { .. }), "{err}");
+    assert!(
+        matches!(err, lab::LabError::UnderlayOutsideLab { .. }),
+        "{err}"
+    );
     assert!(cluster_namespaces(&guard.topology.cluster).is_empty());
 }

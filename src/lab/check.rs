@@ -13,7 +13,7 @@
 use super::layout::{self, HostPaths};
 use super::sys::{self, ip, netns_exec, run, vsctl};
 use super::LabError;
-use crate::topology::{Analysis, Topology};
+use crate::topology::{Analysis, Protection, Topology};
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -26,6 +26,15 @@ use std::time::{Duration, Instant};
 const TCP_BYTES: usize = 256 * 1024;
 /// The upper bound of one TCP exchange.
 const TCP_DEADLINE: Duration = Duration::from_secs(5);
+/// Seconds a same-VLAN ping may take to get its first reply.
+const REACH_DEADLINE: u32 = 4;
+/// Seconds a cross-VLAN ping is given to (wrongly) get through; run after the same-VLAN
+/// tests, when every path has settled.
+const ISOLATION_DEADLINE: u32 = 2;
+/// Seconds the warm-up waits for a path on a bridge without RSTP.
+const WARM_UP: u32 = 3;
+/// Seconds the warm-up waits for a path on an RSTP bridge.
+const WARM_UP_RSTP: u32 = 12;
 /// At most this many pings run at once.
 const PING_BATCH: usize = 48;
 
@@ -167,7 +176,13 @@ impl CheckReport {
 
 fn render_matrix(m: &VlanMatrix) -> String {
     const CORNER: &str = "from \\ to";
-    let label = m.hosts.iter().map(|h| h.len()).max().unwrap_or(0).max(CORNER.len());
+    let label = m
+        .hosts
+        .iter()
+        .map(|h| h.len())
+        .max()
+        .unwrap_or(0)
+        .max(CORNER.len());
     let cell = m.hosts.iter().map(|h| h.len()).max().unwrap_or(0).max(4);
     let mut out = format!("\nVLAN {} ({})\n", m.vlan, m.vlan_id);
     let mut header = format!("  {CORNER:label$}");
@@ -223,6 +238,7 @@ pub fn check(
     }
     let attached = attach_all(&probes, bridge, analysis.overlay_mtu);
     let report = attached.and_then(|()| {
+        warm_up(&probes, analysis.protection)?;
         let vlans = same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?;
         let isolation = isolation_tests(&probes, keep_probes)?;
         Ok(CheckReport {
@@ -305,23 +321,41 @@ fn attach(p: &Probe, bridge: &str, mtu: u32) -> Result<(), LabError> {
     run(&mut ip(
         &p.host_netns,
         &[
-            "link", "add", &port, "mtu", &mtu, "type", "veth", "peer", "name", inner, "mtu",
-            &mtu, "netns", &p.netns,
+            "link", "add", &port, "mtu", &mtu, "type", "veth", "peer", "name", inner, "mtu", &mtu,
+            "netns", &p.netns,
         ],
     ))?;
-    run(&mut netns_exec(&p.netns, "ethtool", &["-K", inner, "tx", "off"]))?;
+    run(&mut netns_exec(
+        &p.netns,
+        "ethtool",
+        &["-K", inner, "tx", "off"],
+    ))?;
     let addr = format!("{}/{}", p.r.address, p.prefix_len);
     run(&mut ip(&p.netns, &["addr", "add", &addr, "dev", inner]))?;
     run(&mut ip(&p.netns, &["link", "set", inner, "up"]))?;
     run(&mut ip(&p.host_netns, &["link", "set", &port, "up"]))?;
     let tag = format!("tag={}", p.r.vlan_id);
-    run(&mut vsctl(&p.sock, &["add-port", bridge, &port, &tag]))
+    // An edge port to RSTP (like any container port), so it forwards at once instead of
+    // waiting out the forward delay on a bridge with `rstp_enable=true`.
+    run(&mut vsctl(
+        &p.sock,
+        &[
+            "add-port",
+            bridge,
+            &port,
+            &tag,
+            "other_config:rstp-port-admin-edge=true",
+        ],
+    ))
 }
 
 /// Removes a probe's port and namespace (the veth goes with the namespace).
 fn detach(p: &Probe, bridge: &str) -> Result<(), LabError> {
     let port = layout::probe_port(p.r.vlan_id);
-    run(&mut vsctl(&p.sock, &["--if-exists", "del-port", bridge, &port]))?;
+    run(&mut vsctl(
+        &p.sock,
+        &["--if-exists", "del-port", bridge, &port],
+    ))?;
     if sys::link_exists(&p.host_netns, &port) {
         run(&mut ip(&p.host_netns, &["link", "del", &port]))?;
     }
@@ -338,10 +372,42 @@ fn remove_all(probes: &[Probe], bridge: &str) -> Result<(), LabError> {
     first_error.map_or(Ok(()), Err)
 }
 
-/// `ip netns exec NS ping ...` started in the background, output discarded.
-fn spawn_ping(netns: &str, target: Ipv4Addr, size: Option<u32>) -> Result<Child, LabError> {
+/// Lets the overlay settle after the probes were plugged in: every probe pings its next
+/// neighbour in its VLAN until the first reply or the deadline, results ignored. Adding
+/// ports to an RSTP bridge sends a topology change round the tree, and for a few seconds
+/// (measured: 3 to 6 s on a 4-host ring) frames are dropped; without RSTP a path is
+/// usable at once and this returns after one round trip.
+fn warm_up(probes: &[Probe], protection: Protection) -> Result<(), LabError> {
+    let deadline = match protection {
+        Protection::Rstp => WARM_UP_RSTP,
+        Protection::None | Protection::SplitHorizon => WARM_UP,
+    };
+    let pings: Vec<_> = probes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let next = probes[i + 1..]
+                .iter()
+                .chain(&probes[..i])
+                .find(|b| b.r.vlan_id == a.r.vlan_id)?;
+            Some((a.netns.clone(), next.r.address, None))
+        })
+        .collect();
+    run_pings(&pings, deadline).map(|_| ())
+}
+
+/// `ip netns exec NS ping ...` started in the background, output discarded. It sends
+/// every 0.2 s and stops at the first reply or after `deadline` seconds: a path that
+/// is still settling (MAC learning, ARP, an RSTP port that just came up) gets that long.
+fn spawn_ping(
+    netns: &str,
+    target: Ipv4Addr,
+    size: Option<u32>,
+    deadline: u32,
+) -> Result<Child, LabError> {
     let target = target.to_string();
-    let mut args = vec!["-n", "-q", "-c", "2", "-i", "0.2", "-W", "1"];
+    let deadline = deadline.to_string();
+    let mut args = vec!["-n", "-q", "-c", "1", "-i", "0.2", "-w", &deadline];
     let size_text = size.map(|s| s.to_string());
     if let Some(s) = &size_text {
         args.extend(["-M", "do", "-s", s]);
@@ -359,12 +425,15 @@ fn spawn_ping(netns: &str, target: Ipv4Addr, size: Option<u32>) -> Result<Child,
 }
 
 /// Runs the pings in batches; each answer is whether that ping got a reply.
-fn run_pings(pings: &[(String, Ipv4Addr, Option<u32>)]) -> Result<Vec<bool>, LabError> {
+fn run_pings(
+    pings: &[(String, Ipv4Addr, Option<u32>)],
+    deadline: u32,
+) -> Result<Vec<bool>, LabError> {
     let mut results = Vec::with_capacity(pings.len());
     for batch in pings.chunks(PING_BATCH) {
         let children: Vec<Child> = batch
             .iter()
-            .map(|(ns, target, size)| spawn_ping(ns, *target, *size))
+            .map(|(ns, target, size)| spawn_ping(ns, *target, *size, deadline))
             .collect::<Result<_, _>>()?;
         for mut child in children {
             results.push(child.wait().map(|s| s.success()).unwrap_or(false));
@@ -395,7 +464,7 @@ fn same_vlan_matrices(
             .collect();
         move || tcp_all(jobs)
     });
-    let ping_results = run_pings(&pings)?;
+    let ping_results = run_pings(&pings, REACH_DEADLINE)?;
     let tcp_results = tcp
         .join()
         .map_err(|_| LabError::Bug("tcp worker panicked".into()))?;
@@ -464,7 +533,9 @@ fn tcp_exchange(from_ns: &str, to_ns: &str, addr: Ipv4Addr) -> bool {
     let Ok(port) = port_rx.recv_timeout(TCP_DEADLINE) else {
         return false;
     };
-    let client = sys::in_netns(from_ns, move || send_and_confirm(SocketAddr::from((addr, port))));
+    let client = sys::in_netns(from_ns, move || {
+        send_and_confirm(SocketAddr::from((addr, port)))
+    });
     let served = server.join().map(|r| r.is_ok()).unwrap_or(false);
     matches!(client, Ok(true)) && served
 }
@@ -526,7 +597,7 @@ fn isolation_tests(probes: &[Probe], keep_probes: bool) -> Result<Vec<Isolation>
         .iter()
         .map(|(a, b)| (a.netns.clone(), b.r.address, None))
         .collect();
-    let reached = run_pings(&pings)?;
+    let reached = run_pings(&pings, ISOLATION_DEADLINE)?;
     if keep_probes {
         for (a, b) in &pairs {
             set_host_route(a, b, "del")?;
@@ -552,44 +623,66 @@ fn set_host_route(on: &Probe, to: &Probe, verb: &str) -> Result<(), LabError> {
     ))
 }
 
-/// Probes attached for other uses (the storm test); removed with [`remove_probe`].
-pub(crate) struct LoneProbe(Probe);
+/// The probes of one VLAN, attached and warmed up for another test (the storm probe).
+pub(crate) struct VlanProbes {
+    probes: Vec<Probe>,
+    bridge: String,
+    /// An address of the VLAN no probe holds: an ARP for it is a pure broadcast.
+    pub silent: Ipv4Addr,
+}
 
-/// Attaches one probe for `host`'s range in the first VLAN it has one in.
-pub(crate) fn attach_probe(
+/// Attaches a probe on every host with a range in the first VLAN that has any, and
+/// waits for the paths to settle.
+pub(crate) fn attach_vlan(
     topology: &Topology,
+    analysis: &Analysis,
     run_root: &Path,
-    host: &str,
-    mtu: u32,
-) -> Result<Option<(LoneProbe, Ipv4Addr)>, LabError> {
-    let probes = plan_probes(topology, run_root);
-    let Some(p) = probes.into_iter().find(|p| p.r.host == host) else {
+) -> Result<Option<VlanProbes>, LabError> {
+    let all = plan_probes(topology, run_root);
+    let Some(first) = all.first() else {
         return Ok(None);
     };
-    attach(&p, &topology.bridge.name, mtu)?;
+    let vlan_id = first.r.vlan_id;
+    let probes: Vec<Probe> = all.into_iter().filter(|p| p.r.vlan_id == vlan_id).collect();
     let vlan = topology
         .vlans
         .iter()
-        .find(|v| v.id == p.r.vlan_id)
+        .find(|v| v.id == vlan_id)
         .ok_or_else(|| LabError::Bug("probe of an unknown VLAN".into()))?;
-    // The last address of the subnet: never a probe, so an ARP for it is a pure broadcast.
-    let silent = vlan.subnet.hosts().last().unwrap_or(vlan.subnet.broadcast());
-    Ok(Some((LoneProbe(p), silent)))
+    let silent = vlan
+        .subnet
+        .hosts()
+        .last()
+        .unwrap_or(vlan.subnet.broadcast());
+    let set = VlanProbes {
+        probes,
+        bridge: topology.bridge.name.clone(),
+        silent,
+    };
+    let ready = attach_all(&set.probes, &set.bridge, analysis.overlay_mtu)
+        .and_then(|()| warm_up(&set.probes, analysis.protection));
+    match ready {
+        Ok(()) => Ok(Some(set)),
+        Err(e) => {
+            let _ = set.remove();
+            Err(e)
+        }
+    }
 }
 
-impl LoneProbe {
-    /// The probe's namespace.
-    pub(crate) fn netns(&self) -> &str {
-        &self.0.netns
+impl VlanProbes {
+    /// The namespace of the first probe (the one that sends broadcasts).
+    pub(crate) fn sender_netns(&self) -> &str {
+        &self.probes[0].netns
     }
 
-    /// Removes the probe.
-    pub(crate) fn remove(self, bridge: &str) -> Result<(), LabError> {
-        detach(&self.0, bridge)
+    /// Removes the probes.
+    pub(crate) fn remove(self) -> Result<(), LabError> {
+        remove_all(&self.probes, &self.bridge)
     }
 }
 
 /// `ping` started in the background (for the storm trigger).
 pub(crate) fn spawn_broadcast_trigger(netns: &str, target: Ipv4Addr) -> Result<Child, LabError> {
-    spawn_ping(netns, target, None)
+    spawn_ping(netns, target, None, 1)
 }

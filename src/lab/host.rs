@@ -37,7 +37,10 @@ pub(crate) fn ensure_underlay(cluster: &str) -> Result<(), LabError> {
             &["link", "add", layout::UNDERLAY_BRIDGE, "type", "bridge"],
         ))?;
     }
-    run(&mut ip(&ns, &["link", "set", layout::UNDERLAY_BRIDGE, "up"]))
+    run(&mut ip(
+        &ns,
+        &["link", "set", layout::UNDERLAY_BRIDGE, "up"],
+    ))
 }
 
 /// Brings one host fully up (namespace, veth, daemons, br-phy).
@@ -83,7 +86,14 @@ fn ensure_uplink(spec: &HostSpec, ns: &str) -> Result<(), LabError> {
     }
     run(&mut ip(
         &underlay,
-        &["link", "set", &outer, "master", layout::UNDERLAY_BRIDGE, "up"],
+        &[
+            "link",
+            "set",
+            &outer,
+            "master",
+            layout::UNDERLAY_BRIDGE,
+            "up",
+        ],
     ))?;
     run(&mut ip(ns, &["link", "set", layout::HOST_UPLINK, "up"]))
 }
@@ -138,14 +148,15 @@ fn start_vswitchd(ns: &str, paths: &HostPaths) -> Result<(), LabError> {
         .arg(format!("--unixctl={}", paths.vswitchd_ctl.display()))
         .arg(format!("--log-file={}", paths.vswitchd_log.display()));
     run(&mut cmd)?;
-    let ready = sys::wait_until(Duration::from_secs(10), || {
-        paths.vswitchd_ctl.exists()
-    });
+    let ready = sys::wait_until(Duration::from_secs(10), || paths.vswitchd_ctl.exists());
     if ready {
         Ok(())
     } else {
         Err(LabError::Timeout {
-            what: format!("ovs-vswitchd control socket {}", paths.vswitchd_ctl.display()),
+            what: format!(
+                "ovs-vswitchd control socket {}",
+                paths.vswitchd_ctl.display()
+            ),
         })
     }
 }
@@ -186,6 +197,9 @@ fn ensure_phy_bridge(spec: &HostSpec, ns: &str, paths: &HostPaths) -> Result<(),
         ],
     ))?;
     let addr = format!("{}/{UNDERLAY_PREFIX}", spec.underlay_ip);
-    run(&mut ip(ns, &["addr", "replace", &addr, "dev", layout::PHY_BRIDGE]))?;
+    run(&mut ip(
+        ns,
+        &["addr", "replace", &addr, "dev", layout::PHY_BRIDGE],
+    ))?;
     run(&mut ip(ns, &["link", "set", layout::PHY_BRIDGE, "up"]))
 }

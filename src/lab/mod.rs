@@ -204,7 +204,11 @@ impl LabStatus {
             self.cluster,
             self.run_dir.display(),
             self.underlay_netns,
-            if self.underlay_present { "present" } else { "missing" }
+            if self.underlay_present {
+                "present"
+            } else {
+                "missing"
+            }
         );
         for h in &self.hosts {
             let health = match &h.health {
@@ -260,7 +264,10 @@ pub fn up(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabError> {
                     underlay_mtu: topology.underlay_mtu,
                 };
                 let root = &run_root;
-                (h.name.clone(), scope.spawn(move || host::ensure_host(&spec, root)))
+                (
+                    h.name.clone(),
+                    scope.spawn(move || host::ensure_host(&spec, root)),
+                )
             })
             .collect();
         workers

@@ -35,8 +35,9 @@ impl StormReport {
     }
 }
 
-/// Sends broadcasts (ARP for an unused address) from a probe on the first host and
-/// reports each host's datapath lookups during `window`. The probe is removed afterwards.
+/// Attaches probes in the first VLAN (one per host, paths settled first), sends
+/// broadcasts (ARP for an address no probe holds) from the first one and reports each
+/// host's datapath lookups during `window`. The probes are removed afterwards.
 pub fn storm_probe(
     topology: &Topology,
     analysis: &Analysis,
@@ -44,18 +45,17 @@ pub fn storm_probe(
     window: Duration,
 ) -> Result<StormReport, LabError> {
     let run_root = super::absolute(run_root);
-    let first = topology
-        .hosts
-        .iter()
-        .find(|h| !h.ranges.is_empty())
-        .ok_or_else(|| LabError::Bug("no host has a range to probe from".into()))?;
-    let Some((probe, silent)) =
-        check::attach_probe(topology, &run_root, &first.name, analysis.overlay_mtu)?
-    else {
-        return Err(LabError::Bug("no probe could be planned".into()));
+    let Some(probes) = check::attach_vlan(topology, analysis, &run_root)? else {
+        return Err(LabError::Bug("no host has a range to probe from".into()));
     };
-    let measured = measure(topology, &run_root, probe.netns(), silent, window);
-    let removed = probe.remove(&topology.bridge.name);
+    let measured = measure(
+        topology,
+        &run_root,
+        probes.sender_netns(),
+        probes.silent,
+        window,
+    );
+    let removed = probes.remove();
     let report = measured?;
     removed?;
     Ok(report)
@@ -118,7 +118,9 @@ fn datapath_lookups(ctl: &Path) -> Result<u64, LabError> {
 }
 
 fn parse_lookups(text: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.trim_start().starts_with("lookups:"))?;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("lookups:"))?;
     let mut total = 0u64;
     for word in line.split_whitespace().skip(1) {
         let (_, n) = word.split_once(':')?;

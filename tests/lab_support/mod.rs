@@ -5,8 +5,8 @@
 
 use ovsnet::lab;
 use ovsnet::topology::{
-    Analysis, BridgeSpec, Datapath, Host, LoopProtection, Protection, Shape, Topology,
-    TunnelKind, TunnelSpec, Vlan,
+    Analysis, BridgeSpec, Datapath, Host, LoopProtection, Protection, Shape, Topology, TunnelKind,
+    TunnelSpec, Vlan,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,11 +23,20 @@ pub fn unique_cluster(tag: &str) -> String {
 
 /// `n` hosts, VLANs web (10, 10.10.0.0/16) and db (20, 10.20.0.0/16); host i gets
 /// 10.10.i.0/24 and, when `both_vlans`, 10.20.i.0/24.
-pub fn topology(cluster: &str, n: usize, kind: TunnelKind, shape: Shape, both_vlans: bool) -> Topology {
+pub fn topology(
+    cluster: &str,
+    n: usize,
+    kind: TunnelKind,
+    shape: Shape,
+    both_vlans: bool,
+) -> Topology {
     let hosts = (1..=n)
         .map(|i| {
             let mut ranges = BTreeMap::new();
-            ranges.insert("web".to_string(), format!("10.10.{i}.0/24").parse().unwrap());
+            ranges.insert(
+                "web".to_string(),
+                format!("10.10.{i}.0/24").parse().unwrap(),
+            );
             if both_vlans {
                 ranges.insert("db".to_string(), format!("10.20.{i}.0/24").parse().unwrap());
             }
@@ -41,7 +50,10 @@ pub fn topology(cluster: &str, n: usize, kind: TunnelKind, shape: Shape, both_vl
         .collect();
     Topology {
         cluster: cluster.to_string(),
-        bridge: BridgeSpec { name: "br-ovsnet".into(), datapath: Datapath::Netdev },
+        bridge: BridgeSpec {
+            name: "br-ovsnet".into(),
+            datapath: Datapath::Netdev,
+        },
         tunnel: TunnelSpec {
             kind,
             shape,
@@ -51,8 +63,18 @@ pub fn topology(cluster: &str, n: usize, kind: TunnelKind, shape: Shape, both_vl
         },
         underlay_mtu: 1500,
         vlans: vec![
-            Vlan { name: "web".into(), id: 10, subnet: "10.10.0.0/16".parse().unwrap(), gateway: None },
-            Vlan { name: "db".into(), id: 20, subnet: "10.20.0.0/16".parse().unwrap(), gateway: None },
+            Vlan {
+                name: "web".into(),
+                id: 10,
+                subnet: "10.10.0.0/16".parse().unwrap(),
+                gateway: None,
+            },
+            Vlan {
+                name: "db".into(),
+                id: 20,
+                subnet: "10.20.0.0/16".parse().unwrap(),
+                gateway: None,
+            },
         ],
         hosts,
     }
@@ -63,11 +85,16 @@ pub fn edges(t: &Topology) -> Vec<(usize, usize)> {
     let n = t.hosts.len();
     let idx = |name: &str| t.hosts.iter().position(|h| h.name == name).unwrap();
     let mut e: Vec<(usize, usize)> = match &t.tunnel.shape {
-        Shape::Mesh => (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect(),
+        Shape::Mesh => (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .collect(),
         Shape::Chain => (1..n).map(|i| (i - 1, i)).collect(),
         Shape::Star { hub } => {
             let h = idx(hub);
-            (0..n).filter(|&i| i != h).map(|i| (i.min(h), i.max(h))).collect()
+            (0..n)
+                .filter(|&i| i != h)
+                .map(|i| (i.min(h), i.max(h)))
+                .collect()
         }
         Shape::Custom { links } => links
             .iter()
@@ -102,7 +129,11 @@ pub struct LabGuard {
 impl LabGuard {
     pub fn new(topology: Topology) -> LabGuard {
         let tmp = tempfile::Builder::new().prefix("ovl").tempdir().unwrap();
-        LabGuard { topology, root: tmp.path().to_path_buf(), _tmp: tmp }
+        LabGuard {
+            topology,
+            root: tmp.path().to_path_buf(),
+            _tmp: tmp,
+        }
     }
 }
 
@@ -130,7 +161,13 @@ pub fn cluster_namespaces(cluster: &str) -> Vec<String> {
 pub fn process_exists(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .chars()
+                .next();
             !matches!(state, Some('Z') | Some('X'))
         }
         Err(_) => false,
@@ -149,7 +186,11 @@ pub fn vsctl(endpoint: &str, args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "ovs-vsctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ovs-vsctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Tunnel port name used by the hand-built overlay.
@@ -162,24 +203,53 @@ pub fn tunnel_port(t: &Topology, peer: &str) -> String {
 pub fn build_overlay(t: &Topology, root: &Path, protection: Protection) {
     let trunks = format!(
         "trunks=[{}]",
-        t.vlans.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(",")
+        t.vlans
+            .iter()
+            .map(|v| v.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let rstp = format!("rstp_enable={}", protection == Protection::Rstp);
     let protected = format!("protected={}", protection == Protection::SplitHorizon);
     for (i, h) in t.hosts.iter().enumerate() {
         let ep = sock(t, root, &h.name);
         let br = t.bridge.name.as_str();
-        let mut args: Vec<String> = ["--may-exist", "add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", &rstp]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "--may-exist",
+            "add-br",
+            br,
+            "--",
+            "set",
+            "bridge",
+            br,
+            "datapath_type=netdev",
+            &rstp,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         for (a, b) in edges(t) {
-            let peer = if a == i { b } else if b == i { a } else { continue };
+            let peer = if a == i {
+                b
+            } else if b == i {
+                a
+            } else {
+                continue;
+            };
             let p = &t.hosts[peer];
             let port = tunnel_port(t, &p.name);
             args.extend(
                 [
-                    "--", "add-port", br, &port, &trunks, &protected, "--", "set", "interface", &port,
+                    "--",
+                    "add-port",
+                    br,
+                    &port,
+                    &trunks,
+                    &protected,
+                    "--",
+                    "set",
+                    "interface",
+                    &port,
                     &format!("type={}", t.tunnel.kind.ovs_name()),
                     &format!("options:remote_ip={}", p.underlay_ip),
                 ]
