@@ -205,3 +205,44 @@ fn check_without_the_overlay_bridge_says_to_apply_first() {
     );
     assert!(err.to_string().contains("ovsnet apply --lab"));
 }
+
+#[test]
+fn jumbo_underlay_gives_a_jumbo_overlay_that_passes_full_size_frames() {
+    let mut t = topology(
+        &unique_cluster("j"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        false,
+    );
+    t.underlay_mtu = 9000;
+    let guard = LabGuard::new(t);
+    let t = &guard.topology;
+    lab::up(t, &guard.root).expect("up");
+    build_overlay(t, &guard.root, Protection::None);
+    let analysis = analysis(t, Protection::None);
+    assert_eq!(analysis.overlay_mtu, 8946);
+    let report = lab::check(t, &analysis, &guard.root, false).expect("check");
+    assert!(report.passed(), "{}", report.render());
+}
+
+#[test]
+fn check_of_a_lab_that_is_not_up_says_to_start_it() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("o"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    ));
+    let t = &guard.topology;
+    let err = lab::check(
+        t,
+        &analysis(t, Protection::SplitHorizon),
+        &guard.root,
+        false,
+    )
+    .expect_err("not up");
+    assert!(matches!(err, lab::LabError::NotUp { .. }), "{err}");
+    assert!(err.to_string().contains("ovsnet lab up"), "{err}");
+}

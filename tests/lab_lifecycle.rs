@@ -103,7 +103,8 @@ fn up_twice_keeps_the_same_daemons() {
 
     // A daemon that died is restarted by the next up; the other host is untouched.
     let victim = first.hosts[0].vswitchd_pid.unwrap();
-    unsafe { libc_kill(victim) };
+    // SAFETY: kill(2) on the pid of a daemon this test started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
     std::thread::sleep(std::time::Duration::from_millis(300));
     let degraded = lab::status(&guard.topology, &guard.root);
     assert!(
@@ -118,13 +119,6 @@ fn up_twice_keeps_the_same_daemons() {
     let pids = live_pids(&third);
     lab::down(&guard.topology, &guard.root).expect("down");
     assert_nothing_left(&guard, &pids);
-}
-
-unsafe fn libc_kill(pid: u32) {
-    extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    kill(pid as i32, 9);
 }
 
 #[test]
@@ -174,4 +168,71 @@ fn underlay_outside_the_lab_range_is_refused_before_anything_is_made() {
         "{err}"
     );
     assert!(cluster_namespaces(&guard.topology.cluster).is_empty());
+}
+
+#[test]
+fn ten_hosts_come_up_healthy_and_go_away() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("t"),
+        10,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        false,
+    ));
+    let started = Instant::now();
+    let status = lab::up(&guard.topology, &guard.root).expect("lab up");
+    eprintln!("lab up of 10 hosts took {:?}", started.elapsed());
+    assert!(status.healthy(), "{}", status.render());
+    let pids = live_pids(&status);
+    assert_eq!(pids.len(), 20);
+    let started = Instant::now();
+    lab::down(&guard.topology, &guard.root).expect("down");
+    eprintln!("lab down of 10 hosts took {:?}", started.elapsed());
+    assert_nothing_left(&guard, &pids);
+}
+
+#[test]
+fn up_repairs_a_host_whose_namespace_was_deleted_by_hand() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("d"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    ));
+    let t = &guard.topology;
+    let first = lab::up(t, &guard.root).expect("up");
+    let ns = lab::host_netns(&t.cluster, "host-b");
+    let del = std::process::Command::new("ip")
+        .args(["netns", "del", &ns])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    let second = lab::up(t, &guard.root).expect("second up");
+    assert!(second.healthy(), "{}", second.render());
+    let old: Vec<u32> = [first.hosts[1].ovsdb_pid, first.hosts[1].vswitchd_pid]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        old.iter().all(|p| !process_exists(*p)),
+        "stale daemons of host-b still run"
+    );
+    assert_eq!(first.hosts[0].vswitchd_pid, second.hosts[0].vswitchd_pid);
+    // The rebuilt host is on the underlay again.
+    let ping = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "198.18.0.1",
+        ])
+        .status()
+        .unwrap();
+    assert!(ping.success());
 }

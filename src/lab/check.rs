@@ -227,6 +227,17 @@ pub fn check(
     let run_root = super::absolute(run_root);
     let probes = plan_probes(topology, &run_root);
     let bridge = topology.bridge.name.as_str();
+    for h in super::status(topology, &run_root).hosts {
+        if let super::Health::Degraded(why) = h.health {
+            return Err(LabError::NotUp { host: h.name, why });
+        }
+        if h.health == super::Health::Down {
+            return Err(LabError::NotUp {
+                host: h.name,
+                why: "nothing running".into(),
+            });
+        }
+    }
     for h in &topology.hosts {
         let sock = HostPaths::new(&run_root, &topology.cluster, &h.name).db_sock;
         if !sys::succeeds(&mut vsctl(&sock, &["br-exists", bridge])) {

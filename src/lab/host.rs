@@ -47,6 +47,11 @@ pub(crate) fn ensure_underlay(cluster: &str) -> Result<(), LabError> {
 pub(crate) fn ensure_host(spec: &HostSpec, run_root: &Path) -> Result<(), LabError> {
     let ns = layout::host_netns(spec.cluster, spec.name);
     let paths = HostPaths::new(run_root, spec.cluster, spec.name);
+    if !sys::netns_exists(&ns) {
+        // Daemons outliving their namespace (deleted by hand) hold taps nobody can reach:
+        // start this host afresh.
+        stop_daemons(&paths);
+    }
     sys::ensure_netns(&ns)?;
     ensure_uplink(spec, &ns)?;
     ensure_daemons(&ns, &paths)?;
@@ -112,6 +117,20 @@ fn ensure_daemons(ns: &str, paths: &HostPaths) -> Result<(), LabError> {
         start_ovsdb(ns, paths)?;
     }
     start_vswitchd(ns, paths)
+}
+
+/// Stops the host's daemons (switch first); returns how many were running.
+pub(crate) fn stop_daemons(paths: &HostPaths) -> usize {
+    let mut stopped = 0;
+    for (pidfile, comm) in [
+        (&paths.vswitchd_pid, VSWITCHD_COMM),
+        (&paths.ovsdb_pid, OVSDB_COMM),
+    ] {
+        if let Some(pid) = sys::read_pidfile(pidfile) {
+            stopped += usize::from(sys::stop_pid(pid, comm));
+        }
+    }
+    stopped
 }
 
 /// The pid in `pidfile` if that process is alive and is `comm`.

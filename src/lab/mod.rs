@@ -112,6 +112,14 @@ pub enum LabError {
         /// The path.
         path: PathBuf,
     },
+    /// A lab host is not running.
+    #[error("lab host `{host}` is not running ({why})\nhelp: run `ovsnet lab up` first")]
+    NotUp {
+        /// The host.
+        host: String,
+        /// What is missing.
+        why: String,
+    },
     /// The overlay bridge is missing on a host, so probes have nothing to attach to.
     #[error("host `{host}` has no bridge `{bridge}`\nhelp: run `ovsnet apply --lab` first")]
     NoOverlayBridge {
@@ -425,14 +433,7 @@ pub fn down(topology: &Topology, run_root: &Path) -> Result<DownReport, LabError
     let mut report = DownReport::default();
     for name in &hosts {
         let paths = HostPaths::new(&run_root, &topology.cluster, name);
-        for (pidfile, comm) in [
-            (&paths.vswitchd_pid, host::VSWITCHD_COMM),
-            (&paths.ovsdb_pid, host::OVSDB_COMM),
-        ] {
-            if let Some(pid) = sys::read_pidfile(pidfile) {
-                report.processes_stopped += usize::from(sys::stop_pid(pid, comm));
-            }
-        }
+        report.processes_stopped += host::stop_daemons(&paths);
     }
     let underlay = layout::underlay_netns(&topology.cluster);
     let prefix = layout::cluster_netns_prefix(&topology.cluster);

@@ -261,3 +261,51 @@ pub fn build_overlay(t: &Topology, root: &Path, protection: Protection) {
         vsctl(&ep, &refs);
     }
 }
+
+/// The topology as a YAML file in the schema of DESIGN.md §1 (for the CLI tests).
+pub fn to_yaml(t: &Topology) -> String {
+    let lp = match t.tunnel.loop_protection {
+        LoopProtection::Auto => "auto",
+        LoopProtection::Protected => "protected",
+        LoopProtection::Rstp => "rstp",
+        LoopProtection::None => "none",
+    };
+    let mut y = format!(
+        "version: 1\ncluster: {}\nbridge:\n  name: {}\ntunnel:\n  type: {}\n  topology: {}\n",
+        t.cluster,
+        t.bridge.name,
+        t.tunnel.kind.ovs_name(),
+        t.tunnel.shape.word()
+    );
+    match &t.tunnel.shape {
+        Shape::Star { hub } => y.push_str(&format!("  hub: {hub}\n")),
+        Shape::Custom { links } => {
+            y.push_str("  links:\n");
+            for (a, b) in links {
+                y.push_str(&format!("    - [{a}, {b}]\n"));
+            }
+        }
+        Shape::Mesh | Shape::Chain => {}
+    }
+    y.push_str(&format!(
+        "  loop_protection: {lp}\nunderlay:\n  mtu: {}\nvlans:\n",
+        t.underlay_mtu
+    ));
+    for v in &t.vlans {
+        y.push_str(&format!(
+            "  - name: {}\n    id: {}\n    subnet: {}\n",
+            v.name, v.id, v.subnet
+        ));
+    }
+    y.push_str("hosts:\n");
+    for h in &t.hosts {
+        y.push_str(&format!(
+            "  - name: {}\n    underlay_ip: {}\n    ranges:\n",
+            h.name, h.underlay_ip
+        ));
+        for (vlan, range) in &h.ranges {
+            y.push_str(&format!("      {vlan}: {range}\n"));
+        }
+    }
+    y
+}
