@@ -5,7 +5,10 @@
 //! `render` shows the plan and `apply` carries it out and verifies it. `cli` is the only
 //! module that knows about command-line arguments.
 
+pub mod apply;
 pub mod lab;
+pub mod observe;
+pub mod ovsdb;
 pub mod plan;
 pub mod state;
 pub mod topology;

@@ -1,1 +1,3 @@
+//! The `ovsnet` binary (wired to `ovsnet::cli` once the modules land).
+
 fn main() {}

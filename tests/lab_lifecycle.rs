@@ -80,7 +80,7 @@ fn up_status_down_leaves_nothing_behind() {
     assert_eq!(report.processes_stopped, 6);
     assert_eq!(report.namespaces_removed, 4);
     assert_nothing_left(&guard, &pids);
-    let after = lab::status(&guard.topology, &guard.root);
+    let after = lab::status(&guard.topology, &guard.root).expect("status");
     assert!(after.hosts.iter().all(|h| h.health == Health::Down));
     assert!(!after.underlay_present);
 }
@@ -106,7 +106,7 @@ fn up_twice_keeps_the_same_daemons() {
     // SAFETY: kill(2) on the pid of a daemon this test started.
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let degraded = lab::status(&guard.topology, &guard.root);
+    let degraded = lab::status(&guard.topology, &guard.root).expect("status");
     assert!(
         matches!(degraded.hosts[0].health, Health::Degraded(_)),
         "{}",
@@ -137,7 +137,7 @@ fn down_after_a_failed_up_cleans_everything() {
     std::fs::write(hosts_dir.join("host-c"), "in the way").unwrap();
     let err = lab::up(&guard.topology, &guard.root).expect_err("up must fail");
     assert!(err.to_string().contains("host-c"), "{err}");
-    let status = lab::status(&guard.topology, &guard.root);
+    let status = lab::status(&guard.topology, &guard.root).expect("status");
     let pids = live_pids(&status);
     assert_eq!(pids.len(), 4, "{}", status.render());
     assert!(!cluster_namespaces(&guard.topology.cluster).is_empty());

@@ -1,8 +1,9 @@
 //! The lab, end to end through the `ovsnet` binary: `lab up`, `apply --lab`, an empty
 //! re-plan, `lab check`, `lab down`, for every shape × tunnel type, and the stories of
 //! issue 4 (storm, growth, ring with RSTP, isolation, a cut tunnel). These need the CLI
-//! wiring (`ovsnet lab ...`, `--lab`); they use the default run root /run/ovsnet-lab and
-//! a unique cluster name each, so they run in parallel without clashing.
+//! wiring (`ovsnet lab ...`, `--lab`). Each runs its lab under its own run root
+//! (`OVSNET_LAB_DIR`, a temporary directory) with a unique cluster name, so they run in
+//! parallel without clashing.
 
 mod lab_support;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 struct CliLab {
     topology: Topology,
     file: PathBuf,
+    root: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -25,9 +27,11 @@ impl CliLab {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("topology.yaml");
         std::fs::write(&file, to_yaml(&topology)).unwrap();
+        let root = dir.path().join("run");
         CliLab {
             topology,
             file,
+            root,
             _dir: dir,
         }
     }
@@ -43,6 +47,7 @@ impl CliLab {
             .args(args)
             .arg(&self.file)
             .env("NO_COLOR", "1")
+            .env("OVSNET_LAB_DIR", &self.root)
             .output()
             .unwrap();
         eprintln!(
@@ -62,18 +67,19 @@ impl CliLab {
     }
 
     fn root(&self) -> &Path {
-        Path::new(lab::DEFAULT_RUN_ROOT)
+        &self.root
     }
 }
 
 impl Drop for CliLab {
     fn drop(&mut self) {
-        let _ = lab::down(&self.topology, Path::new(lab::DEFAULT_RUN_ROOT));
+        let _ = lab::down(&self.topology, &self.root);
     }
 }
 
-fn pids(t: &Topology) -> Vec<u32> {
-    lab::status(t, Path::new(lab::DEFAULT_RUN_ROOT))
+fn pids(t: &Topology, root: &Path) -> Vec<u32> {
+    lab::status(t, root)
+        .expect("status")
         .hosts
         .iter()
         .flat_map(|h| [h.ovsdb_pid, h.vswitchd_pid])
@@ -100,7 +106,7 @@ fn full_cycle(t: Topology) {
         check.contains("isolation: 9 cross-VLAN pairs, 9 isolated"),
         "{check}"
     );
-    let running = pids(&cli.topology);
+    let running = pids(&cli.topology, cli.root());
     assert_eq!(running.len(), 6);
     cli.expect(&["lab", "down"], 0);
     assert!(
@@ -232,7 +238,7 @@ fn chain_grows_at_the_end_and_loses_its_middle_host() {
     // Shrink: host-b leaves the middle; host-a and host-c are re-linked.
     let mut without_b = four.clone();
     without_b.hosts.remove(1);
-    let removed_pids = pids(&four);
+    let removed_pids = pids(&four, cli.root());
     cli.rewrite(without_b);
     assert!(host_has_changes(&cli, "host-a"));
     assert!(host_has_changes(&cli, "host-c"));

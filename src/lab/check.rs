@@ -227,7 +227,7 @@ pub fn check(
     let run_root = super::absolute(run_root);
     let probes = plan_probes(topology, &run_root);
     let bridge = topology.bridge.name.as_str();
-    for h in super::status(topology, &run_root).hosts {
+    for h in super::status_of(topology, &run_root).hosts {
         if let super::Health::Degraded(why) = h.health {
             return Err(LabError::NotUp { host: h.name, why });
         }

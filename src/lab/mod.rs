@@ -294,7 +294,7 @@ pub fn up(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabError> {
             source: Box::new(e),
         })?;
     }
-    Ok(status(topology, &run_root))
+    Ok(status_of(topology, &run_root))
 }
 
 fn preflight(topology: &Topology, run_root: &Path) -> Result<(), LabError> {
@@ -344,19 +344,23 @@ fn read_record(dir: &Path) -> Option<Record> {
     serde_json::from_str(&text).ok()
 }
 
-/// Each host's namespace, daemons, socket and health; never changes anything.
-pub fn status(topology: &Topology, run_root: &Path) -> LabStatus {
-    let run_root = absolute(run_root);
+/// Each host's namespace, daemons, socket and health; never changes anything. A lab
+/// that is down is a status too (every host `Down`), not an error.
+pub fn status(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabError> {
+    Ok(status_of(topology, &absolute(run_root)))
+}
+
+fn status_of(topology: &Topology, run_root: &Path) -> LabStatus {
     let underlay = layout::underlay_netns(&topology.cluster);
     LabStatus {
         cluster: topology.cluster.clone(),
-        run_dir: layout::cluster_dir(&run_root, &topology.cluster),
+        run_dir: layout::cluster_dir(run_root, &topology.cluster),
         underlay_present: sys::netns_exists(&underlay),
         underlay_netns: underlay,
         hosts: topology
             .hosts
             .iter()
-            .map(|h| host_status(&topology.cluster, &h.name, &run_root))
+            .map(|h| host_status(&topology.cluster, &h.name, run_root))
             .collect(),
     }
 }

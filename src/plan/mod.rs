@@ -5,6 +5,16 @@
 //! inputs give byte-identical plans. A plan carries everything apply needs (the values
 //! to write and the guards to check), so a saved plan applies exactly what was reviewed.
 
+mod build;
+
+mod fingerprint;
+mod preflight;
+pub mod simulate;
+
+pub use build::{build, diff_attrs, PlanError};
+
+pub use fingerprint::fingerprint;
+
 use crate::state::{Kind, Ownership, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what ovsnet's tests and lab need on a Debian machine, as root. Idempotent:
+# packages already present are not fetched again. It starts no system service: every
+# test and lab starts its own ovsdb-server and ovs-vswitchd inside namespaces it made.
+set -euo pipefail
+need=()
+for pair in ovsdb-server:openvswitch-switch ip:iproute2 ping:iputils-ping ethtool:ethtool; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d keeps the package from starting a system-wide Open vSwitch.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (rustup) first" >&2; exit 1; }

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, then runs every tier of tests
+# (pure core, real OVS on one host, the multi-host lab). Must run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo test --locked

@@ -1,0 +1,180 @@
+//! `ovsnet apply`: plan (or read a saved plan and prove it is still current), confirm,
+//! apply every host in parallel, then verify each host by observing and planning again.
+
+use super::args::ApplyArgs;
+use super::hosts::{observe_all, targets, Target};
+use super::load::{force_lab_datapath, Loaded};
+use super::plan::{plan_hosts, plan_one};
+use super::{use_color, Coded, Exit};
+use crate::apply::{apply_host, ApplyOptions};
+use crate::plan::{self, HostPlan, Mode, Plan};
+use crate::topology;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+/// `ovsnet apply TOPOLOGY|PLANFILE`.
+pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
+    let color = use_color(&args.color, true);
+    let timeout = Duration::from_secs(args.target.timeout);
+    let text = std::fs::read_to_string(&args.input)
+        .map_err(|e| Coded::invalid(format!("cannot read `{}`: {e}", args.input.display())))?;
+    let (loaded, targets, plan, mut failures) = if crate::planfile::looks_like_plan(&text) {
+        saved_plan(&args, &text, timeout)?
+    } else {
+        fresh_plan(&args, timeout)?
+    };
+    let mut out = std::io::stdout().lock();
+    crate::render::render_to(crate::render::Format::Text, &plan, &mut out, color)?;
+    out.flush()?;
+    let work: Vec<&HostPlan> = plan.hosts.iter().filter(|h| !h.changes.is_empty()).collect();
+    if let Some(blocked) = plan.hosts.iter().find(|h| h.is_blocked()) {
+        failures.push(anyhow::anyhow!("host `{}` has conflicts or lacks features; nothing applied there", blocked.host));
+    }
+    if work.is_empty() {
+        return finish(failures, "nothing to apply");
+    }
+    if !args.auto_approve {
+        confirm(work.len())?;
+    }
+    let options = ApplyOptions {
+        cfg_timeout: Duration::from_secs(args.switch_timeout),
+        request_timeout: timeout,
+    };
+    let results = apply_all(&loaded, &targets, &work, &options, timeout);
+    for (host, result) in work.iter().zip(results) {
+        match result {
+            Ok(n) => println!("{}: applied {n} change(s); verified: the plan is now empty", host.host),
+            Err(err) => failures.push(err.context(format!("host `{}`", host.host))),
+        }
+    }
+    finish(failures, "apply complete")
+}
+
+type Prepared = (Loaded, Vec<Target>, Plan, Vec<anyhow::Error>);
+
+fn fresh_plan(args: &ApplyArgs, timeout: Duration) -> anyhow::Result<Prepared> {
+    let mut loaded = super::load::load(&args.input, true, use_color(&args.color, false))?;
+    let mode = if args.target.lab {
+        force_lab_datapath(&mut loaded.topology);
+        Mode::Lab
+    } else {
+        Mode::Live
+    };
+    let targets = targets(&loaded.topology, &args.target)?;
+    let context = plan::context(&loaded.topology, &loaded.analysis, mode, loaded.warnings.clone());
+    let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
+    Ok((loaded, targets, plan, failures))
+}
+
+/// A saved plan applies exactly what was reviewed, or nothing: every host it names is
+/// observed again and must still have the fingerprint the plan was computed from.
+fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result<Prepared> {
+    let saved = crate::planfile::parse(text).map_err(|e| {
+        Coded::invalid(format!("`{}` is not a usable plan file: {e}", args.input.display()))
+    })?;
+    let mut loaded = match topology::load(&saved.topology_name, &saved.topology_source) {
+        Ok(l) => Loaded { warnings: l.warnings.summaries(), topology: l.topology, analysis: l.analysis },
+        Err(_) => return Err(Coded::invalid("the plan file's topology no longer validates")),
+    };
+    let mut plan = saved.plan;
+    if plan.context.mode == Mode::Lab {
+        force_lab_datapath(&mut loaded.topology);
+    }
+    if plan.context.mode == Mode::Offline || plan.context.mode == Mode::Diff {
+        return Err(Coded::usage("an offline or diff plan describes no real host and cannot be applied"));
+    }
+    let target_args = super::args::TargetArgs { lab: plan.context.mode == Mode::Lab, ..args.target.clone() };
+    let mut targets = targets(&loaded.topology, &target_args)?;
+    targets.retain(|t| plan.hosts.iter().any(|h| h.host == t.name));
+    plan.hosts.retain(|h| targets.iter().any(|t| t.name == h.host));
+    let observed = observe_all(&targets, timeout);
+    let mut stale = Vec::new();
+    for ((target, observed), host) in targets.iter().zip(observed).zip(&plan.hosts) {
+        let now = plan::fingerprint(&observed?);
+        if now != host.fingerprint {
+            stale.push(target.name.clone());
+        }
+    }
+    if !stale.is_empty() {
+        let names: Vec<String> = stale.iter().map(|n| format!("`{n}`")).collect();
+        anyhow::bail!(
+            "the plan is stale: {} changed since it was planned; nothing applied\nhelp: run `ovsnet plan` again and review the new plan",
+            names.join(", ")
+        );
+    }
+    Ok((loaded, targets, plan, Vec::new()))
+}
+
+fn confirm(hosts: usize) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Coded::usage(
+            "refusing to apply without confirmation: no terminal to ask on\nhelp: pass `--auto-approve` in pipelines",
+        ));
+    }
+    print!("Apply these changes on {hosts} host(s)? Only `yes` is accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        return Err(Coded { exit: Exit::Failure, message: "apply cancelled; nothing changed".into() }.into());
+    }
+    Ok(())
+}
+
+/// Applies every host's plan in parallel; each result counts the changes applied.
+fn apply_all(
+    loaded: &Loaded,
+    targets: &[Target],
+    work: &[&HostPlan],
+    options: &ApplyOptions,
+    timeout: Duration,
+) -> Vec<anyhow::Result<usize>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .iter()
+            .map(|host| {
+                let target = targets.iter().find(|t| t.name == host.host);
+                scope.spawn(move || {
+                    let target = target.ok_or_else(|| anyhow::anyhow!("bug: no target for host `{}`", host.host))?;
+                    apply_one(loaded, target, host, options, timeout)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bug: apply thread panicked"))))
+            .collect()
+    })
+}
+
+fn apply_one(
+    loaded: &Loaded,
+    target: &Target,
+    host: &HostPlan,
+    options: &ApplyOptions,
+    timeout: Duration,
+) -> anyhow::Result<usize> {
+    apply_host(host, &target.endpoint, options)?;
+    let observed = crate::observe::observe(&target.endpoint, timeout)?;
+    let again = plan_one(loaded, target, &observed)?;
+    if !again.changes.is_empty() {
+        let mut left = Vec::new();
+        crate::render::render_host_to(crate::render::Format::Text, &again, &mut left)?;
+        anyhow::bail!(
+            "verification failed: after apply the plan is not empty:\n{}",
+            String::from_utf8_lossy(&left)
+        );
+    }
+    Ok(host.changes.len())
+}
+
+fn finish(failures: Vec<anyhow::Error>, done: &str) -> anyhow::Result<Exit> {
+    if failures.is_empty() {
+        println!("{done}.");
+        return Ok(Exit::Success);
+    }
+    for failure in &failures {
+        eprintln!("error: {failure:#}");
+    }
+    Err(Coded { exit: Exit::Failure, message: format!("{} host(s) failed", failures.len()) }.into())
+}

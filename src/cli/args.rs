@@ -1,0 +1,190 @@
+//! What was typed: the clap types. Nothing outside `cli` sees them.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Declarative Open vSwitch overlays: plan, apply, verify.
+#[derive(Debug, Parser)]
+#[command(name = "ovsnet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a topology file; exit 0 when valid, 65 when not.
+    Validate {
+        /// Topology file.
+        topology: PathBuf,
+        #[command(flatten)]
+        color: ColorArgs,
+    },
+    /// Show what would change on every host.
+    Plan(PlanArgs),
+    /// Make the hosts match a topology or a saved plan, then verify.
+    Apply(ApplyArgs),
+    /// Show what the hosts hold now.
+    Show {
+        /// Topology file.
+        topology: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+    /// Draw the tunnel graph.
+    Graph {
+        /// Topology file.
+        topology: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// The plan that turning BASE into HEAD would give, with no host contacted.
+    Diff {
+        /// The topology hosts hold now.
+        base: PathBuf,
+        /// The topology they should hold.
+        head: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// A whole cluster on this machine, in network namespaces.
+    Lab {
+        /// What to do.
+        #[command(subcommand)]
+        action: LabAction,
+    },
+}
+
+/// `ovsnet lab` actions.
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Start one namespace with its own Open vSwitch per host.
+    Up {
+        /// Topology file.
+        topology: PathBuf,
+    },
+    /// Stop everything `up` started and remove it.
+    Down {
+        /// Topology file.
+        topology: PathBuf,
+    },
+    /// List each lab host with its namespace, pids, socket and health.
+    Status {
+        /// Topology file.
+        topology: PathBuf,
+    },
+    /// Send real traffic between probes on every host and VLAN.
+    Check {
+        /// Topology file.
+        topology: PathBuf,
+        /// Leave the probe namespaces and ports in place afterwards.
+        #[arg(long)]
+        keep_probes: bool,
+    },
+}
+
+/// Which hosts to talk to, and where.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Point every host at the one-machine lab (`ovsnet lab up`).
+    #[arg(long)]
+    pub lab: bool,
+    /// Only these hosts (repeatable); no other host is contacted.
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+    /// Seconds to wait for each OVSDB request.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// How to print a plan.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub color: ColorArgs,
+}
+
+/// Colour control.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ColorArgs {
+    /// Never colour the output (also: NO_COLOR set, or not a terminal).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// `ovsnet plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Topology file.
+    pub topology: PathBuf,
+    /// Plan against hosts that hold nothing; contact no host.
+    #[arg(long, conflicts_with = "lab")]
+    pub offline: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Also save the plan for `ovsnet apply PLANFILE`.
+    #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `ovsnet apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Topology file, or a plan saved by `plan -o`.
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Apply without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Seconds to wait for ovs-vswitchd to take the new configuration.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub switch_timeout: u64,
+    #[command(flatten)]
+    pub color: ColorArgs,
+}
+
+/// Plan output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people at a terminal.
+    Text,
+    /// Versioned machine-readable document.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// `show` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// For people.
+    Text,
+    /// Machine-readable.
+    Json,
+}
+
+/// `graph` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Adjacency list with the analysis.
+    Text,
+    /// A mermaid flowchart.
+    Mermaid,
+    /// Graphviz.
+    Dot,
+}

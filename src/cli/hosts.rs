@@ -1,0 +1,78 @@
+//! Which hosts a command talks to, where their OVSDB listens, and observing them all
+//! in parallel. One unreachable host never stops the others from being observed.
+
+use super::args::TargetArgs;
+use super::Coded;
+use crate::observe::observe;
+use crate::state::ObservedHost;
+use crate::topology::Topology;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One host a command will contact.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Index of the host in the topology's file order.
+    pub index: usize,
+    /// Host name.
+    pub name: String,
+    /// OVSDB endpoint to use.
+    pub endpoint: String,
+}
+
+/// Where lab state lives: `OVSNET_LAB_DIR`, else `/run/ovsnet-lab`.
+pub fn lab_root() -> PathBuf {
+    std::env::var_os("OVSNET_LAB_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/run/ovsnet-lab"), PathBuf::from)
+}
+
+/// The hosts selected by `--host` (all when none), with their endpoints.
+pub fn targets(topology: &Topology, args: &TargetArgs) -> anyhow::Result<Vec<Target>> {
+    for name in &args.hosts {
+        if !topology.hosts.iter().any(|h| &h.name == name) {
+            let known: Vec<&str> = topology.hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(Coded::usage(format!(
+                "`--host {name}` names no host of cluster `{}`\nhelp: hosts are {}",
+                topology.cluster,
+                known.join(", ")
+            )));
+        }
+    }
+    let root = lab_root();
+    Ok(topology
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| args.hosts.is_empty() || args.hosts.contains(&h.name))
+        .map(|(index, host)| Target {
+            index,
+            name: host.name.clone(),
+            endpoint: if args.lab {
+                crate::lab::endpoint(topology, &host.name, &root)
+            } else {
+                host.ovsdb.clone()
+            },
+        })
+        .collect())
+}
+
+/// Observes every target in parallel, in target order.
+pub fn observe_all(targets: &[Target], timeout: Duration) -> Vec<anyhow::Result<ObservedHost>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|t| scope.spawn(move || observe(&t.endpoint, timeout)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(targets)
+            .map(|(handle, target)| match handle.join() {
+                Ok(result) => result.map_err(|e| {
+                    anyhow::Error::new(e).context(format!("host `{}` ({})", target.name, target.endpoint))
+                }),
+                Err(_) => Err(anyhow::anyhow!("bug: observing host `{}` panicked", target.name)),
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,40 @@
+//! `ovsnet lab up|down|status|check`: thin calls into `crate::lab`.
+
+use super::args::LabAction;
+use super::hosts::lab_root;
+use super::load::load;
+use super::Exit;
+
+/// Runs one lab action.
+pub fn lab(action: LabAction) -> anyhow::Result<Exit> {
+    let root = lab_root();
+    match action {
+        LabAction::Up { topology } => {
+            let loaded = load(&topology, false, false)?;
+            let status = crate::lab::up(&loaded.topology, &root)?;
+            print!("{}", status.render());
+        }
+        LabAction::Down { topology } => {
+            let loaded = load(&topology, false, false)?;
+            crate::lab::down(&loaded.topology, &root)?;
+            println!("lab `{}` is down: every process stopped, every namespace removed.", loaded.topology.cluster);
+        }
+        LabAction::Status { topology } => {
+            let loaded = load(&topology, false, false)?;
+            let status = crate::lab::status(&loaded.topology, &root)?;
+            print!("{}", status.render());
+            if !status.healthy() {
+                return Ok(Exit::Failure);
+            }
+        }
+        LabAction::Check { topology, keep_probes } => {
+            let loaded = load(&topology, false, false)?;
+            let report = crate::lab::check(&loaded.topology, &loaded.analysis, &root, keep_probes)?;
+            print!("{}", report.render());
+            if !report.passed() {
+                return Ok(Exit::Failure);
+            }
+        }
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,190 @@
+//! `ovsnet plan` and `ovsnet diff`: load, observe (or not), `plan::build` per host,
+//! render. An offline plan is produced and written one host at a time, so a cluster of
+//! a thousand hosts never sits in memory whole.
+
+use super::args::{OutputArgs, PlanArgs, PlanFormat};
+use super::hosts::{observe_all, targets, Target};
+use super::load::{force_lab_datapath, load, Loaded};
+use super::{use_color, Coded, Exit};
+use crate::desire::desire_host;
+use crate::plan::{self, Context, HostPlan, Mode, Plan};
+use crate::render::PlanWriter;
+use crate::state::ObservedHost;
+use anyhow::Context as _;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// `ovsnet plan`.
+pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
+    let color = use_color(&args.output.color, true);
+    let mut loaded = load(&args.topology, true, use_color(&args.output.color, false))?;
+    let mode = if args.offline {
+        Mode::Offline
+    } else if args.target.lab {
+        force_lab_datapath(&mut loaded.topology);
+        Mode::Lab
+    } else {
+        Mode::Live
+    };
+    let targets = targets(&loaded.topology, &args.target)?;
+    let context = plan::context(&loaded.topology, &loaded.analysis, mode, loaded.warnings.clone());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut writer = crate::render::writer(args.output.format.into(), &mut out, color);
+    let outcome = if mode == Mode::Offline && args.out.is_none() {
+        stream_offline(&loaded, &targets, &context, writer.as_mut())?
+    } else {
+        let timeout = Duration::from_secs(args.target.timeout);
+        let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
+        write_plan(writer.as_mut(), &plan)?;
+        if let Some(path) = &args.out {
+            let source = std::fs::read_to_string(&args.topology)?;
+            crate::planfile::write(path, &plan, &args.topology.display().to_string(), &source)
+                .with_context(|| format!("cannot save the plan to `{}`", path.display()))?;
+        }
+        Outcome::of(&plan, failures)
+    };
+    drop(writer);
+    out.flush()?;
+    outcome.exit(args.output.detailed_exitcode)
+}
+
+/// `ovsnet diff BASE HEAD`: the plan on hosts that hold BASE, contacting none.
+pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exit> {
+    let color = use_color(&output.color, true);
+    let base = load(base, false, use_color(&output.color, false))?;
+    let head = load(head, true, use_color(&output.color, false))?;
+    let context = plan::context(&head.topology, &head.analysis, Mode::Diff, head.warnings.clone());
+    let mut plan = Plan { format_version: plan::FORMAT_VERSION, context, hosts: Vec::new() };
+    for (index, host) in head.topology.hosts.iter().enumerate() {
+        let desired = desire_host(&head.topology, &head.analysis, index);
+        let observed = base
+            .topology
+            .hosts
+            .iter()
+            .position(|h| h.name == host.name)
+            .map(|i| ObservedHost {
+                state: desire_host(&base.topology, &base.analysis, i).state,
+                ..ObservedHost::default()
+            })
+            .unwrap_or_default();
+        plan.hosts.push(plan::build(&desired, &observed)?);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut writer = crate::render::writer(output.format.into(), &mut out, color);
+    write_plan(writer.as_mut(), &plan)?;
+    drop(writer);
+    out.flush()?;
+    Outcome::of(&plan, Vec::new()).exit(output.detailed_exitcode)
+}
+
+/// Observes every target and plans it; unreachable hosts are reported and left out.
+pub fn plan_hosts(
+    loaded: &Loaded,
+    targets: &[Target],
+    context: Context,
+    timeout: Duration,
+) -> anyhow::Result<(Plan, Vec<anyhow::Error>)> {
+    let observed = if context.mode == Mode::Offline {
+        targets.iter().map(|_| Ok(ObservedHost::default())).collect()
+    } else {
+        observe_all(targets, timeout)
+    };
+    let mut plan = Plan { format_version: plan::FORMAT_VERSION, context, hosts: Vec::new() };
+    let mut failures = Vec::new();
+    for (target, observed) in targets.iter().zip(observed) {
+        match observed {
+            Ok(observed) => plan.hosts.push(plan_one(loaded, target, &observed)?),
+            Err(err) => failures.push(err),
+        }
+    }
+    Ok((plan, failures))
+}
+
+/// Plans one host against what it was observed to hold.
+pub fn plan_one(loaded: &Loaded, target: &Target, observed: &ObservedHost) -> anyhow::Result<HostPlan> {
+    let mut desired = desire_host(&loaded.topology, &loaded.analysis, target.index);
+    desired.endpoint = target.endpoint.clone();
+    Ok(plan::build(&desired, observed)?)
+}
+
+fn stream_offline(
+    loaded: &Loaded,
+    targets: &[Target],
+    context: &Context,
+    writer: &mut dyn PlanWriter,
+) -> anyhow::Result<Outcome> {
+    writer.begin(context)?;
+    let mut outcome = Outcome::default();
+    let empty = ObservedHost::default();
+    for target in targets {
+        let host = plan_one(loaded, target, &empty)?;
+        outcome.add(&host);
+        writer.host(&host)?;
+    }
+    writer.finish()?;
+    Ok(outcome)
+}
+
+fn write_plan(writer: &mut dyn PlanWriter, plan: &Plan) -> anyhow::Result<()> {
+    writer.begin(&plan.context)?;
+    for host in &plan.hosts {
+        writer.host(host)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// What a plan run found, for the exit code.
+#[derive(Default)]
+struct Outcome {
+    changes: bool,
+    blocked: Vec<String>,
+    failures: Vec<anyhow::Error>,
+}
+
+impl Outcome {
+    fn of(plan: &Plan, failures: Vec<anyhow::Error>) -> Outcome {
+        let mut outcome = Outcome { failures, ..Outcome::default() };
+        for host in &plan.hosts {
+            outcome.add(host);
+        }
+        outcome
+    }
+
+    fn add(&mut self, host: &HostPlan) {
+        self.changes |= !host.changes.is_empty();
+        if host.is_blocked() {
+            self.blocked.push(host.host.clone());
+        }
+    }
+
+    /// Failures first (1), then blocked hosts (1), then changes (2 when asked) or 0.
+    fn exit(self, detailed: bool) -> anyhow::Result<Exit> {
+        for failure in &self.failures {
+            eprintln!("error: {failure:#}");
+        }
+        if !self.failures.is_empty() {
+            return Err(Coded { exit: Exit::Failure, message: format!("{} host(s) could not be planned", self.failures.len()) }.into());
+        }
+        if !self.blocked.is_empty() {
+            return Err(anyhow::anyhow!(
+                "the plan cannot be applied on {}: see the conflicts above",
+                self.blocked.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(if detailed && self.changes { Exit::Changes } else { Exit::Success })
+    }
+}
+
+impl From<PlanFormat> for crate::render::Format {
+    fn from(format: PlanFormat) -> Self {
+        match format {
+            PlanFormat::Text => crate::render::Format::Text,
+            PlanFormat::Json => crate::render::Format::Json,
+            PlanFormat::Markdown => crate::render::Format::Markdown,
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! A synchronous OVSDB JSON-RPC client over a unix or tcp stream.
+//!
+//! One request is outstanding at a time: `call` writes a request with a fresh id and
+//! reads until the response with that id arrives, answering the server's `echo` probes
+//! and skipping notifications meanwhile. Every call has a deadline; a timed-out call
+//! leaves the connection usable (a late answer to it is recognised by its id and dropped).
+
+use super::framing::Framer;
+use super::op::Op;
+use super::{Endpoint, OvsdbError};
+use serde_json::{json, Value as Json};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// A byte stream the client can talk over: a socket with a read timeout.
+pub trait Conn: Read + Write + Send {
+    /// Sets the read and write timeout of the underlying socket.
+    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()>;
+}
+
+impl Conn for UnixStream {
+    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(timeout))?;
+        self.set_write_timeout(Some(timeout))
+    }
+}
+
+impl Conn for TcpStream {
+    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(timeout))?;
+        self.set_write_timeout(Some(timeout))
+    }
+}
+
+/// A connection to one OVSDB server.
+pub struct Client {
+    endpoint: String,
+    conn: Box<dyn Conn>,
+    framer: Framer,
+    next_id: u64,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.endpoint)
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to `endpoint` (`unix:PATH` or `tcp:IP:PORT`) within `timeout`, which also
+    /// becomes the timeout of every request.
+    pub fn connect(endpoint: &str, timeout: Duration) -> Result<Client, OvsdbError> {
+        let conn: Box<dyn Conn> = match Endpoint::parse(endpoint)? {
+            Endpoint::Unix(path) => {
+                Box::new(
+                    UnixStream::connect(&path).map_err(|source| OvsdbError::Connect {
+                        endpoint: endpoint.to_string(),
+                        source,
+                    })?,
+                )
+            }
+            Endpoint::Tcp(addr) => Box::new(TcpStream::connect_timeout(&addr, timeout).map_err(
+                |source| OvsdbError::Connect {
+                    endpoint: endpoint.to_string(),
+                    source,
+                },
+            )?),
+            Endpoint::Ssl(_) => {
+                return Err(OvsdbError::SslUnsupported {
+                    endpoint: endpoint.to_string(),
+                })
+            }
+        };
+        Ok(Client::over(endpoint, conn, timeout))
+    }
+
+    /// A client over an already open stream; `label` names it in errors.
+    pub fn over(label: &str, conn: Box<dyn Conn>, timeout: Duration) -> Client {
+        Client {
+            endpoint: label.to_string(),
+            conn,
+            framer: Framer::new(),
+            next_id: 1,
+            timeout,
+        }
+    }
+
+    /// The endpoint this client talks to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Changes the timeout of later requests.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Sends one request and returns its `result`, or the server's `error` as an error.
+    pub fn call(&mut self, method: &str, params: Json) -> Result<Json, OvsdbError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"method": method, "params": params, "id": id}))
+            .map_err(|e| self.io_error(method, e))?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            while let Some(message) =
+                self.framer
+                    .next_message()
+                    .map_err(|e| OvsdbError::Protocol {
+                        endpoint: self.endpoint.clone(),
+                        detail: e.to_string(),
+                    })?
+            {
+                if let Some(result) = self.handle(message, id, method)? {
+                    return Ok(result);
+                }
+            }
+            self.fill(method, deadline)?;
+        }
+    }
+
+    /// The databases the server holds.
+    pub fn list_dbs(&mut self) -> Result<Vec<String>, OvsdbError> {
+        let result = self.call("list_dbs", json!([]))?;
+        serde_json::from_value(result).map_err(|e| self.protocol(format!("list_dbs: {e}")))
+    }
+
+    /// The schema of database `db`.
+    pub fn get_schema(&mut self, db: &str) -> Result<Json, OvsdbError> {
+        self.call("get_schema", json!([db]))
+    }
+
+    /// Sends an `echo` and checks the server echoes it back.
+    pub fn echo(&mut self) -> Result<(), OvsdbError> {
+        let sent = json!(["ovsnet"]);
+        let got = self.call("echo", sent.clone())?;
+        if got == sent {
+            Ok(())
+        } else {
+            Err(self.protocol(format!("echo answered {got}")))
+        }
+    }
+
+    /// Runs `ops` as one transaction on `db` and returns each operation's result.
+    ///
+    /// Fails when any operation failed (naming it) or the commit failed (the extra
+    /// trailing result RFC 7047 adds for commit errors such as constraint violations).
+    pub fn transact(&mut self, db: &str, ops: &[Op]) -> Result<Vec<Json>, OvsdbError> {
+        let mut params = vec![json!(db)];
+        params.extend(ops.iter().map(Op::to_json));
+        let result = self.call("transact", Json::Array(params))?;
+        super::check_results(&self.endpoint, ops, result)
+    }
+
+    /// Handles one incoming message; `Some(result)` when it answers request `id`.
+    fn handle(&mut self, message: Json, id: u64, method: &str) -> Result<Option<Json>, OvsdbError> {
+        if let Some(incoming) = message.get("method").and_then(Json::as_str) {
+            if incoming == "echo" {
+                let reply = json!({"id": message.get("id"), "result": message.get("params"), "error": null});
+                self.send(&reply).map_err(|e| self.io_error(method, e))?;
+            }
+            // Other notifications (monitor updates, locks) are not used by ovsnet.
+            return Ok(None);
+        }
+        if message.get("id").and_then(Json::as_u64) != Some(id) {
+            // A late answer to a request that already timed out.
+            return Ok(None);
+        }
+        match message.get("error") {
+            Some(Json::Null) | None => {
+                Ok(Some(message.get("result").cloned().unwrap_or(Json::Null)))
+            }
+            Some(error) => Err(OvsdbError::Rpc {
+                endpoint: self.endpoint.clone(),
+                method: method.to_string(),
+                error: super::error_text(error),
+            }),
+        }
+    }
+
+    /// Reads more bytes into the framer, failing at the deadline.
+    fn fill(&mut self, method: &str, deadline: Instant) -> Result<(), OvsdbError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(self.timed_out(method));
+        }
+        self.conn
+            .set_timeouts(remaining)
+            .map_err(|e| self.io_error(method, e))?;
+        let mut buf = [0u8; 64 * 1024];
+        match self.conn.read(&mut buf) {
+            Ok(0) => Err(OvsdbError::Closed {
+                endpoint: self.endpoint.clone(),
+            }),
+            Ok(n) => {
+                self.framer.push(&buf[..n]);
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(self.timed_out(method))
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(self.io_error(method, e)),
+        }
+    }
+
+    fn send(&mut self, message: &Json) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        self.conn.set_timeouts(self.timeout)?;
+        self.conn.write_all(&bytes)?;
+        self.conn.flush()
+    }
+
+    fn timed_out(&self, method: &str) -> OvsdbError {
+        OvsdbError::Timeout {
+            endpoint: self.endpoint.clone(),
+            method: method.to_string(),
+            timeout: self.timeout,
+        }
+    }
+
+    fn io_error(&self, method: &str, source: std::io::Error) -> OvsdbError {
+        if matches!(source.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            return self.timed_out(method);
+        }
+        OvsdbError::Io {
+            endpoint: self.endpoint.clone(),
+            source,
+        }
+    }
+
+    fn protocol(&self, detail: String) -> OvsdbError {
+        OvsdbError::Protocol {
+            endpoint: self.endpoint.clone(),
+            detail,
+        }
+    }
+}
