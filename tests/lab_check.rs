@@ -46,6 +46,11 @@ fn healthy_mesh_is_all_green_and_probes_are_removed() {
     assert_eq!(report.isolation.len(), 9);
     assert!(text.contains("VLAN web (10)"));
     assert!(text.contains("check passed"));
+    assert!(
+        !report.broadcast.is_storm() && report.broadcast.total > 0,
+        "{:?}",
+        report.broadcast
+    );
     // Probes are gone: no probe namespaces, no probe ports.
     let left: Vec<String> = cluster_namespaces(&t.cluster)
         .into_iter()

@@ -186,6 +186,9 @@ fn mesh_without_loop_protection_storms_and_auto_does_not() {
     cli.expect(&["apply", "--lab", "--auto-approve"], 0);
     let storm = lab::storm_probe(&t, &analysis(&t, Protection::None), cli.root(), window)
         .expect("storm probe");
+    let out = cli.ovsnet(&["lab", "check"]);
+    assert_eq!(out.status.code(), Some(1), "the check fails on a storm");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BROADCAST STORM"));
     cli.expect(&["lab", "down"], 0);
     assert!(storm.is_storm(), "{storm:?}");
     assert!(

@@ -45,9 +45,20 @@ fn unprotected_mesh_storms_and_split_horizon_does_not() {
     }
     let storm = lab::storm_probe(t, &analysis, &guard.root, window).expect("storm probe");
     eprintln!("unprotected: {storm:?}");
+    // The check itself fails on a storming overlay, and says why.
+    let check = lab::check(t, &analysis, &guard.root, false).expect("check");
+    eprintln!("{}", check.render());
     // Tear down at once: a storm eats the CPU until its switches stop.
     lab::down(t, &guard.root).expect("down");
     assert!(storm.is_storm(), "{storm:?}");
+    assert!(!check.passed());
+    assert!(
+        check.broken_pairs().iter().any(|b| b.starts_with("storm:")),
+        "{}",
+        check.render()
+    );
+    assert!(check.render().contains("BROADCAST STORM"));
+    assert!(check.traffic_skipped);
     assert!(
         storm.total > 20 * clean.total.max(1),
         "clean {clean:?} vs storm {storm:?}"

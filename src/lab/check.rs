@@ -11,6 +11,7 @@
 //! overlay's VLAN separation. A leak between the VLANs makes that ping succeed.
 
 use super::layout::{self, HostPaths};
+use super::storm::{self, StormReport};
 use super::sys::{self, ip, netns_exec, run, vsctl};
 use super::LabError;
 use crate::topology::{Analysis, Protection, Topology};
@@ -35,6 +36,8 @@ const ISOLATION_DEADLINE: u32 = 2;
 const WARM_UP: u32 = 3;
 /// Seconds the warm-up waits for a path on an RSTP bridge.
 const WARM_UP_RSTP: u32 = 12;
+/// How long the broadcast test watches the datapath counters.
+const BROADCAST_WINDOW: Duration = Duration::from_millis(700);
 /// At most this many pings run at once.
 const PING_BATCH: usize = 48;
 
@@ -111,6 +114,11 @@ pub struct CheckReport {
     pub vlans: Vec<VlanMatrix>,
     /// Every cross-VLAN probe pair.
     pub isolation: Vec<Isolation>,
+    /// Datapath work caused by one broadcast: the proof there is no forwarding loop.
+    pub broadcast: StormReport,
+    /// True when the traffic tests were skipped because the overlay storms (then
+    /// `vlans` and `isolation` are empty).
+    pub traffic_skipped: bool,
     /// Probe namespaces left in place (`keep_probes`), else empty.
     pub kept_probes: Vec<String>,
 }
@@ -140,6 +148,12 @@ impl CheckReport {
                 }
             }
         }
+        if self.broadcast.is_storm() {
+            broken.push(format!(
+                "storm: one broadcast made {} datapath packets in {} ms",
+                self.broadcast.total, self.broadcast.window_ms
+            ));
+        }
         for iso in self.isolation.iter().filter(|i| !i.isolated) {
             broken.push(format!(
                 "leak: {}@{} <-> {}@{}",
@@ -152,6 +166,9 @@ impl CheckReport {
     /// The matrices, the isolation summary and the broken pairs, as text.
     pub fn render(&self) -> String {
         let mut out = format!("overlay MTU {}\n", self.overlay_mtu);
+        if self.traffic_skipped {
+            out.push_str("traffic tests skipped: the overlay storms (a forwarding loop)\n");
+        }
         for m in &self.vlans {
             out.push_str(&render_matrix(m));
         }
@@ -161,6 +178,8 @@ impl CheckReport {
             self.isolation.len(),
             self.isolation.len() - leaks
         ));
+        out.push_str(&self.broadcast.render());
+        out.push('\n');
         let broken = self.broken_pairs();
         if broken.is_empty() {
             out.push_str("\ncheck passed\n");
@@ -250,12 +269,24 @@ pub fn check(
     let attached = attach_all(&probes, bridge, analysis.overlay_mtu);
     let report = attached.and_then(|()| {
         warm_up(&probes, analysis.protection)?;
-        let vlans = same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?;
-        let isolation = isolation_tests(&probes, keep_probes)?;
+        // First, because a storming overlay fails the check whatever else happens, and
+        // the traffic tests would only prolong the storm (and each wait its deadline).
+        let broadcast = broadcast_test(topology, &run_root, &probes)?;
+        let storming = broadcast.is_storm();
+        let (vlans, isolation) = if storming {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?,
+                isolation_tests(&probes, keep_probes)?,
+            )
+        };
         Ok(CheckReport {
             overlay_mtu: analysis.overlay_mtu,
             vlans,
             isolation,
+            broadcast,
+            traffic_skipped: storming,
             kept_probes: Vec::new(),
         })
     });
@@ -592,6 +623,35 @@ fn send_and_confirm(to: SocketAddr) -> std::io::Result<bool> {
     Ok(answer == format!("ok {TCP_BYTES}"))
 }
 
+/// One broadcast from the first probe, and how much work it made: a loop re-floods it
+/// for ever. Loops ignore VLANs (tunnels are trunks), so one VLAN is enough.
+fn broadcast_test(
+    topology: &Topology,
+    run_root: &Path,
+    probes: &[Probe],
+) -> Result<StormReport, LabError> {
+    let Some(first) = probes.first() else {
+        return Ok(StormReport::default());
+    };
+    let silent = silent_address(topology, first.r.vlan_id)?;
+    storm::measure(topology, run_root, &first.netns, silent, BROADCAST_WINDOW)
+}
+
+/// The last address of the VLAN's subnet: never a probe's, so an ARP for it is answered
+/// by nobody and stays a pure broadcast.
+fn silent_address(topology: &Topology, vlan_id: u16) -> Result<Ipv4Addr, LabError> {
+    let vlan = topology
+        .vlans
+        .iter()
+        .find(|v| v.id == vlan_id)
+        .ok_or_else(|| LabError::Bug("probe of an unknown VLAN".into()))?;
+    Ok(vlan
+        .subnet
+        .hosts()
+        .last()
+        .unwrap_or(vlan.subnet.broadcast()))
+}
+
 /// For every cross-VLAN probe pair: host routes on both sides, then one ping.
 fn isolation_tests(probes: &[Probe], keep_probes: bool) -> Result<Vec<Isolation>, LabError> {
     let pairs: Vec<(&Probe, &Probe)> = probes
@@ -655,16 +715,7 @@ pub(crate) fn attach_vlan(
     };
     let vlan_id = first.r.vlan_id;
     let probes: Vec<Probe> = all.into_iter().filter(|p| p.r.vlan_id == vlan_id).collect();
-    let vlan = topology
-        .vlans
-        .iter()
-        .find(|v| v.id == vlan_id)
-        .ok_or_else(|| LabError::Bug("probe of an unknown VLAN".into()))?;
-    let silent = vlan
-        .subnet
-        .hosts()
-        .last()
-        .unwrap_or(vlan.subnet.broadcast());
+    let silent = silent_address(topology, vlan_id)?;
     let set = VlanProbes {
         probes,
         bridge: topology.bridge.name.clone(),
