@@ -39,9 +39,42 @@
 //!   and TCP stalls as soon as a full-size segment is sent. A don't-fragment ping of
 //!   exactly `overlay MTU − 28` bytes passes and one byte more is dropped.
 //!
+//! - **Underlay MTU**: both veth ends get the topology's underlay MTU and `br-phy` gets
+//!   `mtu_request` of the same, or a jumbo underlay would silently be 1500 and the
+//!   full-MTU check would fail.
+//! - **Talking to the daemons** needs no namespace: `ovs-vsctl --db=unix:SOCK` and
+//!   `ovs-appctl -t CTL` reach them over their unix sockets from anywhere.
+//! - **RSTP bridges** need time after ports are plugged in: a new port sends a topology
+//!   change round the tree and for 3 to 6 s (measured, 4-host ring) frames are dropped,
+//!   even with the probe port marked `rstp-port-admin-edge=true`. The check therefore
+//!   warms up (one ping per probe, first reply or a deadline) before it judges anything.
+//!   Containers attached by other tools on an RSTP overlay see the same delay.
+//! - **Storms**: a full mesh whose tunnel ports are not protected turns one ARP broadcast
+//!   into ~200,000 datapath packets per second across 4 hosts; with split horizon (or
+//!   RSTP on a ring) the same broadcast costs a few dozen. The counter read is `lookups:
+//!   hit + missed + lost` of `ovs-appctl dpctl/show`: one userspace datapath serves all
+//!   netdev bridges of an instance, so it counts the overlay and the underlay together.
+//!   Probes run with IPv6 off so they send no broadcasts of their own.
+//!
 //! Namespaces and links are made with `ip -n` / `ip netns` (iproute2) rather than the
 //! rtnetlink crate: its tokio runtime was not worth the time here. The lab only judges
 //! those commands by their exit status; it never parses their output.
+//!
+//! # Names and on-disk layout
+//!
+//! Namespaces (names are global to the machine, so a cluster name can be up only once):
+//! `ovlab.<cluster>` (underlay, bridge `br-ul`, ports `h<8 hex of the host name>`),
+//! `ovlab.<cluster>.<host>` (a host: `ul0`, `br-phy`, the overlay bridge, probe ports
+//! `ovp-<vlan id>`), `ovlab.<cluster>.<host>.v<vlan id>` (a probe: `eth0`).
+//! Files, under `<run_root>/<cluster>/` (`run_root` defaults to `/run/ovsnet-lab`):
+//!
+//! ```text
+//! lab.json                          every host ever brought up (for `down`)
+//! hosts/<host>/conf.db              the host's OVSDB database
+//! hosts/<host>/db.sock              its OVSDB socket: the `--lab` endpoint
+//! hosts/<host>/ovsdb-server.{pid,ctl,log}
+//! hosts/<host>/ovs-vswitchd.{pid,ctl,log}
+//! ```
 
 mod check;
 mod host;
