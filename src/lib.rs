@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cli;
 pub mod desire;
+pub mod lab;
 pub mod observe;
 pub mod ovsdb;
 pub mod plan;

@@ -1,0 +1,238 @@
+//! Lab lifecycle on real namespaces and real OVS daemons: up, status, up again, down,
+//! and down after an `up` that failed half way. Nothing may be left behind.
+
+mod lab_support;
+
+use lab_support::*;
+use ovsnet::lab::{self, Health};
+use ovsnet::topology::{Shape, TunnelKind};
+use std::time::Instant;
+
+fn assert_nothing_left(guard: &LabGuard, pids: &[u32]) {
+    let cluster = &guard.topology.cluster;
+    assert_eq!(
+        cluster_namespaces(cluster),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
+    for pid in pids {
+        assert!(!process_exists(*pid), "process {pid} left behind");
+    }
+    assert!(
+        !guard.root.join(cluster).exists(),
+        "run directory left behind"
+    );
+}
+
+fn live_pids(status: &lab::LabStatus) -> Vec<u32> {
+    status
+        .hosts
+        .iter()
+        .flat_map(|h| [h.ovsdb_pid, h.vswitchd_pid])
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn up_status_down_leaves_nothing_behind() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("l"),
+        3,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    ));
+    let started = Instant::now();
+    let status = lab::up(&guard.topology, &guard.root).expect("lab up");
+    eprintln!("lab up of 3 hosts took {:?}", started.elapsed());
+    assert!(status.healthy(), "{}", status.render());
+    assert_eq!(status.hosts.len(), 3);
+    for h in &status.hosts {
+        assert_eq!(h.health, Health::Healthy);
+        assert_eq!(
+            h.endpoint,
+            lab::endpoint(&guard.topology, &h.name, &guard.root)
+        );
+        assert!(h.netns_present);
+    }
+    let pids = live_pids(&status);
+    assert_eq!(pids.len(), 6);
+
+    // The underlay really joins the hosts: host-a reaches host-c's br-phy address.
+    let ns = lab::host_netns(&guard.topology.cluster, "host-a");
+    let ping = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "198.18.0.3",
+        ])
+        .output()
+        .unwrap();
+    assert!(ping.status.success(), "underlay ping failed");
+
+    let report = lab::down(&guard.topology, &guard.root).expect("lab down");
+    assert_eq!(report.processes_stopped, 6);
+    assert_eq!(report.namespaces_removed, 4);
+    assert_nothing_left(&guard, &pids);
+    let after = lab::status(&guard.topology, &guard.root).expect("status");
+    assert!(after.hosts.iter().all(|h| h.health == Health::Down));
+    assert!(!after.underlay_present);
+}
+
+#[test]
+fn up_twice_keeps_the_same_daemons() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("i"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        false,
+    ));
+    let first = lab::up(&guard.topology, &guard.root).expect("first up");
+    let started = Instant::now();
+    let second = lab::up(&guard.topology, &guard.root).expect("second up");
+    eprintln!("second lab up took {:?}", started.elapsed());
+    assert!(second.healthy(), "{}", second.render());
+    assert_eq!(live_pids(&first), live_pids(&second));
+
+    // A daemon that died is restarted by the next up; the other host is untouched.
+    let victim = first.hosts[0].vswitchd_pid.unwrap();
+    // SAFETY: kill(2) on the pid of a daemon this test started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let degraded = lab::status(&guard.topology, &guard.root).expect("status");
+    assert!(
+        matches!(degraded.hosts[0].health, Health::Degraded(_)),
+        "{}",
+        degraded.render()
+    );
+    let third = lab::up(&guard.topology, &guard.root).expect("third up");
+    assert!(third.healthy(), "{}", third.render());
+    assert_ne!(third.hosts[0].vswitchd_pid, Some(victim));
+    assert_eq!(third.hosts[1].vswitchd_pid, first.hosts[1].vswitchd_pid);
+    let pids = live_pids(&third);
+    lab::down(&guard.topology, &guard.root).expect("down");
+    assert_nothing_left(&guard, &pids);
+}
+
+#[test]
+fn down_after_a_failed_up_cleans_everything() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("p"),
+        3,
+        TunnelKind::Gre,
+        Shape::Chain,
+        false,
+    ));
+    // host-c's directory is blocked by a plain file: its ovsdb-server cannot start, while
+    // host-a and host-b come up fully and the underlay exists.
+    let hosts_dir = guard.root.join(&guard.topology.cluster).join("hosts");
+    std::fs::create_dir_all(&hosts_dir).unwrap();
+    std::fs::write(hosts_dir.join("host-c"), "in the way").unwrap();
+    let err = lab::up(&guard.topology, &guard.root).expect_err("up must fail");
+    assert!(err.to_string().contains("host-c"), "{err}");
+    let status = lab::status(&guard.topology, &guard.root).expect("status");
+    let pids = live_pids(&status);
+    assert_eq!(pids.len(), 4, "{}", status.render());
+    assert!(!cluster_namespaces(&guard.topology.cluster).is_empty());
+
+    // Down without the record either: it must still find everything from the topology.
+    std::fs::remove_file(guard.root.join(&guard.topology.cluster).join("lab.json")).unwrap();
+    lab::down(&guard.topology, &guard.root).expect("down after failed up");
+    assert_nothing_left(&guard, &pids);
+    // And a second down is harmless.
+    let again = lab::down(&guard.topology, &guard.root).expect("second down");
+    assert_eq!(again, lab::DownReport::default());
+}
+
+#[test]
+fn underlay_outside_the_lab_range_is_refused_before_anything_is_made() {
+    let mut t = topology(
+        &unique_cluster("r"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    );
+    t.hosts[1].underlay_ip = "192.0.2.7".parse().unwrap();
+    let guard = LabGuard::new(t);
+    let err = lab::up(&guard.topology, &guard.root).expect_err("refused");
+    assert!(
+        matches!(err, lab::LabError::UnderlayOutsideLab { .. }),
+        "{err}"
+    );
+    assert!(cluster_namespaces(&guard.topology.cluster).is_empty());
+}
+
+#[test]
+fn ten_hosts_come_up_healthy_and_go_away() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("t"),
+        10,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        false,
+    ));
+    let started = Instant::now();
+    let status = lab::up(&guard.topology, &guard.root).expect("lab up");
+    eprintln!("lab up of 10 hosts took {:?}", started.elapsed());
+    assert!(status.healthy(), "{}", status.render());
+    let pids = live_pids(&status);
+    assert_eq!(pids.len(), 20);
+    let started = Instant::now();
+    lab::down(&guard.topology, &guard.root).expect("down");
+    eprintln!("lab down of 10 hosts took {:?}", started.elapsed());
+    assert_nothing_left(&guard, &pids);
+}
+
+#[test]
+fn up_repairs_a_host_whose_namespace_was_deleted_by_hand() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("d"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    ));
+    let t = &guard.topology;
+    let first = lab::up(t, &guard.root).expect("up");
+    let ns = lab::host_netns(&t.cluster, "host-b");
+    let del = std::process::Command::new("ip")
+        .args(["netns", "del", &ns])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    let second = lab::up(t, &guard.root).expect("second up");
+    assert!(second.healthy(), "{}", second.render());
+    let old: Vec<u32> = [first.hosts[1].ovsdb_pid, first.hosts[1].vswitchd_pid]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        old.iter().all(|p| !process_exists(*p)),
+        "stale daemons of host-b still run"
+    );
+    assert_eq!(first.hosts[0].vswitchd_pid, second.hosts[0].vswitchd_pid);
+    // The rebuilt host is on the underlay again.
+    let ping = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "198.18.0.1",
+        ])
+        .status()
+        .unwrap();
+    assert!(ping.success());
+}
