@@ -18,7 +18,8 @@ fn main() {
     print!("{}", topology(shape, count, tunnel));
 }
 
-fn topology(shape: &str, count: u32, tunnel: &str) -> String {
+/// The topology text: SHAPE of COUNT hosts joined by TUNNEL tunnels (the benches reuse it).
+pub fn topology(shape: &str, count: u32, tunnel: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

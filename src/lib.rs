@@ -10,6 +10,7 @@ pub mod cli;
 pub mod desire;
 pub mod lab;
 pub mod observe;
+pub mod offline;
 pub mod ovsdb;
 pub mod plan;
 pub mod planfile;

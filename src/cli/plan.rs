@@ -7,6 +7,7 @@ use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, load, Loaded};
 use super::{use_color, Coded, Exit};
 use crate::desire::desire_host;
+use crate::offline::{self, HostRef};
 use crate::plan::{self, Context, HostPlan, Mode, Plan};
 use crate::render::PlanWriter;
 use crate::state::ObservedHost;
@@ -132,7 +133,7 @@ pub fn plan_one(
 ) -> anyhow::Result<HostPlan> {
     let mut desired = desire_host(&loaded.topology, &loaded.analysis, target.index);
     desired.endpoint = target.endpoint.clone();
-    Ok(plan::build(&desired, observed)?)
+    Ok(plan::build_owned(desired, observed)?)
 }
 
 fn stream_offline(
@@ -142,13 +143,18 @@ fn stream_offline(
     writer: &mut dyn PlanWriter,
 ) -> anyhow::Result<Outcome> {
     writer.begin(context)?;
+    let hosts: Vec<HostRef> = targets
+        .iter()
+        .map(|t| HostRef {
+            index: t.index,
+            endpoint: t.endpoint.clone(),
+        })
+        .collect();
     let mut outcome = Outcome::default();
-    let empty = ObservedHost::default();
-    for target in targets {
-        let host = plan_one(loaded, target, &empty)?;
+    offline::each_host(&loaded.topology, &loaded.analysis, &hosts, |host| {
         outcome.add(&host);
-        writer.host(&host)?;
-    }
+        writer.host(&host).map_err(anyhow::Error::from)
+    })?;
     writer.finish()?;
     Ok(outcome)
 }

@@ -24,17 +24,24 @@ pub enum PlanError {
 
 /// Plans one host: the changes that turn `observed` into `desired`.
 pub fn build(desired: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
+    build_owned(desired.clone(), observed)
+}
+
+/// [`build`] for a caller that has no further use for `desired`: the attributes of rows to
+/// create move into the plan instead of being copied, which halves the allocations of a
+/// large offline plan.
+pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
     let mut plan = HostPlan {
-        host: desired.name.clone(),
-        endpoint: desired.endpoint.clone(),
         fingerprint: fingerprint(observed),
         preflight: preflight(&desired.requirements, &observed.system),
+        host: desired.name,
+        endpoint: desired.endpoint,
         ..HostPlan::default()
     };
     if desired.state.bridges.is_empty() {
         return Err(PlanError::Bug(format!(
             "no bridge desired on host `{}`",
-            desired.name
+            plan.host
         )));
     }
     let names = NameIndex::of(&observed.state);
@@ -43,11 +50,13 @@ pub fn build(desired: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan,
         names: &names,
         plan: &mut plan,
     };
-    for (name, want) in &desired.state.bridges {
-        planner.bridge(want, observed.state.bridges.get(name));
+    // Sorted (map keys), so membership is a binary search once the map is consumed.
+    let wanted: Vec<String> = desired.state.bridges.keys().cloned().collect();
+    for (name, want) in desired.state.bridges {
+        planner.bridge(want, observed.state.bridges.get(&name));
     }
     for (name, have) in &observed.state.bridges {
-        if !desired.state.bridges.contains_key(name) {
+        if wanted.binary_search(name).is_err() {
             planner.unwanted_bridge(have);
         }
     }
@@ -89,7 +98,7 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    fn bridge(&mut self, want: &Bridge, have: Option<&Bridge>) {
+    fn bridge(&mut self, want: Bridge, have: Option<&Bridge>) {
         let Some(have) = have else {
             self.create_bridge(want);
             return;
@@ -102,10 +111,12 @@ impl Planner<'_> {
             }
         }
         self.update(Kind::Bridge, &want.row, &have.row, None);
-        for (name, want_port) in &want.ports {
+        for (name, want_port) in want.ports.iter() {
             match have.ports.get(name) {
                 Some(have_port) => self.existing_port(want_port, have_port, &have.row),
-                None => self.create_port(want_port, &want.row.name, have.row.uuid.as_deref()),
+                None => {
+                    self.create_port(want_port.clone(), &want.row.name, have.row.uuid.as_deref())
+                }
             }
         }
         for (name, have_port) in &have.ports {
@@ -142,7 +153,7 @@ impl Planner<'_> {
                 ),
                 None => self.create_row(
                     Kind::Interface,
-                    &want_iface.row,
+                    want_iface.row.clone(),
                     &want.row.name,
                     have.row.uuid.as_deref(),
                 ),
@@ -154,26 +165,29 @@ impl Planner<'_> {
         }
     }
 
-    fn create_bridge(&mut self, want: &Bridge) {
+    /// A bridge the host lacks: it and every port on it are created, moved into the plan.
+    fn create_bridge(&mut self, want: Bridge) {
         // A concurrent creator of the same bridge makes apply fail instead of clashing.
         self.plan.guards.push(Guard::Absent {
             kind: Kind::Bridge,
             name: want.row.name.clone(),
         });
-        self.push_create(Kind::Bridge, &want.row, None, None);
-        for port in want.ports.values() {
-            self.create_port(port, &want.row.name, None);
+        let name = want.row.name.clone();
+        self.push_create(Kind::Bridge, want.row, None, None);
+        for port in want.ports.into_values() {
+            self.create_port(port, &name, None);
         }
     }
 
-    fn create_port(&mut self, want: &Port, bridge: &str, bridge_uuid: Option<&str>) {
-        self.create_row(Kind::Port, &want.row, bridge, bridge_uuid);
-        for iface in want.interfaces.values() {
-            self.create_row(Kind::Interface, &iface.row, &want.row.name, None);
+    fn create_port(&mut self, want: Port, bridge: &str, bridge_uuid: Option<&str>) {
+        let name = want.row.name.clone();
+        self.create_row(Kind::Port, want.row, bridge, bridge_uuid);
+        for iface in want.interfaces.into_values() {
+            self.create_row(Kind::Interface, iface.row, &name, None);
         }
     }
 
-    fn create_row(&mut self, kind: Kind, want: &Row, parent: &str, parent_uuid: Option<&str>) {
+    fn create_row(&mut self, kind: Kind, want: Row, parent: &str, parent_uuid: Option<&str>) {
         let taken = match kind {
             Kind::Port => self.names.ports.get(want.name.as_str()),
             Kind::Interface => self.names.interfaces.get(want.name.as_str()),
@@ -195,26 +209,27 @@ impl Planner<'_> {
         self.push_create(kind, want, Some(parent), parent_uuid);
     }
 
+    /// A create change carrying every attribute of `want`, moved rather than copied.
     fn push_create(
         &mut self,
         kind: Kind,
-        want: &Row,
+        want: Row,
         parent: Option<&str>,
         parent_uuid: Option<&str>,
     ) {
         let attrs = want
             .attrs
-            .iter()
+            .into_iter()
             .map(|(key, value)| AttrChange {
-                key: key.clone(),
+                key,
                 old: None,
-                new: Some(value.clone()),
+                new: Some(value),
             })
             .collect();
         self.plan.changes.push(Change {
             action: Action::Create,
             kind,
-            name: want.name.clone(),
+            name: want.name,
             parent: parent.map(str::to_string),
             uuid: None,
             parent_uuid: parent_uuid.map(str::to_string),

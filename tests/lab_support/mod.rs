@@ -108,14 +108,23 @@ pub fn edges(t: &Topology) -> Vec<(usize, usize)> {
 /// An analysis good enough for the lab: edges, the protection given, the overlay MTU.
 pub fn analysis(t: &Topology, protection: Protection) -> Analysis {
     let keyed = t.tunnel.key.is_some();
+    let edges = edges(t);
+    let mut adjacency = vec![Vec::new(); t.hosts.len()];
+    for &(a, b) in &edges {
+        adjacency[a].push(b);
+        adjacency[b].push(a);
+    }
+    adjacency.iter_mut().for_each(|n| n.sort_unstable());
     Analysis {
-        edges: edges(t),
+        edges,
         protection,
         protection_reason: "test".into(),
         overlay_mtu: t.underlay_mtu - t.tunnel.kind.overhead(keyed) - 4,
         cyclic: false,
         articulation_points: vec![],
         diameter: 0,
+        complete: false,
+        adjacency,
     }
 }
 

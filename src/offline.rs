@@ -1,0 +1,159 @@
+//! The offline plan of a whole cluster (`plan --offline`), host by host: desire, then
+//! `plan::build` against a host that holds nothing, handed to the caller in file order.
+//!
+//! Planning runs on worker threads while the caller renders, so a 1,000-host mesh keeps
+//! every core busy, yet at most a few hosts' plans exist at any moment: output streams
+//! and memory stays flat however large the cluster. Worker `w` of `n` plans the hosts at
+//! positions `w`, `w + n`, … and sends each down its own small bounded channel; the
+//! caller takes them round-robin, which restores file order without sorting or
+//! buffering. This module does no I/O; whatever `sink` does with a plan is the caller's.
+
+use crate::desire::desire_host;
+use crate::plan::{self, HostPlan, PlanError};
+use crate::state::ObservedHost;
+use crate::topology::{Analysis, Topology};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+/// Plans per worker that may wait for the caller: enough to ride out uneven hosts,
+/// few enough that memory does not grow with the cluster.
+const QUEUE: usize = 2;
+
+/// One host to plan: its index in the topology's file order and the endpoint to report.
+#[derive(Clone, Debug)]
+pub struct HostRef {
+    /// Index into `Topology::hosts`.
+    pub index: usize,
+    /// The OVSDB endpoint the plan names (the file's, or the lab's).
+    pub endpoint: String,
+}
+
+/// Plans `hosts` against empty hosts and hands each plan to `sink`, in the order given.
+///
+/// Stops at the first error, from planning or from `sink`, and returns it.
+pub fn each_host<E: From<PlanError>>(
+    topology: &Topology,
+    analysis: &Analysis,
+    hosts: &[HostRef],
+    mut sink: impl FnMut(HostPlan) -> Result<(), E>,
+) -> Result<(), E> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(hosts.len());
+    if workers <= 1 {
+        for host in hosts {
+            sink(plan_host(topology, analysis, host)?)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let receivers: Vec<Receiver<Result<HostPlan, PlanError>>> = (0..workers)
+            .map(|w| {
+                let (send, receive) = sync_channel(QUEUE);
+                let share = hosts.iter().skip(w).step_by(workers);
+                scope.spawn(move || work(topology, analysis, share, &send));
+                receive
+            })
+            .collect();
+        // Returning early drops the receivers, which makes every worker's next send fail
+        // and the worker stop; the scope then joins them.
+        for position in 0..hosts.len() {
+            let planned = receivers[position % workers]
+                .recv()
+                .map_err(|_| PlanError::Bug("an offline planning worker stopped".into()))?;
+            sink(planned?)?;
+        }
+        Ok(())
+    })
+}
+
+/// A worker's loop: plan each host of its share and send it on, until done or unwanted.
+fn work<'a>(
+    topology: &Topology,
+    analysis: &Analysis,
+    share: impl Iterator<Item = &'a HostRef>,
+    send: &SyncSender<Result<HostPlan, PlanError>>,
+) {
+    for host in share {
+        let planned = plan_host(topology, analysis, host);
+        let failed = planned.is_err();
+        if send.send(planned).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// One host's offline plan.
+fn plan_host(
+    topology: &Topology,
+    analysis: &Analysis,
+    host: &HostRef,
+) -> Result<HostPlan, PlanError> {
+    let mut desired = desire_host(topology, analysis, host.index);
+    desired.endpoint.clone_from(&host.endpoint);
+    plan::build_owned(desired, &ObservedHost::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mesh(hosts: usize) -> crate::topology::Loaded {
+        let mut text = String::from(
+            "version: 1\ncluster: t\ntunnel:\n  type: vxlan\n  topology: mesh\n\
+             vlans:\n  - name: web\n    id: 10\n    subnet: 10.0.0.0/16\nhosts:\n",
+        );
+        for i in 0..hosts {
+            text.push_str(&format!(
+                "  - name: h{i}\n    underlay_ip: 198.18.0.{}\n    ranges:\n      web: 10.0.{i}.0/24\n",
+                i + 1
+            ));
+        }
+        crate::topology::load("t.yaml", &text).expect("valid mesh")
+    }
+
+    fn refs(n: usize) -> Vec<HostRef> {
+        (0..n)
+            .map(|index| HostRef {
+                index,
+                endpoint: format!("unix:/e{index}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plans_come_back_in_the_order_asked_and_equal_the_sequential_ones() {
+        let loaded = mesh(7);
+        let mut order: Vec<usize> = (0..7).rev().collect();
+        order.swap(1, 4);
+        let hosts: Vec<HostRef> = order.iter().map(|&i| refs(7)[i].clone()).collect();
+        let mut got = Vec::new();
+        each_host::<PlanError>(&loaded.topology, &loaded.analysis, &hosts, |p| {
+            got.push(p);
+            Ok(())
+        })
+        .expect("plans");
+        assert_eq!(got.len(), 7);
+        for (plan, host) in got.iter().zip(&hosts) {
+            let mut desired = desire_host(&loaded.topology, &loaded.analysis, host.index);
+            desired.endpoint = host.endpoint.clone();
+            let expected = plan::build(&desired, &ObservedHost::default()).expect("plan");
+            assert_eq!(plan, &expected);
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_run_with_its_error() {
+        let loaded = mesh(6);
+        let mut seen = 0;
+        let result = each_host(&loaded.topology, &loaded.analysis, &refs(6), |_| {
+            seen += 1;
+            if seen == 3 {
+                Err(PlanError::Bug("sink full".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(result, Err(PlanError::Bug("sink full".into())));
+        assert_eq!(seen, 3, "no plan is handed on after the failure");
+    }
+}
