@@ -305,6 +305,9 @@ fn wait_for_switch(
     timeout: Duration,
 ) -> Result<(), ApplyError> {
     let start = Instant::now();
+    // ovs-vswitchd usually catches up within a few milliseconds: poll soon, then back
+    // off to a steady pace so a slow switch is not hammered.
+    let mut pause = Duration::from_millis(1);
     let query = [Op::Select {
         table: "Open_vSwitch".into(),
         conditions: Vec::new(),
@@ -333,7 +336,8 @@ fn wait_for_switch(
                 timeout,
             });
         }
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
     }
 }
 

@@ -59,32 +59,35 @@ fn shortened(kind: TunnelKind, peer: &str, salt: u32) -> String {
 /// `taken` (the bridge's own port). Names that fit are kept; shortened ones that clash
 /// are re-hashed with a salt, in peer-name order, so the outcome is deterministic.
 pub fn tunnel_port_names(kind: TunnelKind, peers: &[&str], taken: &str) -> Vec<String> {
-    let mut names: Vec<Option<String>> = vec![None; peers.len()];
-    let mut used: HashSet<String> = HashSet::with_capacity(peers.len() + 1);
-    used.insert(taken.to_string());
-    for (slot, peer) in names.iter_mut().zip(peers) {
-        let name = tunnel_port_name(kind, peer);
-        if is_exact(kind, peer, &name) && used.insert(name.clone()) {
-            *slot = Some(name);
-        }
+    let mut names: Vec<String> = peers
+        .iter()
+        .map(|peer| tunnel_port_name(kind, peer))
+        .collect();
+    // Exact names (prefix + peer) cannot clash among themselves, as peer names are
+    // unique; only with `taken`. In the common case every name is exact and we are done.
+    let keeps = |i: usize| is_exact(kind, peers[i], &names[i]) && names[i] != taken;
+    let mut rest: Vec<usize> = (0..peers.len()).filter(|&i| !keeps(i)).collect();
+    if rest.is_empty() {
+        return names;
     }
-    let mut rest: Vec<usize> = (0..peers.len()).filter(|&i| names[i].is_none()).collect();
+    let mut used: HashSet<String> = (0..peers.len())
+        .filter(|&i| keeps(i))
+        .map(|i| names[i].clone())
+        .collect();
+    used.insert(taken.to_string());
     rest.sort_by_key(|&i| peers[i]);
     for i in rest {
         let mut salt = 0;
         loop {
             let name = shortened(kind, peers[i], salt);
             if used.insert(name.clone()) {
-                names[i] = Some(name);
+                names[i] = name;
                 break;
             }
             salt += 1;
         }
     }
     names
-        .into_iter()
-        .map(|n| n.expect("every peer was given a name above"))
-        .collect()
 }
 
 fn is_exact(kind: TunnelKind, peer: &str, name: &str) -> bool {
@@ -112,9 +115,14 @@ pub fn desire_host(topology: &Topology, analysis: &Analysis, index: usize) -> De
     let names = tunnel_port_names(kind, &peers, bridge_name);
     let protected = analysis.protection == Protection::SplitHorizon;
     let template = Template::new(topology, protected);
-    let mut ports: Vec<(String, Port)> = Vec::with_capacity(names.len() + 1);
+    // Built in name order, so collecting into the map finds the input already sorted
+    // instead of moving a thousand ports about.
+    let mut tunnels: Vec<(String, usize)> =
+        names.into_iter().zip(neighbours.iter().copied()).collect();
+    tunnels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut ports: Vec<(String, Port)> = Vec::with_capacity(tunnels.len() + 1);
     ports.push((bridge_name.to_string(), internal_port(bridge_name, cluster)));
-    for (name, &j) in names.into_iter().zip(neighbours) {
+    for (name, j) in tunnels {
         let port = template.port(&name, &topology.hosts[j]);
         ports.push((name, port));
     }
@@ -156,6 +164,7 @@ fn sorted_ids(topology: &Topology) -> Vec<i64> {
 const KEY_CLUSTER: &str = "external_ids:ovsnet-cluster";
 const KEY_ROLE: &str = "external_ids:ovsnet-role";
 const KEY_PEER: &str = "external_ids:ovsnet-peer";
+const KEY_REMOTE_IP: &str = "options:remote_ip";
 
 /// Adds the cluster and role marks to a row.
 fn marked(row: Row, cluster: &str, role: &str) -> Row {
@@ -196,10 +205,15 @@ impl Template {
     fn new(topology: &Topology, protected: bool) -> Template {
         let cluster = topology.cluster.as_str();
         let tunnel = &topology.tunnel;
+        // The per-peer keys are present with empty values (which cost no allocation), so
+        // each port is a clone with two or three values filled in, and no inserts.
         let port = marked(Row::default(), cluster, "tunnel")
+            .with(KEY_PEER, Value::Str(String::new()))
             .with("trunks", Value::IntSet(sorted_ids(topology)))
             .with("protected", Value::Bool(protected));
         let mut iface = marked(Row::default(), cluster, "tunnel")
+            .with(KEY_PEER, Value::Str(String::new()))
+            .with(KEY_REMOTE_IP, Value::Str(String::new()))
             .with("type", Value::Str(tunnel.kind.ovs_name().into()));
         // OVS keeps every `options` value as a string; so must we, or the diff never settles.
         if let Some(key) = tunnel.key {
@@ -215,18 +229,19 @@ impl Template {
     fn port(&self, name: &str, peer: &Host) -> Port {
         let mut port = self.port.clone();
         port.name = name.to_string();
-        port.attrs
-            .insert(KEY_PEER.to_string(), Value::Str(peer.name.clone()));
+        fill(&mut port, KEY_PEER, peer.name.clone());
         let mut iface = self.iface.clone();
         iface.name = name.to_string();
-        iface
-            .attrs
-            .insert(KEY_PEER.to_string(), Value::Str(peer.name.clone()));
-        iface.attrs.insert(
-            "options:remote_ip".to_string(),
-            Value::Str(peer.underlay_ip.to_string()),
-        );
+        fill(&mut iface, KEY_PEER, peer.name.clone());
+        fill(&mut iface, KEY_REMOTE_IP, peer.underlay_ip.to_string());
         single(port, iface)
+    }
+}
+
+/// Sets the value of a key the template holds (empty) to `value`.
+fn fill(row: &mut Row, key: &str, value: String) {
+    if let Some(slot) = row.attrs.get_mut(key) {
+        *slot = Value::Str(value);
     }
 }
 

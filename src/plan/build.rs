@@ -44,6 +44,11 @@ pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<Host
             plan.host
         )));
     }
+    // Room for a change and a guard per desired row up front: a 1,000-host mesh has
+    // 2,000 rows per host, and growing by doubling would copy them all twice over.
+    let rows = row_count(&desired.state);
+    plan.changes.reserve(rows);
+    plan.guards.reserve(rows);
     let names = NameIndex::of(&observed.state);
     let mut planner = Planner {
         cluster: &desired.cluster,
@@ -65,6 +70,12 @@ pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<Host
         plan.guards.clear();
     }
     Ok(plan)
+}
+
+/// Bridges, ports and interfaces in `state`.
+fn row_count(state: &HostState) -> usize {
+    let ports = |b: &Bridge| -> usize { b.ports.values().map(|p| 1 + p.interfaces.len()).sum() };
+    state.bridges.values().map(|b| 1 + ports(b)).sum()
 }
 
 /// Where every observed port and interface name lives, to find clashes off our bridge.

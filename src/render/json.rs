@@ -236,7 +236,11 @@ fn action_word(action: Action) -> &'static str {
 
 /// A JSON string: copied between quotes when nothing in it needs escaping, else serde's.
 fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // A fold without early exit, so the compiler checks many bytes at a time.
+    let needs_escape = s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if needs_escape {
         return serde_json::to_writer(out, s).map_err(io::Error::from);
     }
     out.write_all(b"\"")?;

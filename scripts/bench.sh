@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# Whole-process benchmarks of ovsnet, as an operator runs it (see BENCHMARKS.md):
+#   plan     offline plans of large meshes and a long chain: wall time, CPU, peak RSS
+#   apply    200 tunnel ports from empty on one real OVS (userspace datapath, in a
+#            namespace of its own): ovsnet vs a per-port ovs-vsctl loop vs one batched
+#            ovs-vsctl call, reset to empty between runs, ratios from the same run
+#   noop     a no-op `plan --lab` against a converged 10-host lab
+#   lab      `lab up` of 3 and 10 hosts, and which commands its time goes to
+#
+# Usage: scripts/bench.sh [plan] [apply] [noop] [lab]    (no argument: all of them)
+# Environment: RUNS (default 3; medians are over RUNS runs), OVSNET (the binary; default:
+# built with `cargo build --release`), BENCH_SIZES (plan cases, default
+# "mesh:100 mesh:300 mesh:1000 chain:10000"), PORTS (apply, default 200).
+#
+# Needs root, iproute2, Open vSwitch (ovsdb-server, ovs-vswitchd, ovs-vsctl), GNU time
+# and strace. Network safety: every OVS it starts runs inside a network namespace it
+# creates (ovsnet-bench-<pid>, and the lab's own ovlab.* namespaces); underlay addresses
+# are in 198.18.0.0/15; processes are stopped by pid; everything is removed on exit,
+# also on failure or Ctrl-C.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-3}
+PORTS=${PORTS:-200}
+BENCH_SIZES=${BENCH_SIZES:-"mesh:100 mesh:300 mesh:1000 chain:10000"}
+WORK=$(mktemp -d /tmp/ovsnet-bench.XXXXXX)
+NETNS="ovsnet-bench-$$"
+PIDS=()
+LABS=()
+
+cleanup() {
+    local pid topo
+    for topo in "${LABS[@]}"; do
+        OVSNET_LAB_DIR="$WORK/lab" "$OVSNET" lab down "$topo" >/dev/null 2>&1 || true
+    done
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    ip netns del "$NETNS" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s\n' "$*" >&2; }
+
+# The median of the numbers on stdin (the lower middle one for an even count).
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# Milliseconds since the epoch, with microseconds.
+now_ms() { local t=$EPOCHREALTIME; echo "${t/./}" | awk '{ printf "%.3f", $1 / 1000 }'; }
+
+# Runs a command, prints its wall time in milliseconds; its output goes to $WORK/last.out.
+time_ms() {
+    local start end
+    start=$(now_ms)
+    "$@" >"$WORK/last.out" 2>&1 || { cat "$WORK/last.out" >&2; return 1; }
+    end=$(now_ms)
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f\n", b - a }'
+}
+
+machine() {
+    echo "## Machine"
+    echo
+    echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), nproc $(nproc)"
+    echo "- memory: $(free -g | awk '/^Mem:/ { print $2 " GiB" }')"
+    echo "- kernel: $(uname -r)"
+    echo "- Open vSwitch: $(ovs-vswitchd --version | head -1 | awk '{ print $NF }')"
+    echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- ovsnet: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), runs per figure: $RUNS"
+    echo
+}
+
+# ---------------------------------------------------------------- plan at scale
+
+bench_plan() {
+    echo "## Offline plan (whole process, stdout to /dev/null)"
+    echo
+    echo "| topology | tunnel ports | format | wall s (median) | CPU s (user+sys) | peak RSS MiB | output MB | ns per tunnel port |"
+    echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+    local case shape hosts file ports format i bytes
+    for case in $BENCH_SIZES; do
+        shape=${case%%:*}
+        hosts=${case##*:}
+        file="$WORK/$shape-$hosts.yaml"
+        "$GENERATE" "$shape" "$hosts" >"$file"
+        case $shape in
+        mesh) ports=$((hosts * (hosts - 1))) ;;
+        chain) ports=$((2 * (hosts - 1))) ;;
+        *) ports=0 ;;
+        esac
+        for format in json text; do
+            bytes=$("$OVSNET" plan "$file" --offline --format "$format" --no-color | wc -c)
+            : >"$WORK/plan.times"
+            for i in $(seq "$RUNS"); do
+                /usr/bin/time -o "$WORK/time.out" -f '%e %U %S %M' \
+                    "$OVSNET" plan "$file" --offline --format "$format" --no-color >/dev/null
+                cat "$WORK/time.out" >>"$WORK/plan.times"
+            done
+            local wall cpu rss
+            wall=$(awk '{ print $1 }' "$WORK/plan.times" | median)
+            cpu=$(awk '{ print $2 + $3 }' "$WORK/plan.times" | median)
+            rss=$(awk '{ print $4 / 1024 }' "$WORK/plan.times" | median)
+            printf '| %s %s | %d | %s | %.2f | %.2f | %.0f | %.1f | %.0f |\n' \
+                "$shape" "$hosts" "$ports" "$format" "$wall" "$cpu" "$rss" \
+                "$(awk -v b="$bytes" 'BEGIN { print b / 1e6 }')" \
+                "$(awk -v w="$wall" -v p="$ports" 'BEGIN { print w * 1e9 / p }')"
+            log "plan $shape $hosts $format: wall ${wall}s cpu ${cpu}s rss ${rss}MiB"
+        done
+    done
+    echo
+}
+
+# ---------------------------------------------------------------- apply vs ovs-vsctl
+
+# A private OVS in $NETNS, files in $WORK/ovs, socket $SOCK. Stopped by pid in cleanup.
+start_ovs() {
+    local dir="$WORK/ovs"
+    mkdir -p "$dir"
+    export OVS_RUNDIR="$dir" OVS_LOGDIR="$dir" OVS_DBDIR="$dir" OVS_SYSCONFDIR="$dir"
+    SOCK="$dir/db.sock"
+    ip netns add "$NETNS"
+    ip netns exec "$NETNS" ip link set lo up
+    ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    ip netns exec "$NETNS" ovsdb-server "$dir/conf.db" --remote="punix:$SOCK" \
+        --pidfile="$dir/ovsdb-server.pid" --unixctl="$dir/ovsdb-server.ctl" \
+        --log-file="$dir/ovsdb-server.log" </dev/null >/dev/null 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.05; done
+    ovs-vsctl --db="unix:$SOCK" --no-wait init -- set Open_vSwitch . \
+        "ovs-version=$(ovs-vswitchd --version | head -1 | awk '{ print $NF }')" \
+        "db-version=$(ovsdb-tool schema-version /usr/share/openvswitch/vswitch.ovsschema)"
+    ip netns exec "$NETNS" ovs-vswitchd "unix:$SOCK" \
+        --pidfile="$dir/ovs-vswitchd.pid" --unixctl="$dir/ovs-vswitchd.ctl" \
+        --log-file="$dir/ovs-vswitchd.log" </dev/null >/dev/null 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 200); do
+        ovs-vsctl --db="unix:$SOCK" --no-wait get Open_vSwitch . iface_types 2>/dev/null |
+            grep -q vxlan && return 0
+        sleep 0.05
+    done
+    log "ovs-vswitchd did not come up"; return 1
+}
+
+vsctl() { ovs-vsctl --db="unix:$SOCK" --timeout=60 "$@"; }
+
+# Peer i's underlay address, inside 198.18.0.0/15.
+peer_ip() { echo "198.18.$(($1 / 250)).$(($1 % 250 + 1))"; }
+
+# A star whose hub h0 is the bench OVS: applying h0 makes PORTS tunnel ports.
+apply_topology() {
+    local i
+    printf 'version: 1\ncluster: bench\nbridge:\n  name: br-bench\n  datapath: netdev\n'
+    printf 'tunnel:\n  type: vxlan\n  topology: star\n  hub: h0\n'
+    printf 'vlans:\n  - name: web\n    id: 10\n    subnet: 10.0.0.0/8\nhosts:\n'
+    printf '  - name: h0\n    underlay_ip: 198.19.255.1\n    ovsdb: unix:%s\n' "$SOCK"
+    printf '    ranges:\n      web: 10.255.0.0/24\n'
+    for i in $(seq "$PORTS"); do
+        printf '  - name: h%d\n    underlay_ip: %s\n' "$i" "$(peer_ip "$i")"
+        printf '    ranges:\n      web: 10.%d.%d.0/24\n' $((i / 256)) $((i % 256))
+    done
+}
+
+reset_ovs() {
+    vsctl --if-exists del-br br-bench
+    [ "$(vsctl list-br | wc -l)" -eq 0 ] || { log "reset left bridges behind"; return 1; }
+}
+
+per_port_loop() {
+    local i
+    vsctl add-br br-bench -- set bridge br-bench datapath_type=netdev
+    for i in $(seq "$PORTS"); do
+        vsctl add-port br-bench "vx$i" -- set interface "vx$i" type=vxlan \
+            "options:remote_ip=$(peer_ip "$i")"
+    done
+}
+
+batched() {
+    local i args=(add-br br-bench -- set bridge br-bench datapath_type=netdev)
+    for i in $(seq "$PORTS"); do
+        args+=(-- add-port br-bench "vx$i" -- set interface "vx$i" type=vxlan
+            "options:remote_ip=$(peer_ip "$i")")
+    done
+    vsctl "${args[@]}"
+}
+
+ovsnet_apply() { "$OVSNET" apply "$WORK/apply.yaml" --host h0 --auto-approve --no-color; }
+
+# Every tunnel port exists and ovs-vswitchd gave each an OpenFlow port.
+check_ports() {
+    local n
+    n=$(vsctl --bare --columns=ofport find Interface type=vxlan | grep -c '^[0-9]')
+    [ "$n" -eq "$PORTS" ] || { log "$1: $n of $PORTS tunnel ports have an ofport"; return 1; }
+}
+
+bench_apply() {
+    start_ovs
+    apply_topology >"$WORK/apply.yaml"
+    echo "## Apply: $PORTS tunnel ports from empty on one OVS (userspace datapath)"
+    echo
+    echo "Each run starts from an OVS without bridges and ends when the command exits (ovs-vsctl"
+    echo "and ovsnet both wait for ovs-vswitchd to apply the change). Runs are interleaved."
+    echo
+    local i name t
+    # The first bridge a fresh ovs-vswitchd makes also sets up its userspace datapath:
+    # warm it up once, untimed, so no method pays for that.
+    reset_ovs
+    batched >/dev/null
+    : >"$WORK/apply.times"
+    for i in $(seq "$RUNS"); do
+        for name in ovsnet_apply batched per_port_loop; do
+            reset_ovs
+            t=$(time_ms "$name")
+            check_ports "$name"
+            echo "$name $t" >>"$WORK/apply.times"
+            log "apply run $i: $name ${t} ms"
+        done
+    done
+    reset_ovs
+    local ovsnet batch loop
+    ovsnet=$(awk '$1 == "ovsnet_apply" { print $2 }' "$WORK/apply.times" | median)
+    batch=$(awk '$1 == "batched" { print $2 }' "$WORK/apply.times" | median)
+    loop=$(awk '$1 == "per_port_loop" { print $2 }' "$WORK/apply.times" | median)
+    echo "| method | median ms | all runs ms |"
+    echo "| --- | ---: | --- |"
+    for name in ovsnet_apply batched per_port_loop; do
+        printf '| %s | %s | %s |\n' "$name" \
+            "$(awk -v n="$name" '$1 == n { print $2 }' "$WORK/apply.times" | median)" \
+            "$(awk -v n="$name" '$1 == n { printf "%s ", $2 }' "$WORK/apply.times")"
+    done
+    echo
+    awk -v o="$ovsnet" -v b="$batch" -v l="$loop" 'BEGIN {
+        printf "- ovsnet / batched ovs-vsctl: %.2f (target: at most 1.5)\n", o / b
+        printf "- per-port loop / ovsnet: %.1f (target: at least 20)\n", l / o
+    }'
+    echo
+}
+
+# ---------------------------------------------------------------- lab: no-op plan, lab up
+
+lab_topology() {
+    "$GENERATE" mesh "$1" | sed "s/^cluster: bench$/cluster: bench$1/"
+}
+
+# `lab up` under strace: per program, how many runs and their summed wall time.
+lab_up_profile() {
+    local topo=$1 trace="$WORK/lab-up.trace"
+    OVSNET_LAB_DIR="$WORK/lab" strace -f -ttt -e trace=execve,exit_group -e signal=none \
+        -o "$trace" "$OVSNET" lab up "$topo" >/dev/null
+    python3 - "$trace" <<'EOF'
+import collections, re, sys
+start, prog, total, count = {}, {}, collections.Counter(), collections.Counter()
+for line in open(sys.argv[1]):
+    m = re.match(r'(\d+)\s+([\d.]+)\s+(.*)', line)
+    if not m:
+        continue
+    pid, t, rest = m.group(1), float(m.group(2)), m.group(3)
+    e = re.match(r'execve\("([^"]+)", \["[^"]*"(?:, "([^"]*)")?(?:, "([^"]*)")?(?:, "([^"]*)")?', rest)
+    if e and '= 0' in rest:
+        argv = [a for a in e.groups()[1:] if a]
+        name = e.group(1).rsplit('/', 1)[-1]
+        # `ip netns exec NS PROG` execs PROG in the same pid: name it by PROG.
+        if name == 'ip' and argv[:2] == ['netns', 'exec']:
+            continue
+        if name == 'ip' and argv:
+            name = 'ip ' + (argv[1] if argv[0] == '-n' and len(argv) > 2 else argv[0])
+        start.setdefault(pid, t)
+        prog[pid] = name
+    elif 'exit_group' in rest and pid in start:
+        total[prog[pid]] += t - start.pop(pid)
+        count[prog[pid]] += 1
+print('| command | runs | summed wall s |')
+print('| --- | ---: | ---: |')
+for name, secs in total.most_common(8):
+    print(f'| {name} | {count[name]} | {secs:.2f} |')
+EOF
+}
+
+bench_lab() {
+    local hosts topo i t
+    echo "## Lab up"
+    echo
+    echo "| hosts | median s | all runs s |"
+    echo "| ---: | ---: | --- |"
+    for hosts in 3 10; do
+        topo="$WORK/lab$hosts.yaml"
+        lab_topology "$hosts" >"$topo"
+        LABS+=("$topo")
+        : >"$WORK/lab.times"
+        for i in $(seq "$RUNS"); do
+            t=$(OVSNET_LAB_DIR="$WORK/lab" time_ms "$OVSNET" lab up "$topo")
+            echo "$t" >>"$WORK/lab.times"
+            OVSNET_LAB_DIR="$WORK/lab" "$OVSNET" lab down "$topo" >/dev/null
+            log "lab up $hosts hosts, run $i: $t ms"
+        done
+        printf '| %d | %.2f | %s |\n' "$hosts" \
+            "$(median <"$WORK/lab.times" | awk '{ print $1 / 1000 }')" \
+            "$(awk '{ printf "%.2f ", $1 / 1000 }' "$WORK/lab.times")"
+    done
+    echo
+    echo "Where the time of one \`lab up\` of 10 hosts goes (strace of every command it runs;"
+    echo "commands run in parallel, so the sums may exceed the wall time):"
+    echo
+    lab_up_profile "$WORK/lab10.yaml"
+    OVSNET_LAB_DIR="$WORK/lab" "$OVSNET" lab down "$WORK/lab10.yaml" >/dev/null
+    echo
+}
+
+bench_noop() {
+    local topo="$WORK/lab10.yaml" i t code
+    lab_topology 10 >"$topo"
+    LABS+=("$topo")
+    export OVSNET_LAB_DIR="$WORK/lab"
+    "$OVSNET" lab up "$topo" >/dev/null
+    "$OVSNET" apply "$topo" --lab --auto-approve --no-color >/dev/null
+    echo "## No-op plan against a converged 10-host lab (observe 10 OVSDBs, diff, render)"
+    echo
+    echo "| format | median ms | all runs ms |"
+    echo "| --- | ---: | --- |"
+    local format
+    for format in text json; do
+        : >"$WORK/noop.times"
+        for i in $(seq "$((RUNS * 3))"); do
+            code=0
+            t=$(time_ms "$OVSNET" plan "$topo" --lab --format "$format" --no-color --detailed-exitcode) || code=$?
+            [ "$code" -eq 0 ] || { log "plan --lab is not empty (exit $code)"; return 1; }
+            echo "$t" >>"$WORK/noop.times"
+        done
+        printf '| %s | %s | %s |\n' "$format" "$(median <"$WORK/noop.times")" \
+            "$(tr '\n' ' ' <"$WORK/noop.times")"
+        log "no-op plan $format: median $(median <"$WORK/noop.times") ms"
+    done
+    "$OVSNET" lab down "$topo" >/dev/null
+    unset OVSNET_LAB_DIR
+    echo
+}
+
+main() {
+    [ "$(id -u)" -eq 0 ] || { log "bench.sh needs root (namespaces, OVS)"; exit 1; }
+    if [ -z "${OVSNET:-}" ]; then
+        (cd "$ROOT" && cargo build --release --quiet --bin ovsnet --example generate)
+        OVSNET="$ROOT/target/release/ovsnet"
+    fi
+    GENERATE="$ROOT/target/release/examples/generate"
+    [ -x "$GENERATE" ] || (cd "$ROOT" && cargo build --release --quiet --example generate)
+    local parts=("$@")
+    [ ${#parts[@]} -gt 0 ] || parts=(plan apply noop lab)
+    machine
+    local part
+    for part in "${parts[@]}"; do
+        case $part in
+        plan) bench_plan ;;
+        apply) bench_apply ;;
+        noop) bench_noop ;;
+        lab) bench_lab ;;
+        *) log "unknown part: $part (plan, apply, noop, lab)"; exit 64 ;;
+        esac
+    done
+}
+
+main "$@"
