@@ -1,8 +1,9 @@
 //! The offline plan of a whole cluster (`plan --offline`), host by host: desire, then
 //! `plan::build` against a host that holds nothing, handed to the caller in file order.
 //!
-//! Planning runs on worker threads while the caller renders, so a 1,000-host mesh keeps
-//! every core busy, yet at most a few hosts' plans exist at any moment: output streams
+//! Planning runs on worker threads while the caller renders (when hosts are big enough
+//! to be worth handing over), so a 1,000-host mesh keeps every core busy, yet at most a
+//! few hosts' plans exist at any moment: output streams
 //! and memory stays flat however large the cluster. Worker `w` of `n` plans the hosts at
 //! positions `w`, `w + n`, … and sends each down its own small bounded channel; the
 //! caller takes them round-robin, which restores file order without sorting or
@@ -27,6 +28,11 @@ pub struct HostRef {
     pub endpoint: String,
 }
 
+/// Below this many tunnel ports per host on average, handing each plan to another
+/// thread costs more than making it (a 10,000-host chain has 2 per host and plans
+/// twice as fast on one thread); a mesh of 100 hosts already has 99.
+const MIN_PORTS_PER_HOST_FOR_THREADS: usize = 32;
+
 /// Plans `hosts` against empty hosts and hands each plan to `sink`, in the order given.
 ///
 /// Stops at the first error, from planning or from `sink`, and returns it.
@@ -34,11 +40,26 @@ pub fn each_host<E: From<PlanError>>(
     topology: &Topology,
     analysis: &Analysis,
     hosts: &[HostRef],
+    sink: impl FnMut(HostPlan) -> Result<(), E>,
+) -> Result<(), E> {
+    let ports_per_host = 2 * analysis.tunnels() / topology.hosts.len().max(1);
+    let workers = if ports_per_host < MIN_PORTS_PER_HOST_FOR_THREADS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    };
+    each_host_on(workers, topology, analysis, hosts, sink)
+}
+
+/// [`each_host`] with `workers` planning threads (none when 1).
+fn each_host_on<E: From<PlanError>>(
+    workers: usize,
+    topology: &Topology,
+    analysis: &Analysis,
+    hosts: &[HostRef],
     mut sink: impl FnMut(HostPlan) -> Result<(), E>,
 ) -> Result<(), E> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(hosts.len());
+    let workers = workers.min(hosts.len());
     if workers <= 1 {
         for host in hosts {
             sink(plan_host(topology, analysis, host)?)?;
@@ -126,14 +147,24 @@ mod tests {
         let mut order: Vec<usize> = (0..7).rev().collect();
         order.swap(1, 4);
         let hosts: Vec<HostRef> = order.iter().map(|&i| refs(7)[i].clone()).collect();
-        let mut got = Vec::new();
-        each_host::<PlanError>(&loaded.topology, &loaded.analysis, &hosts, |p| {
-            got.push(p);
-            Ok(())
-        })
-        .expect("plans");
-        assert_eq!(got.len(), 7);
-        for (plan, host) in got.iter().zip(&hosts) {
+        for workers in [1, 3] {
+            let mut got = Vec::new();
+            each_host_on::<PlanError>(workers, &loaded.topology, &loaded.analysis, &hosts, |p| {
+                got.push(p);
+                Ok(())
+            })
+            .expect("plans");
+            assert_same_as_sequential(&loaded, &hosts, &got);
+        }
+    }
+
+    fn assert_same_as_sequential(
+        loaded: &crate::topology::Loaded,
+        hosts: &[HostRef],
+        got: &[HostPlan],
+    ) {
+        assert_eq!(got.len(), hosts.len());
+        for (plan, host) in got.iter().zip(hosts) {
             let mut desired = desire_host(&loaded.topology, &loaded.analysis, host.index);
             desired.endpoint = host.endpoint.clone();
             let expected = plan::build(&desired, &ObservedHost::default()).expect("plan");
@@ -145,7 +176,7 @@ mod tests {
     fn a_failing_sink_stops_the_run_with_its_error() {
         let loaded = mesh(6);
         let mut seen = 0;
-        let result = each_host(&loaded.topology, &loaded.analysis, &refs(6), |_| {
+        let result = each_host_on(2, &loaded.topology, &loaded.analysis, &refs(6), |_| {
             seen += 1;
             if seen == 3 {
                 Err(PlanError::Bug("sink full".into()))
