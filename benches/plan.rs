@@ -52,27 +52,34 @@ const CASES: [Case; 4] = [
 ];
 
 fn main() {
-    // `cargo bench` passes `--bench`; any other word filters cases (`mesh`, `1000`, `json`).
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    // `cargo bench` passes `--bench`; any other word filters cases (`mesh`, `1000`).
+    // Without `--bench` we run as a test (`cargo test --benches`): one small case, once.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = !args.iter().any(|a| a == "--bench");
+    let filter: Vec<String> = args.into_iter().filter(|a| !a.starts_with("--")).collect();
+    let selected = |name: &str| {
+        if smoke {
+            name == "mesh-100"
+        } else {
+            filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()))
+        }
+    };
     println!(
         "{:<12} {:<14} {:>10} {:>10} {:>14} {:>10}",
         "case", "stage", "median ms", "min ms", "ns/tunnel port", "output MB"
     );
     for case in &CASES {
         let name = format!("{}-{}", case.shape, case.hosts);
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        if !selected(&name) {
             continue;
         }
-        run_case(&name, case);
+        let runs = if smoke { 1 } else { runs(case.hosts) };
+        run_case(&name, case, runs);
     }
 }
 
-fn run_case(name: &str, case: &Case) {
+fn run_case(name: &str, case: &Case, runs: usize) {
     let text = generate::topology(case.shape, case.hosts, "vxlan");
-    let runs = runs(case.hosts);
     let mut loaded = None;
     let load = measure(runs, || {
         loaded = Some(topology::load("bench.yaml", &text).expect("generated topologies are valid"));
