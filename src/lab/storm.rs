@@ -3,10 +3,10 @@
 //! handful of packets per host; a looped one (a mesh without split horizon or RSTP)
 //! re-floods it for ever and the counters explode. Bounded in time by `window`.
 
-use super::check;
 use super::layout::HostPaths;
 use super::sys::run;
 use super::LabError;
+use super::{probe, traffic};
 use crate::topology::{Analysis, Topology};
 use serde::Serialize;
 use std::path::Path;
@@ -67,7 +67,7 @@ pub fn storm_probe(
     window: Duration,
 ) -> Result<StormReport, LabError> {
     let run_root = super::absolute(run_root);
-    let Some(probes) = check::attach_vlan(topology, analysis, &run_root)? else {
+    let Some(probes) = probe::attach_vlan(topology, analysis, &run_root)? else {
         return Err(LabError::Bug("no host has a range to probe from".into()));
     };
     let measured = measure(
@@ -93,7 +93,7 @@ pub(crate) fn measure(
     window: Duration,
 ) -> Result<StormReport, LabError> {
     let before = read_all(topology, run_root)?;
-    let mut trigger = check::spawn_broadcast_trigger(netns, silent)?;
+    let mut trigger = traffic::spawn_broadcast_trigger(netns, silent)?;
     std::thread::sleep(window);
     let after = read_all(topology, run_root);
     let _ = trigger.kill();
@@ -112,6 +112,7 @@ pub(crate) fn measure(
     })
 }
 
+/// Every host's datapath lookups, in topology order.
 fn read_all(topology: &Topology, run_root: &Path) -> Result<Vec<u64>, LabError> {
     topology
         .hosts
@@ -141,6 +142,7 @@ fn datapath_lookups(ctl: &Path) -> Result<u64, LabError> {
         .ok_or_else(|| LabError::Bug(format!("no `lookups:` line in dpctl/show: {text}")))
 }
 
+/// The sum of the counters on the `lookups:` line.
 fn parse_lookups(text: &str) -> Option<u64> {
     let line = text
         .lines()
