@@ -106,22 +106,7 @@ fn same_vlan_matrices(
         .flat_map(|a| probes.iter().map(move |b| (a, b)))
         .filter(|(a, b)| a.r.vlan_id == b.r.vlan_id && a.r.host != b.r.host)
         .collect();
-    let mut pings = Vec::new();
-    for (a, b) in &pairs {
-        pings.push((a.netns.clone(), b.r.address, None));
-        pings.push((a.netns.clone(), b.r.address, Some(mtu.saturating_sub(28))));
-    }
-    let tcp = std::thread::spawn({
-        let jobs: Vec<_> = pairs
-            .iter()
-            .map(|(a, b)| (a.netns.clone(), b.netns.clone(), b.r.address))
-            .collect();
-        move || tcp_all(jobs)
-    });
-    let ping_results = run_pings(&pings, REACH_DEADLINE)?;
-    let tcp_results = tcp
-        .join()
-        .map_err(|_| LabError::Bug("tcp worker panicked".into()))?;
+    let results = pair_results(&pairs, mtu)?;
     let mut matrices = Vec::new();
     for vlan in &topology.vlans {
         let hosts: Vec<String> = probes
@@ -132,21 +117,16 @@ fn same_vlan_matrices(
         if hosts.is_empty() {
             continue;
         }
+        let index = |host: &str| hosts.iter().position(|h| h == host);
         let mut cells = vec![vec![None; hosts.len()]; hosts.len()];
-        for (k, (a, b)) in pairs.iter().enumerate() {
+        for ((a, b), result) in pairs.iter().zip(&results) {
             if a.r.vlan_id != vlan.id {
                 continue;
             }
-            let i = hosts.iter().position(|h| *h == a.r.host);
-            let j = hosts.iter().position(|h| *h == b.r.host);
-            let (Some(i), Some(j)) = (i, j) else {
+            let (Some(i), Some(j)) = (index(&a.r.host), index(&b.r.host)) else {
                 return Err(LabError::Bug("probe of an unknown host".into()));
             };
-            cells[i][j] = Some(PairResult {
-                icmp: ping_results[2 * k],
-                mtu: ping_results[2 * k + 1],
-                tcp: tcp_results[k],
-            });
+            cells[i][j] = Some(*result);
         }
         matrices.push(VlanMatrix {
             vlan: vlan.name.clone(),
@@ -156,6 +136,34 @@ fn same_vlan_matrices(
         });
     }
     Ok(matrices)
+}
+
+/// The three tests for each pair, in pair order: pings as child processes while the
+/// TCP exchanges run on their own threads.
+fn pair_results(pairs: &[(&Probe, &Probe)], mtu: u32) -> Result<Vec<PairResult>, LabError> {
+    let mut pings = Vec::new();
+    for (a, b) in pairs {
+        pings.push((a.netns.clone(), b.r.address, None));
+        pings.push((a.netns.clone(), b.r.address, Some(mtu.saturating_sub(28))));
+    }
+    let jobs: Vec<_> = pairs
+        .iter()
+        .map(|(a, b)| (a.netns.clone(), b.netns.clone(), b.r.address))
+        .collect();
+    let tcp = std::thread::spawn(move || tcp_all(jobs));
+    let ping_results = run_pings(&pings, REACH_DEADLINE)?;
+    let tcp_results = tcp
+        .join()
+        .map_err(|_| LabError::Bug("tcp worker panicked".into()))?;
+    Ok(ping_results
+        .chunks(2)
+        .zip(tcp_results)
+        .map(|(p, tcp)| PairResult {
+            icmp: p[0],
+            mtu: p[1],
+            tcp,
+        })
+        .collect())
 }
 
 /// One broadcast from the first probe, and how much work it made: a loop re-floods it
