@@ -190,3 +190,86 @@ fn render_matrix(m: &VlanMatrix) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(host: &str, vlan: &str, id: u16, last: u8) -> ProbeRef {
+        ProbeRef {
+            host: host.into(),
+            vlan: vlan.into(),
+            vlan_id: id,
+            address: Ipv4Addr::new(10, 10, last, 1),
+        }
+    }
+
+    fn report() -> CheckReport {
+        let ok = PairResult {
+            icmp: true,
+            tcp: true,
+            mtu: true,
+        };
+        let mtu_only = PairResult { mtu: false, ..ok };
+        CheckReport {
+            overlay_mtu: 1446,
+            vlans: vec![VlanMatrix {
+                vlan: "web".into(),
+                vlan_id: 10,
+                hosts: vec!["host-a".into(), "host-b".into(), "a-long-host-name".into()],
+                cells: vec![
+                    vec![None, Some(ok), Some(ok)],
+                    vec![Some(ok), None, Some(mtu_only)],
+                    vec![Some(ok), Some(ok), None],
+                ],
+            }],
+            isolation: vec![
+                Isolation {
+                    a: probe("host-a", "web", 10, 1),
+                    b: probe("host-a", "db", 20, 1),
+                    isolated: true,
+                },
+                Isolation {
+                    a: probe("host-a", "web", 10, 1),
+                    b: probe("host-b", "db", 20, 2),
+                    isolated: false,
+                },
+            ],
+            broadcast: StormReport {
+                window_ms: 700,
+                per_host: vec![("host-a".into(), 12), ("host-b".into(), 9)],
+                total: 21,
+            },
+            traffic_skipped: false,
+            kept_probes: vec![],
+        }
+    }
+
+    #[test]
+    fn failed_check_names_every_broken_pair() {
+        let r = report();
+        assert!(!r.passed());
+        assert_eq!(
+            r.broken_pairs(),
+            [
+                "web: host-b -> a-long-host-name (mtu)",
+                "leak: web@host-a <-> db@host-b"
+            ]
+        );
+        insta::assert_snapshot!("failed_check", r.render());
+    }
+
+    #[test]
+    fn storm_alone_fails_the_check() {
+        let mut r = report();
+        r.vlans[0].cells[1][2] = r.vlans[0].cells[1][0];
+        r.isolation.truncate(1);
+        assert!(r.passed(), "{}", r.render());
+        r.broadcast.total = 140_000;
+        assert!(!r.passed());
+        assert_eq!(
+            r.broken_pairs(),
+            ["storm: one broadcast made 140000 datapath packets in 700 ms"]
+        );
+    }
+}
