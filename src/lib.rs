@@ -6,9 +6,13 @@
 //! module that knows about command-line arguments.
 
 pub mod apply;
+pub mod cli;
+pub mod desire;
 pub mod lab;
 pub mod observe;
 pub mod ovsdb;
 pub mod plan;
+pub mod planfile;
+pub mod render;
 pub mod state;
 pub mod topology;

@@ -1,3 +1,8 @@
-//! The `ovsnet` binary (wired to `ovsnet::cli` once the modules land).
+//! The `ovsnet` binary: everything happens in `ovsnet::cli`.
 
-fn main() {}
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let exit = ovsnet::cli::run(std::env::args_os().collect());
+    ExitCode::from(exit as u8)
+}

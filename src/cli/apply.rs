@@ -26,9 +26,16 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     crate::render::render_to(crate::render::Format::Text, &plan, &mut out, color)?;
     out.flush()?;
-    let work: Vec<&HostPlan> = plan.hosts.iter().filter(|h| !h.changes.is_empty()).collect();
+    let work: Vec<&HostPlan> = plan
+        .hosts
+        .iter()
+        .filter(|h| !h.changes.is_empty())
+        .collect();
     if let Some(blocked) = plan.hosts.iter().find(|h| h.is_blocked()) {
-        failures.push(anyhow::anyhow!("host `{}` has conflicts or lacks features; nothing applied there", blocked.host));
+        failures.push(anyhow::anyhow!(
+            "host `{}` has conflicts or lacks features; nothing applied there",
+            blocked.host
+        ));
     }
     if work.is_empty() {
         return finish(failures, "nothing to apply");
@@ -43,7 +50,10 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
     let results = apply_all(&loaded, &targets, &work, &options, timeout);
     for (host, result) in work.iter().zip(results) {
         match result {
-            Ok(n) => println!("{}: applied {n} change(s); verified: the plan is now empty", host.host),
+            Ok(n) => println!(
+                "{}: applied {n} change(s); verified: the plan is now empty",
+                host.host
+            ),
             Err(err) => failures.push(err.context(format!("host `{}`", host.host))),
         }
     }
@@ -61,7 +71,12 @@ fn fresh_plan(args: &ApplyArgs, timeout: Duration) -> anyhow::Result<Prepared> {
         Mode::Live
     };
     let targets = targets(&loaded.topology, &args.target)?;
-    let context = plan::context(&loaded.topology, &loaded.analysis, mode, loaded.warnings.clone());
+    let context = plan::context(
+        &loaded.topology,
+        &loaded.analysis,
+        mode,
+        loaded.warnings.clone(),
+    );
     let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
     Ok((loaded, targets, plan, failures))
 }
@@ -70,23 +85,47 @@ fn fresh_plan(args: &ApplyArgs, timeout: Duration) -> anyhow::Result<Prepared> {
 /// observed again and must still have the fingerprint the plan was computed from.
 fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result<Prepared> {
     let saved = crate::planfile::parse(text).map_err(|e| {
-        Coded::invalid(format!("`{}` is not a usable plan file: {e}", args.input.display()))
+        Coded::invalid(format!(
+            "`{}` is not a usable plan file: {e}",
+            args.input.display()
+        ))
     })?;
     let mut loaded = match topology::load(&saved.topology_name, &saved.topology_source) {
-        Ok(l) => Loaded { warnings: l.warnings.summaries(), topology: l.topology, analysis: l.analysis },
-        Err(_) => return Err(Coded::invalid("the plan file's topology no longer validates")),
+        Ok(l) => Loaded {
+            warnings: l.warnings.summaries(),
+            topology: l.topology,
+            analysis: l.analysis,
+        },
+        Err(_) => {
+            return Err(Coded::invalid(
+                "the plan file's topology no longer validates",
+            ))
+        }
     };
     let mut plan = saved.plan;
     if plan.context.mode == Mode::Lab {
         force_lab_datapath(&mut loaded.topology);
     }
-    if plan.context.mode == Mode::Offline || plan.context.mode == Mode::Diff {
-        return Err(Coded::usage("an offline or diff plan describes no real host and cannot be applied"));
+    // The embedded topology is what desire and verification run on: it must be the one
+    // the plan was computed from, or verification would judge against the wrong target.
+    if loaded.topology.digest() != plan.context.topology_digest {
+        return Err(Coded::invalid(
+            "the plan file's topology does not match its digest; the file was edited after planning",
+        ));
     }
-    let target_args = super::args::TargetArgs { lab: plan.context.mode == Mode::Lab, ..args.target.clone() };
+    if plan.context.mode == Mode::Offline || plan.context.mode == Mode::Diff {
+        return Err(Coded::usage(
+            "an offline or diff plan describes no real host and cannot be applied",
+        ));
+    }
+    let target_args = super::args::TargetArgs {
+        lab: plan.context.mode == Mode::Lab,
+        ..args.target.clone()
+    };
     let mut targets = targets(&loaded.topology, &target_args)?;
     targets.retain(|t| plan.hosts.iter().any(|h| h.host == t.name));
-    plan.hosts.retain(|h| targets.iter().any(|t| t.name == h.host));
+    plan.hosts
+        .retain(|h| targets.iter().any(|t| t.name == h.host));
     let observed = observe_all(&targets, timeout);
     let mut stale = Vec::new();
     for ((target, observed), host) in targets.iter().zip(observed).zip(&plan.hosts) {
@@ -116,7 +155,11 @@ fn confirm(hosts: usize) -> anyhow::Result<()> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if answer.trim() != "yes" {
-        return Err(Coded { exit: Exit::Failure, message: "apply cancelled; nothing changed".into() }.into());
+        return Err(Coded {
+            exit: Exit::Failure,
+            message: "apply cancelled; nothing changed".into(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -135,14 +178,19 @@ fn apply_all(
             .map(|host| {
                 let target = targets.iter().find(|t| t.name == host.host);
                 scope.spawn(move || {
-                    let target = target.ok_or_else(|| anyhow::anyhow!("bug: no target for host `{}`", host.host))?;
+                    let target = target.ok_or_else(|| {
+                        anyhow::anyhow!("bug: no target for host `{}`", host.host)
+                    })?;
                     apply_one(loaded, target, host, options, timeout)
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bug: apply thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("bug: apply thread panicked")))
+            })
             .collect()
     })
 }
@@ -176,5 +224,9 @@ fn finish(failures: Vec<anyhow::Error>, done: &str) -> anyhow::Result<Exit> {
     for failure in &failures {
         eprintln!("error: {failure:#}");
     }
-    Err(Coded { exit: Exit::Failure, message: format!("{} host(s) failed", failures.len()) }.into())
+    Err(Coded {
+        exit: Exit::Failure,
+        message: format!("{} host(s) failed", failures.len()),
+    }
+    .into())
 }

@@ -69,9 +69,13 @@ pub fn observe_all(targets: &[Target], timeout: Duration) -> Vec<anyhow::Result<
             .zip(targets)
             .map(|(handle, target)| match handle.join() {
                 Ok(result) => result.map_err(|e| {
-                    anyhow::Error::new(e).context(format!("host `{}` ({})", target.name, target.endpoint))
+                    anyhow::Error::new(e)
+                        .context(format!("host `{}` ({})", target.name, target.endpoint))
                 }),
-                Err(_) => Err(anyhow::anyhow!("bug: observing host `{}` panicked", target.name)),
+                Err(_) => Err(anyhow::anyhow!(
+                    "bug: observing host `{}` panicked",
+                    target.name
+                )),
             })
             .collect()
     })

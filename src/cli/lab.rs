@@ -17,7 +17,10 @@ pub fn lab(action: LabAction) -> anyhow::Result<Exit> {
         LabAction::Down { topology } => {
             let loaded = load(&topology, false, false)?;
             crate::lab::down(&loaded.topology, &root)?;
-            println!("lab `{}` is down: every process stopped, every namespace removed.", loaded.topology.cluster);
+            println!(
+                "lab `{}` is down: every process stopped, every namespace removed.",
+                loaded.topology.cluster
+            );
         }
         LabAction::Status { topology } => {
             let loaded = load(&topology, false, false)?;
@@ -27,7 +30,10 @@ pub fn lab(action: LabAction) -> anyhow::Result<Exit> {
                 return Ok(Exit::Failure);
             }
         }
-        LabAction::Check { topology, keep_probes } => {
+        LabAction::Check {
+            topology,
+            keep_probes,
+        } => {
             let loaded = load(&topology, false, false)?;
             let report = crate::lab::check(&loaded.topology, &loaded.analysis, &root, keep_probes)?;
             print!("{}", report.render());

@@ -44,12 +44,20 @@ pub struct Coded {
 impl Coded {
     /// An invalid-input error (exit 65).
     pub fn invalid(message: impl Into<String>) -> anyhow::Error {
-        Coded { exit: Exit::Invalid, message: message.into() }.into()
+        Coded {
+            exit: Exit::Invalid,
+            message: message.into(),
+        }
+        .into()
     }
 
     /// A usage error (exit 64).
     pub fn usage(message: impl Into<String>) -> anyhow::Error {
-        Coded { exit: Exit::Usage, message: message.into() }.into()
+        Coded {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
+        .into()
     }
 }
 
@@ -59,7 +67,9 @@ pub fn run(args: Vec<OsString>) -> Exit {
         Ok(cli) => cli,
         Err(err) => {
             let exit = match err.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Success,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Success
+                }
                 _ => Exit::Usage,
             };
             // Printing help or an error to a closed pipe is not worth failing over.
@@ -75,10 +85,16 @@ pub fn run(args: Vec<OsString>) -> Exit {
 
 fn dispatch(command: Command) -> anyhow::Result<Exit> {
     match command {
-        Command::Validate { topology, color } => load::validate(&topology, use_color(&color, false)),
+        Command::Validate { topology, color } => {
+            load::validate(&topology, use_color(&color, false))
+        }
         Command::Plan(args) => plan::plan(args),
         Command::Apply(args) => apply::apply(args),
-        Command::Show { topology, target, format } => show::show(&topology, &target, format),
+        Command::Show {
+            topology,
+            target,
+            format,
+        } => show::show(&topology, &target, format),
         Command::Graph { topology, format } => show::graph(&topology, format),
         Command::Diff { base, head, output } => plan::diff(&base, &head, &output),
         Command::Lab { action } => lab::lab(action),
@@ -89,7 +105,9 @@ fn report(err: &anyhow::Error) -> Exit {
     if is_broken_pipe(err) {
         return Exit::Success;
     }
-    let exit = err.downcast_ref::<Coded>().map_or(Exit::Failure, |c| c.exit);
+    let exit = err
+        .downcast_ref::<Coded>()
+        .map_or(Exit::Failure, |c| c.exit);
     let text = format!("{err:#}");
     if !text.is_empty() {
         eprintln!("error: {text}");

@@ -28,7 +28,12 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         Mode::Live
     };
     let targets = targets(&loaded.topology, &args.target)?;
-    let context = plan::context(&loaded.topology, &loaded.analysis, mode, loaded.warnings.clone());
+    let context = plan::context(
+        &loaded.topology,
+        &loaded.analysis,
+        mode,
+        loaded.warnings.clone(),
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut writer = crate::render::writer(args.output.format.into(), &mut out, color);
@@ -55,8 +60,17 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
     let color = use_color(&output.color, true);
     let base = load(base, false, use_color(&output.color, false))?;
     let head = load(head, true, use_color(&output.color, false))?;
-    let context = plan::context(&head.topology, &head.analysis, Mode::Diff, head.warnings.clone());
-    let mut plan = Plan { format_version: plan::FORMAT_VERSION, context, hosts: Vec::new() };
+    let context = plan::context(
+        &head.topology,
+        &head.analysis,
+        Mode::Diff,
+        head.warnings.clone(),
+    );
+    let mut plan = Plan {
+        format_version: plan::FORMAT_VERSION,
+        context,
+        hosts: Vec::new(),
+    };
     for (index, host) in head.topology.hosts.iter().enumerate() {
         let desired = desire_host(&head.topology, &head.analysis, index);
         let observed = base
@@ -88,11 +102,18 @@ pub fn plan_hosts(
     timeout: Duration,
 ) -> anyhow::Result<(Plan, Vec<anyhow::Error>)> {
     let observed = if context.mode == Mode::Offline {
-        targets.iter().map(|_| Ok(ObservedHost::default())).collect()
+        targets
+            .iter()
+            .map(|_| Ok(ObservedHost::default()))
+            .collect()
     } else {
         observe_all(targets, timeout)
     };
-    let mut plan = Plan { format_version: plan::FORMAT_VERSION, context, hosts: Vec::new() };
+    let mut plan = Plan {
+        format_version: plan::FORMAT_VERSION,
+        context,
+        hosts: Vec::new(),
+    };
     let mut failures = Vec::new();
     for (target, observed) in targets.iter().zip(observed) {
         match observed {
@@ -104,7 +125,11 @@ pub fn plan_hosts(
 }
 
 /// Plans one host against what it was observed to hold.
-pub fn plan_one(loaded: &Loaded, target: &Target, observed: &ObservedHost) -> anyhow::Result<HostPlan> {
+pub fn plan_one(
+    loaded: &Loaded,
+    target: &Target,
+    observed: &ObservedHost,
+) -> anyhow::Result<HostPlan> {
     let mut desired = desire_host(&loaded.topology, &loaded.analysis, target.index);
     desired.endpoint = target.endpoint.clone();
     Ok(plan::build(&desired, observed)?)
@@ -147,7 +172,10 @@ struct Outcome {
 
 impl Outcome {
     fn of(plan: &Plan, failures: Vec<anyhow::Error>) -> Outcome {
-        let mut outcome = Outcome { failures, ..Outcome::default() };
+        let mut outcome = Outcome {
+            failures,
+            ..Outcome::default()
+        };
         for host in &plan.hosts {
             outcome.add(host);
         }
@@ -167,15 +195,27 @@ impl Outcome {
             eprintln!("error: {failure:#}");
         }
         if !self.failures.is_empty() {
-            return Err(Coded { exit: Exit::Failure, message: format!("{} host(s) could not be planned", self.failures.len()) }.into());
+            return Err(Coded {
+                exit: Exit::Failure,
+                message: format!("{} host(s) could not be planned", self.failures.len()),
+            }
+            .into());
         }
         if !self.blocked.is_empty() {
             return Err(anyhow::anyhow!(
                 "the plan cannot be applied on {}: see the conflicts above",
-                self.blocked.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                self.blocked
+                    .iter()
+                    .map(|h| format!("`{h}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
-        Ok(if detailed && self.changes { Exit::Changes } else { Exit::Success })
+        Ok(if detailed && self.changes {
+            Exit::Changes
+        } else {
+            Exit::Success
+        })
     }
 }
 

@@ -46,7 +46,8 @@ pub fn show(path: &Path, args: &TargetArgs, format: ShowFormat) -> anyhow::Resul
     }
     match format {
         ShowFormat::Json => {
-            let doc = serde_json::json!({ "format_version": 1, "cluster": cluster, "hosts": shown });
+            let doc =
+                serde_json::json!({ "format_version": 1, "cluster": cluster, "hosts": shown });
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
@@ -57,7 +58,11 @@ pub fn show(path: &Path, args: &TargetArgs, format: ShowFormat) -> anyhow::Resul
         }
     }
     if failed > 0 {
-        return Err(Coded { exit: Exit::Failure, message: format!("{failed} host(s) unreachable") }.into());
+        return Err(Coded {
+            exit: Exit::Failure,
+            message: format!("{failed} host(s) unreachable"),
+        }
+        .into());
     }
     Ok(Exit::Success)
 }
@@ -65,7 +70,11 @@ pub fn show(path: &Path, args: &TargetArgs, format: ShowFormat) -> anyhow::Resul
 fn write_host_text(out: &mut dyn Write, host: &ShownHost, cluster: &str) -> std::io::Result<()> {
     writeln!(out, "host {} ({})", host.host, host.endpoint)?;
     let Some(observed) = host.observed else {
-        return writeln!(out, "  unreachable: {}", host.error.as_deref().unwrap_or("?"));
+        return writeln!(
+            out,
+            "  unreachable: {}",
+            host.error.as_deref().unwrap_or("?")
+        );
     };
     let sys = &observed.system;
     writeln!(
@@ -77,13 +86,37 @@ fn write_host_text(out: &mut dyn Write, host: &ShownHost, cluster: &str) -> std:
         sys.next_cfg
     )?;
     for bridge in observed.state.bridges.values() {
-        writeln!(out, "  bridge {} [{}]", bridge.row.name, owner(&bridge.row, cluster))?;
+        writeln!(
+            out,
+            "  bridge {} [{}]",
+            bridge.row.name,
+            owner(&bridge.row, cluster)
+        )?;
         for port in bridge.ports.values() {
-            writeln!(out, "    port {} [{}]{}", port.row.name, owner(&port.row, cluster), attrs(&port.row))?;
+            writeln!(
+                out,
+                "    port {} [{}]{}",
+                port.row.name,
+                owner(&port.row, cluster),
+                attrs(&port.row)
+            )?;
             for iface in port.interfaces.values() {
-                let ofport = iface.runtime.as_ref().and_then(|r| r.ofport).map_or("-".into(), |o| o.to_string());
-                let error = iface.runtime.as_ref().and_then(|r| r.error.clone()).map_or(String::new(), |e| format!(" error: {e}"));
-                writeln!(out, "      interface {} ofport {ofport}{}{error}", iface.row.name, attrs(&iface.row))?;
+                let ofport = iface
+                    .runtime
+                    .as_ref()
+                    .and_then(|r| r.ofport)
+                    .map_or("-".into(), |o| o.to_string());
+                let error = iface
+                    .runtime
+                    .as_ref()
+                    .and_then(|r| r.error.clone())
+                    .map_or(String::new(), |e| format!(" error: {e}"));
+                writeln!(
+                    out,
+                    "      interface {} ofport {ofport}{}{error}",
+                    iface.row.name,
+                    attrs(&iface.row)
+                )?;
             }
         }
     }

@@ -6,12 +6,14 @@
 //! to write and the guards to check), so a saved plan applies exactly what was reviewed.
 
 mod build;
+mod context;
 
 mod fingerprint;
 mod preflight;
 pub mod simulate;
 
 pub use build::{build, diff_attrs, PlanError};
+pub use context::context;
 
 pub use fingerprint::fingerprint;
 

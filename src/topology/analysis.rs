@@ -32,4 +32,21 @@ pub struct Analysis {
     pub articulation_points: Vec<String>,
     /// Longest shortest path, in tunnel hops.
     pub diameter: usize,
+    /// Whether every pair of hosts has its own tunnel.
+    pub complete: bool,
+    /// Each host's neighbours (host indices, ascending), so per-host work is O(degree).
+    #[serde(skip)]
+    pub adjacency: Vec<Vec<usize>>,
+}
+
+impl Analysis {
+    /// The hosts host `index` has a tunnel to, ascending by file order.
+    pub fn neighbours(&self, index: usize) -> &[usize] {
+        self.adjacency.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Number of tunnels (undirected edges).
+    pub fn tunnels(&self) -> usize {
+        self.edges.len()
+    }
 }

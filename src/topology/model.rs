@@ -185,3 +185,32 @@ pub struct Host {
 
 /// The OVSDB endpoint used when a host names none.
 pub const DEFAULT_OVSDB: &str = "unix:/var/run/openvswitch/db.sock";
+
+impl Topology {
+    /// SHA-256 (hex) of a canonical serialization of the validated model.
+    ///
+    /// Canonical because the model has fixed field order and sorted maps, and VLANs
+    /// (whose order means nothing) are sorted by id: the order of keys and VLANs in the
+    /// file, comments and formatting do not change it; any change of meaning does (host
+    /// order included, since chains and output follow it).
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut canonical = self.clone();
+        canonical.vlans.sort_by_key(|v| v.id);
+        let json =
+            serde_json::to_vec(&canonical).expect("the model serializes: plain data, string keys");
+        let mut hasher = Sha256::new();
+        hasher.update(b"ovsnet-topology-v1\n");
+        hasher.update(&json);
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Index of the host called `name`.
+    pub fn host_index(&self, name: &str) -> Option<usize> {
+        self.hosts.iter().position(|h| h.name == name)
+    }
+}

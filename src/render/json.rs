@@ -1,0 +1,258 @@
+//! The machine-readable plan (`plan --format json`): a versioned document
+//! (`format_version: 1`) specified field by field in `docs/plan-format.md` and by the
+//! JSON Schema `docs/plan.schema.json`.
+//!
+//! The document is streamed: context first, then one object per host as it arrives, then
+//! the summary. Every field is always present (absent values are `null`, empty lists are
+//! `[]`) so consumers never guess, and ordering follows the plan, which is deterministic.
+//! Each change sits on its own line, which keeps large plans greppable and diffs of two
+//! plans readable. The saved plan (`plan -o`) is a different document: see `planfile`.
+
+use super::{PlanWriter, Summary};
+use crate::plan::{AttrChange, Change, Conflict, Context, HostPlan, LeftAlone, FORMAT_VERSION};
+use crate::state::{Kind, Ownership};
+use serde::Serialize;
+use std::io::{self, BufWriter, Write};
+
+/// Streams a plan as the versioned JSON document.
+pub struct JsonRenderer<'a> {
+    out: BufWriter<&'a mut dyn Write>,
+    summary: Summary,
+}
+
+/// One change as the document shows it.
+#[derive(Serialize)]
+struct ChangeView<'p> {
+    action: crate::plan::Action,
+    kind: Kind,
+    name: &'p str,
+    parent: Option<&'p str>,
+    attrs: &'p [AttrChange],
+}
+
+/// A conflict or a left-alone row: who owns it, flattened to two plain fields.
+#[derive(Serialize)]
+struct RowView<'p> {
+    kind: Kind,
+    name: &'p str,
+    parent: Option<&'p str>,
+    owner: &'static str,
+    owner_cluster: Option<&'p str>,
+}
+
+/// The closing summary object.
+#[derive(Serialize)]
+struct SummaryView {
+    add: usize,
+    change: usize,
+    destroy: usize,
+    hosts: usize,
+    hosts_with_changes: usize,
+    hosts_blocked: usize,
+    conflicts: usize,
+    preflight_failures: usize,
+    left_alone: usize,
+}
+
+fn owner_fields(owner: &Ownership) -> (&'static str, Option<&str>) {
+    match owner {
+        Ownership::Ours => ("ours", None),
+        Ownership::OtherCluster(c) => ("other_cluster", Some(c)),
+        Ownership::Foreign => ("foreign", None),
+    }
+}
+
+fn conflict_view(c: &Conflict) -> RowView<'_> {
+    let (owner, owner_cluster) = owner_fields(&c.owner);
+    RowView {
+        kind: c.kind,
+        name: &c.name,
+        parent: None,
+        owner,
+        owner_cluster,
+    }
+}
+
+fn left_alone_view(r: &LeftAlone) -> RowView<'_> {
+    let (owner, owner_cluster) = owner_fields(&r.owner);
+    RowView {
+        kind: r.kind,
+        name: &r.name,
+        parent: r.parent.as_deref(),
+        owner,
+        owner_cluster,
+    }
+}
+
+/// Warnings about one host, as sentences: a blocked host and a deleted bridge.
+pub fn host_warnings(host: &HostPlan) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if host.is_blocked() {
+        warnings.push(format!(
+            "host `{}` is blocked by {} and {}: none of its changes will be applied",
+            host.host,
+            super::plural(host.conflicts.len(), "conflict"),
+            super::plural(host.preflight.len(), "preflight failure"),
+        ));
+    }
+    for change in host.changes.iter().filter(|c| super::deletes_bridge(c)) {
+        warnings.push(format!(
+            "deletes bridge `{}` and every port ovsnet owns on it",
+            change.name
+        ));
+    }
+    warnings
+}
+
+impl<'a> JsonRenderer<'a> {
+    /// A renderer writing to `out`.
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        JsonRenderer {
+            out: BufWriter::with_capacity(1 << 16, out),
+            summary: Summary::default(),
+        }
+    }
+}
+
+/// Writes `"key": value` on its own line at `indent`, compact, with a comma unless `last`.
+fn field<W: Write, T: Serialize + ?Sized>(
+    out: &mut W,
+    indent: &str,
+    key: &str,
+    value: &T,
+    last: bool,
+) -> io::Result<()> {
+    write!(out, "{indent}\"{key}\": ")?;
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(if last { b"\n" } else { b",\n" })
+}
+
+/// Writes a host's list field with one compact item per line.
+fn rows<W: Write, T: Serialize>(
+    out: &mut W,
+    key: &str,
+    items: impl ExactSizeIterator<Item = T>,
+) -> io::Result<()> {
+    write!(out, "      \"{key}\": [")?;
+    let n = items.len();
+    for (i, item) in items.enumerate() {
+        out.write_all(b"\n        ")?;
+        serde_json::to_writer(&mut *out, &item)?;
+        if i + 1 < n {
+            out.write_all(b",")?;
+        }
+    }
+    if n > 0 {
+        out.write_all(b"\n      ")?;
+    }
+    out.write_all(b"],\n")
+}
+
+/// Writes one host object, indented as an element of the document's `hosts` array.
+fn write_host<W: Write>(out: &mut W, host: &HostPlan) -> io::Result<()> {
+    let i = "      ";
+    out.write_all(b"    {\n")?;
+    field(out, i, "host", &host.host, false)?;
+    field(out, i, "endpoint", &host.endpoint, false)?;
+    field(out, i, "fingerprint", &host.fingerprint, false)?;
+    field(out, i, "blocked", &host.is_blocked(), false)?;
+    field(out, i, "counts", &host.counts(), false)?;
+    rows(out, "changes", host.changes.iter().map(change_view))?;
+    rows(out, "conflicts", host.conflicts.iter().map(conflict_view))?;
+    rows(out, "preflight", host.preflight.iter())?;
+    rows(
+        out,
+        "left_alone",
+        host.left_alone.iter().map(left_alone_view),
+    )?;
+    field(out, i, "warnings", &host_warnings(host), true)?;
+    out.write_all(b"    }")
+}
+
+/// Writes one host as a standalone JSON object (the same object the document's `hosts` holds).
+pub fn host_object(host: &HostPlan, out: &mut dyn Write) -> io::Result<()> {
+    let mut out = BufWriter::new(out);
+    write_host(&mut out, host)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+fn change_view(c: &Change) -> ChangeView<'_> {
+    ChangeView {
+        action: c.action,
+        kind: c.kind,
+        name: &c.name,
+        parent: c.parent.as_deref(),
+        attrs: &c.attrs,
+    }
+}
+
+impl PlanWriter for JsonRenderer<'_> {
+    fn begin(&mut self, context: &Context) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{{\n  \"format_version\": {FORMAT_VERSION},\n  \"context\": {{"
+        )?;
+        let i = "    ";
+        field(&mut self.out, i, "cluster", &context.cluster, false)?;
+        field(
+            &mut self.out,
+            i,
+            "topology_digest",
+            &context.topology_digest,
+            false,
+        )?;
+        field(&mut self.out, i, "mode", &context.mode, false)?;
+        field(&mut self.out, i, "shape", &context.shape, false)?;
+        field(&mut self.out, i, "tunnel", &context.tunnel, false)?;
+        field(&mut self.out, i, "protection", &context.protection, false)?;
+        field(
+            &mut self.out,
+            i,
+            "protection_reason",
+            &context.protection_reason,
+            false,
+        )?;
+        field(&mut self.out, i, "overlay_mtu", &context.overlay_mtu, false)?;
+        field(&mut self.out, i, "tunnels", &context.tunnels, false)?;
+        field(&mut self.out, i, "warnings", &context.warnings, true)?;
+        self.out.write_all(b"  },\n  \"hosts\": [")
+    }
+
+    fn host(&mut self, host: &HostPlan) -> io::Result<()> {
+        self.out.write_all(if self.summary.hosts == 0 {
+            b"\n"
+        } else {
+            b",\n"
+        })?;
+        self.summary.add(host);
+        write_host(&mut self.out, host)
+    }
+
+    fn finish(&mut self) -> io::Result<Summary> {
+        let s = self.summary;
+        let view = SummaryView {
+            add: s.counts.add,
+            change: s.counts.change,
+            destroy: s.counts.destroy,
+            hosts: s.hosts,
+            hosts_with_changes: s.hosts_with_changes,
+            hosts_blocked: s.hosts_blocked,
+            conflicts: s.conflicts,
+            preflight_failures: s.preflight_failures,
+            left_alone: s.left_alone,
+        };
+        self.out
+            .write_all(if s.hosts == 0 { b"],\n" } else { b"\n  ],\n" })?;
+        self.out.write_all(b"  \"summary\": ")?;
+        serde_json::to_writer(&mut self.out, &view)?;
+        self.out.write_all(b"\n}\n")?;
+        self.out.flush()?;
+        Ok(s)
+    }
+}
+
+/// Renders a whole plan as the JSON document (tests, small plans).
+pub fn render(plan: &crate::plan::Plan) -> String {
+    super::render(plan, super::Format::Json, false)
+}
