@@ -26,6 +26,8 @@ const REACH_DEADLINE: u32 = 4;
 /// Seconds a cross-VLAN ping is given to (wrongly) get through; run after the same-VLAN
 /// tests, when every path has settled.
 const ISOLATION_DEADLINE: u32 = 2;
+/// How long the datapath counters are watched for a storm before the traffic tests.
+const QUIET_WINDOW: Duration = Duration::from_millis(400);
 /// How long the broadcast test watches the datapath counters.
 const BROADCAST_WINDOW: Duration = Duration::from_millis(700);
 
@@ -62,24 +64,31 @@ pub fn check(
     let attached = probe::attach_all(&probes, bridge, analysis.overlay_mtu);
     let report = attached.and_then(|()| {
         warm_up(&probes, analysis.protection)?;
-        // First, because a storming overlay fails the check whatever else happens, and
-        // the traffic tests would only prolong the storm (and each wait its deadline).
+        // The warm-up's pings began with ARP broadcasts: a loop is already storming. If
+        // so, stop here: the check fails whatever else happens, and the traffic tests
+        // would only prolong the storm (each waiting out its deadline).
+        let background = storm::measure(topology, &run_root, None, QUIET_WINDOW)?;
+        if background.is_storm() {
+            return Ok(CheckReport {
+                overlay_mtu: analysis.overlay_mtu,
+                vlans: Vec::new(),
+                isolation: Vec::new(),
+                broadcast: background,
+                traffic_skipped: true,
+                kept_probes: Vec::new(),
+            });
+        }
+        let vlans = same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?;
+        let isolation = isolation_tests(&probes, keep_probes)?;
+        // Last, on a network the traffic tests have shown settled (an RSTP tree can still
+        // be discarding right after the warm-up, and a broadcast then goes nowhere).
         let broadcast = broadcast_test(topology, &run_root, &probes)?;
-        let storming = broadcast.is_storm();
-        let (vlans, isolation) = if storming {
-            (Vec::new(), Vec::new())
-        } else {
-            (
-                same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?,
-                isolation_tests(&probes, keep_probes)?,
-            )
-        };
         Ok(CheckReport {
             overlay_mtu: analysis.overlay_mtu,
             vlans,
             isolation,
             broadcast,
-            traffic_skipped: storming,
+            traffic_skipped: false,
             kept_probes: Vec::new(),
         })
     });
@@ -177,7 +186,12 @@ fn broadcast_test(
         return Ok(StormReport::default());
     };
     let silent = probe::silent_address(topology, first.r.vlan_id)?;
-    storm::measure(topology, run_root, &first.netns, silent, BROADCAST_WINDOW)
+    storm::measure(
+        topology,
+        run_root,
+        Some((&first.netns, silent)),
+        BROADCAST_WINDOW,
+    )
 }
 
 /// For every cross-VLAN probe pair: host routes on both sides, then one ping.

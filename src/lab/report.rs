@@ -114,7 +114,7 @@ impl CheckReport {
         }
         if self.broadcast.is_storm() {
             broken.push(format!(
-                "storm: one broadcast made {} datapath packets in {} ms",
+                "storm: {} datapath packets in {} ms, a forwarding loop",
                 self.broadcast.total, self.broadcast.window_ms
             ));
         }
@@ -236,6 +236,7 @@ mod tests {
                 },
             ],
             broadcast: StormReport {
+                triggered: true,
                 window_ms: 700,
                 per_host: vec![("host-a".into(), 12), ("host-b".into(), 9)],
                 total: 21,
@@ -269,7 +270,7 @@ mod tests {
         assert!(!r.passed());
         assert_eq!(
             r.broken_pairs(),
-            ["storm: one broadcast made 140000 datapath packets in 700 ms"]
+            ["storm: 140000 datapath packets in 700 ms, a forwarding loop"]
         );
     }
 }
