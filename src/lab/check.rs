@@ -9,6 +9,12 @@
 //! probe of the pair gets a host route to the other *on its own interface*: the two are
 //! then one ARP away from each other, and the only thing that keeps them apart is the
 //! overlay's VLAN separation. A leak between the VLANs makes that ping succeed.
+//!
+//! Order: attach the probes; warm up (first reply per probe, or a deadline); watch the
+//! datapath counters for a storm the warm-up's ARP broadcasts set off (if so, stop: the
+//! check has failed); the same-VLAN tests, all pairs at once; the isolation tests; and
+//! last one ARP broadcast, measured, on a network the tests have shown settled. Every
+//! step is bounded in time. Two checks of one lab at once would fight over probe names.
 
 use super::layout::{self, HostPaths};
 use super::probe::{self, Probe};
