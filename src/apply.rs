@@ -98,12 +98,13 @@ pub enum ApplyError {
         what: String,
     },
     /// Talking to OVSDB failed.
-    #[error("`{host}`: {source}")]
+    #[error("`{host}`: {error}")]
     Ovsdb {
         /// Host.
         host: String,
-        /// The OVSDB error (names the endpoint).
-        source: Box<OvsdbError>,
+        /// The OVSDB error (names the endpoint). Part of the message, not a `source()`,
+        /// so a printed chain says it once.
+        error: Box<OvsdbError>,
     },
     /// The transaction was committed but ovs-vswitchd did not reach it in time.
     #[error("`{host}` (`{endpoint}`): ovs-vswitchd did not catch up within {timeout:?} (cur_cfg {reached}, waiting for {target}); the database holds the change but the switch has not applied it\nhelp: check that ovs-vswitchd is running on `{host}`")]
@@ -189,7 +190,7 @@ pub fn apply_host(
     let mut exec = OvsdbExecutor::connect(endpoint, options.request_timeout).map_err(|source| {
         ApplyError::Ovsdb {
             host: plan.host.clone(),
-            source: Box::new(source),
+            error: Box::new(source),
         }
     })?;
     apply(plan, &mut exec, options)
@@ -272,7 +273,7 @@ fn commit_error(plan: &HostPlan, endpoint: &str, error: OvsdbError) -> ApplyErro
     }
     ApplyError::Ovsdb {
         host: plan.host.clone(),
-        source: Box::new(error),
+        error: Box::new(error),
     }
 }
 
@@ -313,7 +314,7 @@ fn wait_for_switch(
     loop {
         let results = exec.transact(&query).map_err(|source| ApplyError::Ovsdb {
             host: plan.host.clone(),
-            source: Box::new(source),
+            error: Box::new(source),
         })?;
         let reached = results
             .first()
@@ -361,7 +362,7 @@ fn check_interfaces(
         .collect();
     let results = exec.transact(&ops).map_err(|source| ApplyError::Ovsdb {
         host: plan.host.clone(),
-        source: Box::new(source),
+        error: Box::new(source),
     })?;
     let mut seen = Vec::new();
     let mut failures = Vec::new();
@@ -820,6 +821,22 @@ fn recorded_answer(op: &Op) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ovsdb_error_chain_repeated_the_ovsdb_message() {
+        let err = ApplyError::Ovsdb {
+            host: "host-c".into(),
+            error: Box::new(OvsdbError::Connect {
+                endpoint: "unix:/nowhere/db.sock".into(),
+                cause: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+        };
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(
+            chain,
+            "`host-c`: cannot connect to OVSDB at `unix:/nowhere/db.sock`: entity not found"
+        );
+    }
 
     fn change(action: Action, kind: Kind, name: &str, parent: Option<&str>) -> Change {
         Change {

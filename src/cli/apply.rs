@@ -9,6 +9,7 @@ use super::{use_color, Coded, Exit};
 use crate::apply::{apply_host, ApplyOptions};
 use crate::plan::{self, HostPlan, Mode, Plan};
 use crate::topology;
+use anyhow::Context as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
@@ -54,7 +55,8 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
                 "{}: applied {n} change(s); verified: the plan is now empty",
                 host.host
             ),
-            Err(err) => failures.push(err.context(format!("host `{}`", host.host))),
+            // Every error of `apply_one` already names its host.
+            Err(err) => failures.push(err),
         }
     }
     finish(failures, "apply complete")
@@ -180,9 +182,14 @@ fn apply_all(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("bug: apply thread panicked")))
+            .zip(work)
+            .map(|(h, host)| {
+                h.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!(
+                        "host `{}`: bug: the apply thread panicked",
+                        host.host
+                    ))
+                })
             })
             .collect()
     })
@@ -195,17 +202,22 @@ fn apply_one(
     options: &ApplyOptions,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
+    // `ApplyError` names the host itself; the verification steps below do not.
     apply_host(host, &target.endpoint, options)?;
-    let observed = crate::observe::observe(&target.endpoint, timeout)?;
-    let again = plan_one(loaded, target, &observed)?;
-    if !again.changes.is_empty() {
-        let mut left = Vec::new();
-        crate::render::render_host_to(crate::render::Format::Text, &again, &mut left)?;
-        anyhow::bail!(
-            "verification failed: after apply the plan is not empty:\n{}",
-            String::from_utf8_lossy(&left)
-        );
-    }
+    let verify = || -> anyhow::Result<()> {
+        let observed = crate::observe::observe(&target.endpoint, timeout)?;
+        let again = plan_one(loaded, target, &observed)?;
+        if !again.changes.is_empty() {
+            let mut left = Vec::new();
+            crate::render::render_host_to(crate::render::Format::Text, &again, &mut left)?;
+            anyhow::bail!(
+                "verification failed: after apply the plan is not empty:\n{}",
+                String::from_utf8_lossy(&left)
+            );
+        }
+        Ok(())
+    };
+    verify().with_context(|| format!("host `{}`", host.host))?;
     Ok(host.changes.len())
 }
 
