@@ -60,7 +60,11 @@ fn an_unreachable_ovsdb_is_an_error_naming_the_endpoint_while_the_others_apply()
     assert!(run.stderr.contains("`host-c`"), "names the host: {run}");
     for line in run.stderr.lines().filter(|l| l.contains(&endpoint)) {
         assert_eq!(line.matches(&endpoint).count(), 1, "{run}");
-        assert_eq!(line.matches("(os error").count(), 1, "the cause once: {run}");
+        assert_eq!(
+            line.matches("(os error").count(),
+            1,
+            "the cause once: {run}"
+        );
     }
     assert_eq!(ports(&cluster, "host-a"), ["vx-host-b", "vx-host-c"]);
     assert_eq!(ports(&cluster, "host-b"), ["vx-host-a", "vx-host-c"]);
