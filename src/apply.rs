@@ -383,7 +383,11 @@ fn check_interfaces(
     }
 }
 
-/// An interface's `ofport`, or why ovs-vswitchd failed it (`ofport` -1 or an `error`).
+/// An interface's `ofport`, or why ovs-vswitchd failed it: `ofport` -1, an `error`, or
+/// no `ofport` at all. ovs-vswitchd writes `ofport` in the same transaction that moves
+/// `cur_cfg`, so once the switch caught up an interface without one was never opened;
+/// that is what happens when its bridge's datapath could not be opened (a `system`
+/// bridge without the kernel module), and OVS then writes no error on the interface.
 fn judge_interface(name: &str, result: &Json) -> Result<Option<i64>, InterfaceFailure> {
     let failure = |ofport, error: &str| InterfaceFailure {
         name: name.to_string(),
@@ -400,6 +404,11 @@ fn judge_interface(name: &str, result: &Json) -> Result<Option<i64>, InterfaceFa
     match (ofport, error) {
         (_, Some(error)) if !error.is_empty() => Err(failure(ofport, &error)),
         (Some(-1), _) => Err(failure(ofport, "ofport is -1 and OVS gave no error text")),
+        (None, _) => Err(failure(
+            None,
+            "ovs-vswitchd gave it no OpenFlow port, so it never opened it (did its bridge's \
+             datapath fail to open? see the ovs-vswitchd log)",
+        )),
         _ => Ok(ofport),
     }
 }
@@ -1028,6 +1037,16 @@ mod tests {
         assert_eq!(recorder.transactions.len(), 3);
         assert_eq!(recorder.transactions[1][0].table(), "Open_vSwitch");
         assert_eq!(recorder.transactions[2][0].table(), "Interface");
+    }
+
+    #[test]
+    fn an_interface_the_switch_never_opened_passed_the_check() {
+        let never_opened = json!({"rows": [{"ofport": ["set", []], "error": ["set", []]}]});
+        let failure = judge_interface("vx-host-b", &never_opened).expect_err("no ofport");
+        assert_eq!(failure.ofport, None);
+        assert!(failure.error.contains("no OpenFlow port"), "{failure:?}");
+        let opened = json!({"rows": [{"ofport": 3, "error": ["set", []]}]});
+        assert_eq!(judge_interface("vx-host-b", &opened), Ok(Some(3)));
     }
 
     #[test]
