@@ -328,3 +328,48 @@ fn drift_made_by_hand_is_planned_as_exactly_that_repair_and_restored() {
     assert_eq!(c.get("external_ids:ovsnet-peer"), Some(&json!("host-c")));
     assert_eq!(a.get("Port", "vx-host-c", "protected"), "true");
 }
+
+#[test]
+fn removing_the_relay_of_a_gre_chain_relinks_its_neighbours() {
+    let cluster = Cluster::start(3);
+    let chain = |hosts: Vec<usize>| Spec {
+        hosts,
+        tunnel: "gre",
+        shape: "chain",
+        ..Spec::mesh(3)
+    };
+    let abc = cluster.topology("chain-abc", &chain(vec![0, 1, 2]));
+    assert_converged(&abc);
+    let b = cluster.host("host-b");
+    assert_eq!(b.vsctl(&["list-ports", BRIDGE]), "gre-host-a\ngre-host-c\n");
+    assert_eq!(b.get("Interface", "gre-host-c", "type"), "gre");
+    assert_eq!(
+        b.get("Port", "gre-host-c", "protected"),
+        "false",
+        "a chain is a tree"
+    );
+
+    let ac = cluster.topology("chain-ac", &chain(vec![0, 2]));
+    assert_eq!(
+        difference(&ac),
+        [("host-a", "host-c"), ("host-c", "host-a")]
+            .iter()
+            .map(|(h, peer)| (
+                h.to_string(),
+                vec![
+                    format!("create port gre-{peer}"),
+                    format!("create interface gre-{peer}"),
+                    "delete interface gre-host-b".to_string(),
+                    "delete port gre-host-b".to_string(),
+                ]
+            ))
+            .collect::<Vec<_>>()
+    );
+    assert_converged(&ac);
+    let a = cluster.host("host-a");
+    assert_eq!(a.vsctl(&["list-ports", BRIDGE]), "gre-host-c\n");
+    assert_eq!(
+        a.get("Interface", "gre-host-c", "options:remote_ip"),
+        "\"198.18.0.3\""
+    );
+}

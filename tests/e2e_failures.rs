@@ -121,3 +121,29 @@ fn exit_codes_on_real_hosts_and_no_apply_without_approval() {
     again.expect_code(0, "nothing to apply needs no approval");
     assert!(again.stdout.contains("nothing to apply"), "{again}");
 }
+
+#[test]
+fn a_bridge_whose_datapath_cannot_open_fails_the_apply_naming_its_interfaces() {
+    if std::path::Path::new("/sys/module/openvswitch").exists() {
+        eprintln!("skipped: the openvswitch kernel module is loaded, the system datapath opens");
+        return;
+    }
+    let cluster = Cluster::start(2);
+    let kernel = Spec {
+        datapath: "system",
+        ..Spec::mesh(2)
+    };
+    let topo = cluster.topology("mesh2-system", &kernel);
+    let run = ovsnet(&["apply", &topo, "--auto-approve", "--switch-timeout", "5"]);
+    run.expect_code(1, "ovs-vswitchd cannot open a kernel datapath here");
+    for (host, tunnel) in [("host-a", "vx-host-b"), ("host-b", "vx-host-a")] {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("`{host}`")))
+            .unwrap_or_else(|| panic!("{host} is named: {run}"));
+        assert!(line.contains(&format!("`{tunnel}`")), "{run}");
+        assert!(line.contains("no OpenFlow port"), "{run}");
+    }
+    assert!(!run.stdout.contains("verified"), "{run}");
+}

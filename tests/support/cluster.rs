@@ -40,6 +40,8 @@ pub struct Spec {
     pub dst_port: Option<u16>,
     /// `mesh` or `chain`.
     pub shape: &'static str,
+    /// `netdev` (userspace, what these switches run) or `system` (kernel).
+    pub datapath: &'static str,
 }
 
 impl Spec {
@@ -51,6 +53,7 @@ impl Spec {
             key: Some(5001),
             dst_port: None,
             shape: "mesh",
+            datapath: "netdev",
         }
     }
 }
@@ -102,7 +105,7 @@ impl Cluster {
 
     fn yaml(&self, spec: &Spec) -> String {
         let mut y = String::from("version: 1\ncluster: demo\n");
-        y += &format!("bridge:\n  name: {BRIDGE}\n  datapath: netdev\n");
+        y += &format!("bridge:\n  name: {BRIDGE}\n  datapath: {}\n", spec.datapath);
         y += &format!(
             "tunnel:\n  type: {}\n  topology: {}\n",
             spec.tunnel, spec.shape
