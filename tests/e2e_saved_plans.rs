@@ -120,3 +120,36 @@ fn host_selection_limits_plan_and_apply_and_contacts_no_other_host() {
     direct.expect_code(0, "apply --host with nothing to do");
     assert!(direct.stdout.contains("nothing to apply"), "{direct}");
 }
+
+#[test]
+fn a_plan_with_an_unreachable_host_was_saved_without_it() {
+    let mut cluster = Cluster::start(2);
+    let topo = cluster.topology("mesh2", &Spec::mesh(2));
+    cluster.host_mut("host-b").stop_ovsdb();
+    let saved = cluster.file("partial.plan");
+    let run = ovsnet(&["plan", &topo, "-o", &saved]);
+    run.expect_code(1, "host-b cannot be planned");
+    assert!(
+        run.stderr
+            .contains(&format!("the plan was not saved to `{saved}`")),
+        "{run}"
+    );
+    assert!(
+        !std::path::Path::new(&saved).exists(),
+        "a saved plan lacking host-b would apply as if host-b were fine"
+    );
+}
+
+#[test]
+fn a_host_outside_the_saved_plan_was_applied_silently_as_nothing() {
+    let cluster = Cluster::start(2);
+    let topo = cluster.topology("mesh2", &Spec::mesh(2));
+    let saved = cluster.file("a.plan");
+    ovsnet(&["plan", &topo, "--host", "host-a", "-o", &saved]).expect_code(0, "plan -o");
+    let run = ovsnet(&["apply", &saved, "--host", "host-b", "--auto-approve"]);
+    run.expect_code(64, "host-b is not in the plan");
+    assert!(run.stderr.contains("`--host host-b`"), "{run}");
+    assert!(run.stderr.contains("it covers host-a"), "{run}");
+    assert_eq!(cluster.host("host-a").vsctl(&["list-br"]), "");
+    assert_eq!(cluster.host("host-b").vsctl(&["list-br"]), "");
+}

@@ -118,6 +118,25 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
         ..args.target.clone()
     };
     let mut targets = targets(&loaded.topology, &target_args)?;
+    // Selecting a host the plan does not cover would otherwise apply nothing, silently.
+    if let Some(name) = args
+        .target
+        .hosts
+        .iter()
+        .find(|name| !plan.hosts.iter().any(|h| &&h.host == name))
+    {
+        let covered: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
+        let covered = if covered.is_empty() {
+            "no host".to_string()
+        } else {
+            covered.join(", ")
+        };
+        return Err(Coded::usage(format!(
+            "`--host {name}` is not in the saved plan `{}`\nhelp: it covers {}",
+            args.input.display(),
+            covered
+        )));
+    }
     targets.retain(|t| plan.hosts.iter().any(|h| h.host == t.name));
     plan.hosts
         .retain(|h| targets.iter().any(|t| t.name == h.host));
