@@ -108,6 +108,13 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
     if plan.context.mode == Mode::Lab {
         force_lab_datapath(&mut loaded.topology);
     }
+    // The embedded topology is what desire and verification run on: it must be the one
+    // the plan was computed from, or verification would judge against the wrong target.
+    if loaded.topology.digest() != plan.context.topology_digest {
+        return Err(Coded::invalid(
+            "the plan file's topology does not match its digest; the file was edited after planning",
+        ));
+    }
     if plan.context.mode == Mode::Offline || plan.context.mode == Mode::Diff {
         return Err(Coded::usage(
             "an offline or diff plan describes no real host and cannot be applied",
