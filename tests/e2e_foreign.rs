@@ -258,3 +258,36 @@ fn a_hand_made_port_with_a_wanted_tunnel_name_is_a_conflict_and_never_overwritte
         assert!(ports.contains(peer), "{host}: {ports}");
     }
 }
+
+#[test]
+fn deleting_the_overlay_bridge_is_refused_while_a_foreign_port_sits_on_it() {
+    let cluster = Cluster::start(2);
+    let topo = cluster.topology("mesh2", &Spec::mesh(2));
+    converge(&topo);
+    let a = cluster.host("host-a");
+    a.vsctl(&[
+        "add-port",
+        BRIDGE,
+        "hand0",
+        "--",
+        "set",
+        "Interface",
+        "hand0",
+        "type=internal",
+    ]);
+    // Renaming the bridge in the file means deleting the old one on every host.
+    let text = std::fs::read_to_string(&topo).expect("topology");
+    let renamed = cluster.file("renamed.yaml");
+    std::fs::write(&renamed, text.replace("name: br-ovsnet", "name: br-other")).expect("write");
+    let before = snapshot(a);
+
+    let run = ovsnet(&["apply", &renamed, "--auto-approve"]);
+    run.expect_code(1, "host-a's bridge carries a foreign port");
+    assert!(run.all().contains("`hand0`"), "names the port: {run}");
+    assert!(run.stderr.contains("`host-a`"), "names the host: {run}");
+    assert_eq!(snapshot(a), before, "nothing changed on host-a");
+    // host-b has no foreign port: its bridge is replaced.
+    let b = cluster.host("host-b");
+    assert_eq!(b.vsctl(&["list-br"]), "br-other\n");
+    assert_eq!(b.vsctl(&["list-ports", "br-other"]), "vx-host-a\n");
+}
