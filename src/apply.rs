@@ -229,6 +229,48 @@ pub fn apply(
     })
 }
 
+/// Waits, within `options.cfg_timeout`, until ovs-vswitchd has taken everything the
+/// database already holds (`cur_cfg` reaches `next_cfg`), changing nothing. An empty plan
+/// proves the database is right; this proves the switch took it, so an apply retried
+/// after a switch timeout does not report success over a switch that never caught up.
+pub fn settle_host(
+    plan: &HostPlan,
+    endpoint: &str,
+    options: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    let mut exec = OvsdbExecutor::connect(endpoint, options.request_timeout).map_err(|source| {
+        ApplyError::Ovsdb {
+            host: plan.host.clone(),
+            error: Box::new(source),
+        }
+    })?;
+    settle(plan, &mut exec, options)
+}
+
+/// [`settle_host`] through any executor.
+pub fn settle(
+    plan: &HostPlan,
+    exec: &mut dyn Executor,
+    options: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    let query = [Op::Select {
+        table: "Open_vSwitch".into(),
+        conditions: Vec::new(),
+        columns: Some(vec!["next_cfg".into()]),
+    }];
+    let results = exec.transact(&query).map_err(|source| ApplyError::Ovsdb {
+        host: plan.host.clone(),
+        error: Box::new(source),
+    })?;
+    let target = results
+        .first()
+        .and_then(|r| ovsdb::rows(r).first())
+        .and_then(|row| row.get("next_cfg"))
+        .and_then(Json::as_i64)
+        .unwrap_or(0);
+    wait_for_switch(plan, exec, target, options.cfg_timeout)
+}
+
 fn check_not_blocked(plan: &HostPlan) -> Result<(), ApplyError> {
     if plan.is_blocked() {
         return Err(ApplyError::Blocked {
@@ -1047,6 +1089,43 @@ mod tests {
         assert!(failure.error.contains("no OpenFlow port"), "{failure:?}");
         let opened = json!({"rows": [{"ofport": 3, "error": ["set", []]}]});
         assert_eq!(judge_interface("vx-host-b", &opened), Ok(Some(3)));
+    }
+
+    /// A switch whose `cur_cfg` stays behind `next_cfg`.
+    struct Lagging;
+
+    impl Executor for Lagging {
+        fn endpoint(&self) -> &str {
+            "lagging"
+        }
+
+        fn transact(&mut self, _ops: &[Op]) -> Result<Vec<Json>, OvsdbError> {
+            Ok(vec![json!({"rows": [{"next_cfg": 2, "cur_cfg": 1}]})])
+        }
+    }
+
+    #[test]
+    fn settle_waits_for_the_switch_and_times_out_naming_the_host() {
+        let idle = plan(vec![], vec![]);
+        let mut recorder = Recorder::default();
+        settle(&idle, &mut recorder, &ApplyOptions::default()).expect("caught up");
+        assert_eq!(recorder.transactions.len(), 2, "read next_cfg, then poll");
+        let options = ApplyOptions {
+            cfg_timeout: Duration::ZERO,
+            ..ApplyOptions::default()
+        };
+        let err = settle(&idle, &mut Lagging, &options).expect_err("never catches up");
+        assert!(
+            matches!(
+                err,
+                ApplyError::SwitchTimeout {
+                    reached: 1,
+                    target: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

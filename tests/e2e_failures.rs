@@ -147,3 +147,27 @@ fn a_bridge_whose_datapath_cannot_open_fails_the_apply_naming_its_interfaces() {
     }
     assert!(!run.stdout.contains("verified"), "{run}");
 }
+
+#[test]
+fn a_retried_apply_passed_while_the_switch_had_not_caught_up() {
+    let mut cluster = Cluster::start(2);
+    let topo = cluster.topology("mesh2", &Spec::mesh(2));
+    cluster.host_mut("host-b").stop_vswitchd();
+    let args = ["apply", &topo, "--auto-approve", "--switch-timeout", "1"];
+    ovsnet(&args).expect_code(1, "the switch on host-b is down");
+    // The database now holds the change, so the plan is empty; the switch still has not
+    // taken it, and a pipeline that retries must not turn green.
+    let retry = ovsnet(&args);
+    retry.expect_code(1, "the switch on host-b has still not caught up");
+    assert!(retry.stderr.contains("`host-b`"), "{retry}");
+    assert!(
+        retry
+            .stderr
+            .contains("ovs-vswitchd did not catch up within 1s"),
+        "{retry}"
+    );
+    assert!(
+        !retry.stderr.contains("`host-a`"),
+        "host-a is fine: {retry}"
+    );
+}

@@ -1,12 +1,13 @@
 //! `ovsnet apply`: plan (or read a saved plan and prove it is still current), confirm,
 //! apply every host in parallel, then verify each host by observing and planning again.
+//! A host without changes is still settled: its switch must have taken what its database holds.
 
 use super::args::ApplyArgs;
 use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, Loaded};
 use super::plan::{plan_hosts, plan_one};
 use super::{use_color, Coded, Exit};
-use crate::apply::{apply_host, ApplyOptions};
+use crate::apply::{apply_host, settle_host, ApplyOptions};
 use crate::plan::{self, HostPlan, Mode, Plan};
 use crate::topology;
 use anyhow::Context as _;
@@ -27,30 +28,26 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     crate::render::render_to(crate::render::Format::Text, &plan, &mut out, color)?;
     out.flush()?;
-    let work: Vec<&HostPlan> = plan
-        .hosts
-        .iter()
-        .filter(|h| !h.changes.is_empty())
-        .collect();
     if let Some(blocked) = plan.hosts.iter().find(|h| h.is_blocked()) {
         failures.push(anyhow::anyhow!(
             "host `{}` has conflicts or lacks features; nothing applied there",
             blocked.host
         ));
     }
-    if work.is_empty() {
-        return finish(failures, "nothing to apply");
-    }
-    if !args.auto_approve {
-        confirm(work.len())?;
+    // Hosts without changes are still visited: their switch must have caught up too.
+    let ready: Vec<&HostPlan> = plan.hosts.iter().filter(|h| !h.is_blocked()).collect();
+    let work = ready.iter().filter(|h| !h.changes.is_empty()).count();
+    if work > 0 && !args.auto_approve {
+        confirm(work)?;
     }
     let options = ApplyOptions {
         cfg_timeout: Duration::from_secs(args.switch_timeout),
         request_timeout: timeout,
     };
-    let results = apply_all(&loaded, &targets, &work, &options, timeout);
-    for (host, result) in work.iter().zip(results) {
+    let results = apply_all(&loaded, &targets, &ready, &options, timeout);
+    for (host, result) in ready.iter().zip(results) {
         match result {
+            Ok(0) => {}
             Ok(n) => println!(
                 "{}: applied {n} change(s); verified: the plan is now empty",
                 host.host
@@ -59,7 +56,14 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
             Err(err) => failures.push(err),
         }
     }
-    finish(failures, "apply complete")
+    finish(
+        failures,
+        if work == 0 {
+            "nothing to apply"
+        } else {
+            "apply complete"
+        },
+    )
 }
 
 type Prepared = (Loaded, Vec<Target>, Plan, Vec<anyhow::Error>);
@@ -185,7 +189,8 @@ fn confirm(hosts: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies every host's plan in parallel; each result counts the changes applied.
+/// Applies every host's plan in parallel (a host without changes is only settled);
+/// each result counts the changes applied.
 fn apply_all(
     loaded: &Loaded,
     targets: &[Target],
@@ -229,6 +234,10 @@ fn apply_one(
     timeout: Duration,
 ) -> anyhow::Result<usize> {
     // `ApplyError` names the host itself; the verification steps below do not.
+    if host.changes.is_empty() {
+        settle_host(host, &target.endpoint, options)?;
+        return Ok(0);
+    }
     apply_host(host, &target.endpoint, options)?;
     let verify = || -> anyhow::Result<()> {
         let observed = crate::observe::observe(&target.endpoint, timeout)?;
