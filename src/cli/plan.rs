@@ -43,12 +43,19 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         let timeout = Duration::from_secs(args.target.timeout);
         let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
         write_plan(writer.as_mut(), &plan)?;
+        let mut outcome = Outcome::of(&plan, failures);
         if let Some(path) = &args.out {
-            let source = std::fs::read_to_string(&args.topology)?;
-            crate::planfile::write(path, &plan, &args.topology.display().to_string(), &source)
-                .with_context(|| format!("cannot save the plan to `{}`", path.display()))?;
+            // A saved plan that silently lacks a host would apply as if that host were
+            // fine: save only a plan that covers every selected host.
+            if outcome.failures.is_empty() {
+                let source = std::fs::read_to_string(&args.topology)?;
+                crate::planfile::write(path, &plan, &args.topology.display().to_string(), &source)
+                    .with_context(|| format!("cannot save the plan to `{}`", path.display()))?;
+            } else {
+                outcome.unsaved = Some(path.display().to_string());
+            }
         }
-        Outcome::of(&plan, failures)
+        outcome
     };
     drop(writer);
     out.flush()?;
@@ -168,6 +175,8 @@ struct Outcome {
     changes: bool,
     blocked: Vec<String>,
     failures: Vec<anyhow::Error>,
+    /// The `-o` path not written because some host could not be planned.
+    unsaved: Option<String>,
 }
 
 impl Outcome {
@@ -195,9 +204,15 @@ impl Outcome {
             eprintln!("error: {failure:#}");
         }
         if !self.failures.is_empty() {
+            let unsaved = self.unsaved.map_or_else(String::new, |path| {
+                format!("; the plan was not saved to `{path}`")
+            });
             return Err(Coded {
                 exit: Exit::Failure,
-                message: format!("{} host(s) could not be planned", self.failures.len()),
+                message: format!(
+                    "{} host(s) could not be planned{unsaved}",
+                    self.failures.len()
+                ),
             }
             .into());
         }
