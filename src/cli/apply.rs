@@ -5,7 +5,7 @@
 use super::args::ApplyArgs;
 use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, Loaded};
-use super::plan::{plan_hosts, plan_one};
+use super::plan::{header, plan_hosts, plan_one, select_mode};
 use super::{use_color, Coded, Exit};
 use crate::apply::{apply_host, settle_host, ApplyOptions};
 use crate::plan::{self, HostPlan, Mode, Plan};
@@ -70,19 +70,9 @@ type Prepared = (Loaded, Vec<Target>, Plan, Vec<anyhow::Error>);
 
 fn fresh_plan(args: &ApplyArgs, timeout: Duration) -> anyhow::Result<Prepared> {
     let mut loaded = super::load::load(&args.input, true, use_color(&args.color, false))?;
-    let mode = if args.target.lab {
-        force_lab_datapath(&mut loaded.topology);
-        Mode::Lab
-    } else {
-        Mode::Live
-    };
+    let mode = select_mode(&mut loaded, false, args.target.lab);
     let targets = targets(&loaded.topology, &args.target)?;
-    let context = plan::context(
-        &loaded.topology,
-        &loaded.analysis,
-        mode,
-        loaded.warnings.clone(),
-    );
+    let context = header(&loaded, mode);
     let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
     Ok((loaded, targets, plan, failures))
 }

@@ -19,21 +19,9 @@ use std::time::Duration;
 pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     let color = use_color(&args.output.color, true);
     let mut loaded = load(&args.topology, true, use_color(&args.output.color, false))?;
-    let mode = if args.offline {
-        Mode::Offline
-    } else if args.target.lab {
-        force_lab_datapath(&mut loaded.topology);
-        Mode::Lab
-    } else {
-        Mode::Live
-    };
+    let mode = select_mode(&mut loaded, args.offline, args.target.lab);
     let targets = targets(&loaded.topology, &args.target)?;
-    let context = plan::context(
-        &loaded.topology,
-        &loaded.analysis,
-        mode,
-        loaded.warnings.clone(),
-    );
+    let context = header(&loaded, mode);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut writer = crate::render::writer(args.output.format.into(), &mut out, color);
@@ -99,6 +87,28 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
     drop(writer);
     out.flush()?;
     Outcome::of(&plan, Vec::new()).exit(output.detailed_exitcode)
+}
+
+/// The mode a plan runs in; `--lab` also switches every host to the userspace datapath.
+pub fn select_mode(loaded: &mut Loaded, offline: bool, lab: bool) -> Mode {
+    if offline {
+        Mode::Offline
+    } else if lab {
+        force_lab_datapath(&mut loaded.topology);
+        Mode::Lab
+    } else {
+        Mode::Live
+    }
+}
+
+/// The plan header for `loaded` in `mode`.
+pub fn header(loaded: &Loaded, mode: Mode) -> Context {
+    plan::context(
+        &loaded.topology,
+        &loaded.analysis,
+        mode,
+        loaded.warnings.clone(),
+    )
 }
 
 /// Observes every target and plans it; unreachable hosts are reported and left out.
