@@ -9,7 +9,11 @@ topology=${1:-topologies/mesh3-vxlan.yaml}
 scripts/install-deps.sh
 cargo build --locked --release --quiet
 ovsnet=target/release/ovsnet
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+    step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    step() { printf '\n== %s\n' "$*"; }
+fi
 
 step "validate $topology"
 $ovsnet validate "$topology"

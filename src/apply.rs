@@ -98,12 +98,13 @@ pub enum ApplyError {
         what: String,
     },
     /// Talking to OVSDB failed.
-    #[error("`{host}`: {source}")]
+    #[error("`{host}`: {error}")]
     Ovsdb {
         /// Host.
         host: String,
-        /// The OVSDB error (names the endpoint).
-        source: Box<OvsdbError>,
+        /// The OVSDB error (names the endpoint). Part of the message, not a `source()`,
+        /// so a printed chain says it once.
+        error: Box<OvsdbError>,
     },
     /// The transaction was committed but ovs-vswitchd did not reach it in time.
     #[error("`{host}` (`{endpoint}`): ovs-vswitchd did not catch up within {timeout:?} (cur_cfg {reached}, waiting for {target}); the database holds the change but the switch has not applied it\nhelp: check that ovs-vswitchd is running on `{host}`")]
@@ -189,7 +190,7 @@ pub fn apply_host(
     let mut exec = OvsdbExecutor::connect(endpoint, options.request_timeout).map_err(|source| {
         ApplyError::Ovsdb {
             host: plan.host.clone(),
-            source: Box::new(source),
+            error: Box::new(source),
         }
     })?;
     apply(plan, &mut exec, options)
@@ -226,6 +227,48 @@ pub fn apply(
         cfg: Some(target),
         interfaces,
     })
+}
+
+/// Waits, within `options.cfg_timeout`, until ovs-vswitchd has taken everything the
+/// database already holds (`cur_cfg` reaches `next_cfg`), changing nothing. An empty plan
+/// proves the database is right; this proves the switch took it, so an apply retried
+/// after a switch timeout does not report success over a switch that never caught up.
+pub fn settle_host(
+    plan: &HostPlan,
+    endpoint: &str,
+    options: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    let mut exec = OvsdbExecutor::connect(endpoint, options.request_timeout).map_err(|source| {
+        ApplyError::Ovsdb {
+            host: plan.host.clone(),
+            error: Box::new(source),
+        }
+    })?;
+    settle(plan, &mut exec, options)
+}
+
+/// [`settle_host`] through any executor.
+pub fn settle(
+    plan: &HostPlan,
+    exec: &mut dyn Executor,
+    options: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    let query = [Op::Select {
+        table: "Open_vSwitch".into(),
+        conditions: Vec::new(),
+        columns: Some(vec!["next_cfg".into()]),
+    }];
+    let results = exec.transact(&query).map_err(|source| ApplyError::Ovsdb {
+        host: plan.host.clone(),
+        error: Box::new(source),
+    })?;
+    let target = results
+        .first()
+        .and_then(|r| ovsdb::rows(r).first())
+        .and_then(|row| row.get("next_cfg"))
+        .and_then(Json::as_i64)
+        .unwrap_or(0);
+    wait_for_switch(plan, exec, target, options.cfg_timeout)
 }
 
 fn check_not_blocked(plan: &HostPlan) -> Result<(), ApplyError> {
@@ -272,7 +315,7 @@ fn commit_error(plan: &HostPlan, endpoint: &str, error: OvsdbError) -> ApplyErro
     }
     ApplyError::Ovsdb {
         host: plan.host.clone(),
-        source: Box::new(error),
+        error: Box::new(error),
     }
 }
 
@@ -316,7 +359,7 @@ fn wait_for_switch(
     loop {
         let results = exec.transact(&query).map_err(|source| ApplyError::Ovsdb {
             host: plan.host.clone(),
-            source: Box::new(source),
+            error: Box::new(source),
         })?;
         let reached = results
             .first()
@@ -365,7 +408,7 @@ fn check_interfaces(
         .collect();
     let results = exec.transact(&ops).map_err(|source| ApplyError::Ovsdb {
         host: plan.host.clone(),
-        source: Box::new(source),
+        error: Box::new(source),
     })?;
     let mut seen = Vec::new();
     let mut failures = Vec::new();
@@ -386,7 +429,11 @@ fn check_interfaces(
     }
 }
 
-/// An interface's `ofport`, or why ovs-vswitchd failed it (`ofport` -1 or an `error`).
+/// An interface's `ofport`, or why ovs-vswitchd failed it: `ofport` -1, an `error`, or
+/// no `ofport` at all. ovs-vswitchd writes `ofport` in the same transaction that moves
+/// `cur_cfg`, so once the switch caught up an interface without one was never opened;
+/// that is what happens when its bridge's datapath could not be opened (a `system`
+/// bridge without the kernel module), and OVS then writes no error on the interface.
 fn judge_interface(name: &str, result: &Json) -> Result<Option<i64>, InterfaceFailure> {
     let failure = |ofport, error: &str| InterfaceFailure {
         name: name.to_string(),
@@ -403,6 +450,11 @@ fn judge_interface(name: &str, result: &Json) -> Result<Option<i64>, InterfaceFa
     match (ofport, error) {
         (_, Some(error)) if !error.is_empty() => Err(failure(ofport, &error)),
         (Some(-1), _) => Err(failure(ofport, "ofport is -1 and OVS gave no error text")),
+        (None, _) => Err(failure(
+            None,
+            "ovs-vswitchd gave it no OpenFlow port, so it never opened it (did its bridge's \
+             datapath fail to open? see the ovs-vswitchd log)",
+        )),
         _ => Ok(ofport),
     }
 }
@@ -825,6 +877,22 @@ fn recorded_answer(op: &Op) -> Json {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ovsdb_error_chain_repeated_the_ovsdb_message() {
+        let err = ApplyError::Ovsdb {
+            host: "host-c".into(),
+            error: Box::new(OvsdbError::Connect {
+                endpoint: "unix:/nowhere/db.sock".into(),
+                cause: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+        };
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(
+            chain,
+            "`host-c`: cannot connect to OVSDB at `unix:/nowhere/db.sock`: entity not found"
+        );
+    }
+
     fn change(action: Action, kind: Kind, name: &str, parent: Option<&str>) -> Change {
         Change {
             action,
@@ -1015,6 +1083,53 @@ mod tests {
         assert_eq!(recorder.transactions.len(), 3);
         assert_eq!(recorder.transactions[1][0].table(), "Open_vSwitch");
         assert_eq!(recorder.transactions[2][0].table(), "Interface");
+    }
+
+    #[test]
+    fn an_interface_the_switch_never_opened_passed_the_check() {
+        let never_opened = json!({"rows": [{"ofport": ["set", []], "error": ["set", []]}]});
+        let failure = judge_interface("vx-host-b", &never_opened).expect_err("no ofport");
+        assert_eq!(failure.ofport, None);
+        assert!(failure.error.contains("no OpenFlow port"), "{failure:?}");
+        let opened = json!({"rows": [{"ofport": 3, "error": ["set", []]}]});
+        assert_eq!(judge_interface("vx-host-b", &opened), Ok(Some(3)));
+    }
+
+    /// A switch whose `cur_cfg` stays behind `next_cfg`.
+    struct Lagging;
+
+    impl Executor for Lagging {
+        fn endpoint(&self) -> &str {
+            "lagging"
+        }
+
+        fn transact(&mut self, _ops: &[Op]) -> Result<Vec<Json>, OvsdbError> {
+            Ok(vec![json!({"rows": [{"next_cfg": 2, "cur_cfg": 1}]})])
+        }
+    }
+
+    #[test]
+    fn settle_waits_for_the_switch_and_times_out_naming_the_host() {
+        let idle = plan(vec![], vec![]);
+        let mut recorder = Recorder::default();
+        settle(&idle, &mut recorder, &ApplyOptions::default()).expect("caught up");
+        assert_eq!(recorder.transactions.len(), 2, "read next_cfg, then poll");
+        let options = ApplyOptions {
+            cfg_timeout: Duration::ZERO,
+            ..ApplyOptions::default()
+        };
+        let err = settle(&idle, &mut Lagging, &options).expect_err("never catches up");
+        assert!(
+            matches!(
+                err,
+                ApplyError::SwitchTimeout {
+                    reached: 1,
+                    target: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -236,3 +236,29 @@ fn up_repairs_a_host_whose_namespace_was_deleted_by_hand() {
         .unwrap();
     assert!(ping.success());
 }
+
+#[test]
+fn a_lab_grows_in_place_and_down_removes_hosts_that_left_the_file() {
+    let three = topology(
+        &unique_cluster("w"),
+        3,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        false,
+    );
+    let mut two = three.clone();
+    two.hosts.truncate(2);
+    let guard = LabGuard::new(three.clone());
+    let small = lab::up(&two, &guard.root).expect("up with two hosts");
+    let grown = lab::up(&three, &guard.root).expect("up with three hosts");
+    assert!(grown.healthy(), "{}", grown.render());
+    assert_eq!(
+        live_pids(&small),
+        live_pids(&grown)[..4].to_vec(),
+        "first two hosts kept"
+    );
+    let pids = live_pids(&grown);
+    // The file shrinks back to two hosts: down still removes host-c (the lab record).
+    lab::down(&two, &guard.root).expect("down");
+    assert_nothing_left(&guard, &pids);
+}

@@ -1,9 +1,8 @@
 //! The lab, end to end through the `ovsnet` binary: `lab up`, `apply --lab`, an empty
 //! re-plan, `lab check`, `lab down`, for every shape × tunnel type, and the stories of
-//! issue 4 (storm, growth, ring with RSTP, isolation, a cut tunnel). These need the CLI
-//! wiring (`ovsnet lab ...`, `--lab`). Each runs its lab under its own run root
-//! (`OVSNET_LAB_DIR`, a temporary directory) with a unique cluster name, so they run in
-//! parallel without clashing.
+//! issue 4 (storm, growth, ring with RSTP, isolation, a cut tunnel). Each runs its lab
+//! under its own run root (`OVSNET_LAB_DIR`, a temporary directory) with a unique
+//! cluster name, so they run in parallel without clashing.
 
 mod lab_support;
 
@@ -136,7 +135,6 @@ fn star() -> Shape {
 macro_rules! cycle_tests {
     ($($name:ident: $kind:expr, $shape:expr;)*) => {$(
         #[test]
-        #[ignore = "needs cli integration"]
         fn $name() {
             full_cycle(three("m", $kind, $shape));
         }
@@ -156,7 +154,6 @@ cycle_tests! {
 }
 
 #[test]
-#[ignore = "needs cli integration"]
 fn mesh_without_loop_protection_storms_and_auto_does_not() {
     let mut t = topology(
         &unique_cluster("w"),
@@ -210,7 +207,6 @@ fn host_has_changes(cli: &CliLab, host: &str) -> bool {
 }
 
 #[test]
-#[ignore = "needs cli integration"]
 fn chain_grows_at_the_end_and_loses_its_middle_host() {
     let four = topology(
         &unique_cluster("h"),
@@ -256,7 +252,6 @@ fn chain_grows_at_the_end_and_loses_its_middle_host() {
 }
 
 #[test]
-#[ignore = "needs cli integration"]
 fn ring_with_rstp_passes_the_check() {
     let links = [
         ("host-a", "host-b"),
@@ -285,7 +280,6 @@ fn ring_with_rstp_passes_the_check() {
 }
 
 #[test]
-#[ignore = "needs cli integration"]
 fn a_tunnel_cut_by_hand_in_a_chain_fails_the_check_naming_the_pairs() {
     let t = topology(
         &unique_cluster("u"),

@@ -322,10 +322,10 @@ fn an_unreachable_endpoint_is_named_with_the_host() {
     let endpoint = host.endpoint();
     host.stop_ovsdb();
     let err = apply_host(&fresh_bridge_plan(&endpoint), &endpoint, &options()).expect_err("down");
-    let ApplyError::Ovsdb { source, .. } = &err else {
+    let ApplyError::Ovsdb { error, .. } = &err else {
         panic!("{err:?}");
     };
-    assert!(matches!(**source, OvsdbError::Connect { .. }), "{err:?}");
+    assert!(matches!(**error, OvsdbError::Connect { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
         text.contains("`host-a`") && text.contains(&format!("`{endpoint}`")),
@@ -366,6 +366,7 @@ fn a_blocked_plan_is_refused_without_contacting_the_host() {
         kind: Kind::Port,
         name: "vx-host-b".into(),
         owner: Ownership::Foreign,
+        blocks_delete_of: None,
     });
     let err = apply_host(&plan, "unix:/nonexistent/db.sock", &options()).expect_err("blocked");
     assert!(

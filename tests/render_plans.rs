@@ -367,11 +367,20 @@ fn blocked() -> Plan {
             owner: Ownership::OtherCluster("blue".into()),
         },
     ];
-    hosts[1].conflicts = vec![Conflict {
-        kind: Kind::Port,
-        name: "gnv-host-a".into(),
-        owner: Ownership::Foreign,
-    }];
+    hosts[1].conflicts = vec![
+        Conflict {
+            kind: Kind::Port,
+            name: "gnv-host-a".into(),
+            owner: Ownership::Foreign,
+            blocks_delete_of: None,
+        },
+        Conflict {
+            kind: Kind::Port,
+            name: "veth-app".into(),
+            owner: Ownership::Foreign,
+            blocks_delete_of: Some("br-old".into()),
+        },
+    ];
     hosts[2].preflight = vec![Preflight {
         requirement: "tunnel_type".into(),
         wanted: "geneve".into(),

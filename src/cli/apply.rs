@@ -1,14 +1,16 @@
 //! `ovsnet apply`: plan (or read a saved plan and prove it is still current), confirm,
 //! apply every host in parallel, then verify each host by observing and planning again.
+//! A host without changes is still settled: its switch must have taken what its database holds.
 
 use super::args::ApplyArgs;
 use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, Loaded};
-use super::plan::{plan_hosts, plan_one};
+use super::plan::{header, plan_hosts, plan_one, select_mode};
 use super::{use_color, Coded, Exit};
-use crate::apply::{apply_host, ApplyOptions};
+use crate::apply::{apply_host, settle_host, ApplyOptions};
 use crate::plan::{self, HostPlan, Mode, Plan};
 use crate::topology;
+use anyhow::Context as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
@@ -26,57 +28,51 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     crate::render::render_to(crate::render::Format::Text, &plan, &mut out, color)?;
     out.flush()?;
-    let work: Vec<&HostPlan> = plan
-        .hosts
-        .iter()
-        .filter(|h| !h.changes.is_empty())
-        .collect();
     if let Some(blocked) = plan.hosts.iter().find(|h| h.is_blocked()) {
         failures.push(anyhow::anyhow!(
             "host `{}` has conflicts or lacks features; nothing applied there",
             blocked.host
         ));
     }
-    if work.is_empty() {
-        return finish(failures, "nothing to apply");
-    }
-    if !args.auto_approve {
-        confirm(work.len())?;
+    // Hosts without changes are still visited: their switch must have caught up too.
+    let ready: Vec<&HostPlan> = plan.hosts.iter().filter(|h| !h.is_blocked()).collect();
+    let work = ready.iter().filter(|h| !h.changes.is_empty()).count();
+    if work > 0 && !args.auto_approve {
+        confirm(work)?;
     }
     let options = ApplyOptions {
         cfg_timeout: Duration::from_secs(args.switch_timeout),
         request_timeout: timeout,
     };
-    let results = apply_all(&loaded, &targets, &work, &options, timeout);
-    for (host, result) in work.iter().zip(results) {
+    let results = apply_all(&loaded, &targets, &ready, &options, timeout);
+    for (host, result) in ready.iter().zip(results) {
         match result {
+            Ok(0) => {}
             Ok(n) => println!(
                 "{}: applied {n} change(s); verified: the plan is now empty",
                 host.host
             ),
-            Err(err) => failures.push(err.context(format!("host `{}`", host.host))),
+            // Every error of `apply_one` already names its host.
+            Err(err) => failures.push(err),
         }
     }
-    finish(failures, "apply complete")
+    finish(
+        failures,
+        if work == 0 {
+            "nothing to apply"
+        } else {
+            "apply complete"
+        },
+    )
 }
 
 type Prepared = (Loaded, Vec<Target>, Plan, Vec<anyhow::Error>);
 
 fn fresh_plan(args: &ApplyArgs, timeout: Duration) -> anyhow::Result<Prepared> {
     let mut loaded = super::load::load(&args.input, true, use_color(&args.color, false))?;
-    let mode = if args.target.lab {
-        force_lab_datapath(&mut loaded.topology);
-        Mode::Lab
-    } else {
-        Mode::Live
-    };
+    let mode = select_mode(&mut loaded, false, args.target.lab);
     let targets = targets(&loaded.topology, &args.target)?;
-    let context = plan::context(
-        &loaded.topology,
-        &loaded.analysis,
-        mode,
-        loaded.warnings.clone(),
-    );
+    let context = header(&loaded, mode);
     let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
     Ok((loaded, targets, plan, failures))
 }
@@ -123,6 +119,25 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
         ..args.target.clone()
     };
     let mut targets = targets(&loaded.topology, &target_args)?;
+    // Selecting a host the plan does not cover would otherwise apply nothing, silently.
+    if let Some(name) = args
+        .target
+        .hosts
+        .iter()
+        .find(|name| !plan.hosts.iter().any(|h| &&h.host == name))
+    {
+        let covered: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
+        let covered = if covered.is_empty() {
+            "no host".to_string()
+        } else {
+            covered.join(", ")
+        };
+        return Err(Coded::usage(format!(
+            "`--host {name}` is not in the saved plan `{}`\nhelp: it covers {}",
+            args.input.display(),
+            covered
+        )));
+    }
     targets.retain(|t| plan.hosts.iter().any(|h| h.host == t.name));
     plan.hosts
         .retain(|h| targets.iter().any(|t| t.name == h.host));
@@ -164,7 +179,8 @@ fn confirm(hosts: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies every host's plan in parallel; each result counts the changes applied.
+/// Applies every host's plan in parallel (a host without changes is only settled);
+/// each result counts the changes applied.
 fn apply_all(
     loaded: &Loaded,
     targets: &[Target],
@@ -187,9 +203,14 @@ fn apply_all(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("bug: apply thread panicked")))
+            .zip(work)
+            .map(|(h, host)| {
+                h.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!(
+                        "host `{}`: bug: the apply thread panicked",
+                        host.host
+                    ))
+                })
             })
             .collect()
     })
@@ -202,17 +223,26 @@ fn apply_one(
     options: &ApplyOptions,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
-    apply_host(host, &target.endpoint, options)?;
-    let observed = crate::observe::observe(&target.endpoint, timeout)?;
-    let again = plan_one(loaded, target, &observed)?;
-    if !again.changes.is_empty() {
-        let mut left = Vec::new();
-        crate::render::render_host_to(crate::render::Format::Text, &again, &mut left)?;
-        anyhow::bail!(
-            "verification failed: after apply the plan is not empty:\n{}",
-            String::from_utf8_lossy(&left)
-        );
+    // `ApplyError` names the host itself; the verification steps below do not.
+    if host.changes.is_empty() {
+        settle_host(host, &target.endpoint, options)?;
+        return Ok(0);
     }
+    apply_host(host, &target.endpoint, options)?;
+    let verify = || -> anyhow::Result<()> {
+        let observed = crate::observe::observe(&target.endpoint, timeout)?;
+        let again = plan_one(loaded, target, &observed)?;
+        if !again.changes.is_empty() {
+            let mut left = Vec::new();
+            crate::render::render_host_to(crate::render::Format::Text, &again, &mut left)?;
+            anyhow::bail!(
+                "verification failed: after apply the plan is not empty:\n{}",
+                String::from_utf8_lossy(&left)
+            );
+        }
+        Ok(())
+    };
+    verify().with_context(|| format!("host `{}`", host.host))?;
     Ok(host.changes.len())
 }
 

@@ -68,10 +68,9 @@ pub fn observe_all(targets: &[Target], timeout: Duration) -> Vec<anyhow::Result<
             .into_iter()
             .zip(targets)
             .map(|(handle, target)| match handle.join() {
-                Ok(result) => result.map_err(|e| {
-                    anyhow::Error::new(e)
-                        .context(format!("host `{}` ({})", target.name, target.endpoint))
-                }),
+                // Every observe error names the endpoint already.
+                Ok(result) => result
+                    .map_err(|e| anyhow::Error::new(e).context(format!("host `{}`", target.name))),
                 Err(_) => Err(anyhow::anyhow!(
                     "bug: observing host `{}` panicked",
                     target.name

@@ -20,21 +20,9 @@ use std::time::Duration;
 pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     let color = use_color(&args.output.color, true);
     let mut loaded = load(&args.topology, true, use_color(&args.output.color, false))?;
-    let mode = if args.offline {
-        Mode::Offline
-    } else if args.target.lab {
-        force_lab_datapath(&mut loaded.topology);
-        Mode::Lab
-    } else {
-        Mode::Live
-    };
+    let mode = select_mode(&mut loaded, args.offline, args.target.lab);
     let targets = targets(&loaded.topology, &args.target)?;
-    let context = plan::context(
-        &loaded.topology,
-        &loaded.analysis,
-        mode,
-        loaded.warnings.clone(),
-    );
+    let context = header(&loaded, mode);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut writer = crate::render::writer(args.output.format.into(), &mut out, color);
@@ -44,12 +32,19 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         let timeout = Duration::from_secs(args.target.timeout);
         let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
         write_plan(writer.as_mut(), &plan)?;
+        let mut outcome = Outcome::of(&plan, failures);
         if let Some(path) = &args.out {
-            let source = std::fs::read_to_string(&args.topology)?;
-            crate::planfile::write(path, &plan, &args.topology.display().to_string(), &source)
-                .with_context(|| format!("cannot save the plan to `{}`", path.display()))?;
+            // A saved plan that silently lacks a host would apply as if that host were
+            // fine: save only a plan that covers every selected host.
+            if outcome.failures.is_empty() {
+                let source = std::fs::read_to_string(&args.topology)?;
+                crate::planfile::write(path, &plan, &args.topology.display().to_string(), &source)
+                    .with_context(|| format!("cannot save the plan to `{}`", path.display()))?;
+            } else {
+                outcome.unsaved = Some(path.display().to_string());
+            }
         }
-        Outcome::of(&plan, failures)
+        outcome
     };
     drop(writer);
     out.flush()?;
@@ -93,6 +88,28 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
     drop(writer);
     out.flush()?;
     Outcome::of(&plan, Vec::new()).exit(output.detailed_exitcode)
+}
+
+/// The mode a plan runs in; `--lab` also switches every host to the userspace datapath.
+pub fn select_mode(loaded: &mut Loaded, offline: bool, lab: bool) -> Mode {
+    if offline {
+        Mode::Offline
+    } else if lab {
+        force_lab_datapath(&mut loaded.topology);
+        Mode::Lab
+    } else {
+        Mode::Live
+    }
+}
+
+/// The plan header for `loaded` in `mode`.
+pub fn header(loaded: &Loaded, mode: Mode) -> Context {
+    plan::context(
+        &loaded.topology,
+        &loaded.analysis,
+        mode,
+        loaded.warnings.clone(),
+    )
 }
 
 /// Observes every target and plans it; unreachable hosts are reported and left out.
@@ -174,6 +191,8 @@ struct Outcome {
     changes: bool,
     blocked: Vec<String>,
     failures: Vec<anyhow::Error>,
+    /// The `-o` path not written because some host could not be planned.
+    unsaved: Option<String>,
 }
 
 impl Outcome {
@@ -201,9 +220,15 @@ impl Outcome {
             eprintln!("error: {failure:#}");
         }
         if !self.failures.is_empty() {
+            let unsaved = self.unsaved.map_or_else(String::new, |path| {
+                format!("; the plan was not saved to `{path}`")
+            });
             return Err(Coded {
                 exit: Exit::Failure,
-                message: format!("{} host(s) could not be planned", self.failures.len()),
+                message: format!(
+                    "{} host(s) could not be planned{unsaved}",
+                    self.failures.len()
+                ),
             }
             .into());
         }

@@ -58,6 +58,7 @@ pub(crate) fn ensure_host(spec: &HostSpec, run_root: &Path) -> Result<(), LabErr
     ensure_phy_bridge(spec, &ns, &paths)
 }
 
+/// The veth from the host namespace (`ul0`) to the underlay bridge.
 fn ensure_uplink(spec: &HostSpec, ns: &str) -> Result<(), LabError> {
     let underlay = layout::underlay_netns(spec.cluster);
     let outer = layout::underlay_port(spec.name);
@@ -103,6 +104,7 @@ fn ensure_uplink(spec: &HostSpec, ns: &str) -> Result<(), LabError> {
     run(&mut ip(ns, &["link", "set", layout::HOST_UPLINK, "up"]))
 }
 
+/// Starts whichever of the two daemons is not running.
 fn ensure_daemons(ns: &str, paths: &HostPaths) -> Result<(), LabError> {
     let ovsdb_live = live_pid(&paths.ovsdb_pid, OVSDB_COMM).is_some();
     let vswitchd_live = live_pid(&paths.vswitchd_pid, VSWITCHD_COMM).is_some();
@@ -138,6 +140,7 @@ pub(crate) fn live_pid(pidfile: &Path, comm: &str) -> Option<u32> {
     sys::read_pidfile(pidfile).filter(|&pid| sys::pid_alive(pid, comm))
 }
 
+/// Creates the database if needed and starts `ovsdb-server` on it.
 fn start_ovsdb(ns: &str, paths: &HostPaths) -> Result<(), LabError> {
     std::fs::create_dir_all(&paths.dir).map_err(|source| LabError::Io {
         path: paths.dir.clone(),
@@ -160,6 +163,7 @@ fn start_ovsdb(ns: &str, paths: &HostPaths) -> Result<(), LabError> {
     run(&mut vsctl(&paths.db_sock, &["--no-wait", "init"]))
 }
 
+/// Starts `ovs-vswitchd` inside the host namespace.
 fn start_vswitchd(ns: &str, paths: &HostPaths) -> Result<(), LabError> {
     let mut cmd = daemon_command(ns, "ovs-vswitchd", paths);
     cmd.arg(format!("unix:{}", paths.db_sock.display()))
@@ -190,6 +194,7 @@ fn daemon_command(ns: &str, daemon: &str, paths: &HostPaths) -> Command {
     cmd
 }
 
+/// `br-phy` owning `ul0`, with the underlay address on its tap, link up.
 fn ensure_phy_bridge(spec: &HostSpec, ns: &str, paths: &HostPaths) -> Result<(), LabError> {
     let mtu = format!("mtu_request={}", spec.underlay_mtu);
     run(&mut vsctl(

@@ -79,11 +79,15 @@
 mod check;
 mod host;
 pub mod layout;
+mod probe;
+mod report;
 mod storm;
 mod sys;
+mod traffic;
 
-pub use check::{check, CheckReport, Isolation, PairResult, ProbeRef, VlanMatrix};
+pub use check::check;
 pub use layout::{host_netns, probe_netns, underlay_netns, DEFAULT_RUN_ROOT, NETNS_PREFIX};
+pub use report::{CheckReport, Isolation, PairResult, ProbeRef, VlanMatrix};
 pub use storm::{storm_probe, StormReport};
 
 use crate::topology::Topology;
@@ -330,6 +334,7 @@ pub fn up(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabError> {
     Ok(status_of(topology, &run_root))
 }
 
+/// Refuses what the lab must not or cannot do, before anything is created.
 fn preflight(topology: &Topology, run_root: &Path) -> Result<(), LabError> {
     let lab_range: Ipv4Net = "198.18.0.0/15".parse().expect("a valid literal network");
     for h in &topology.hosts {
@@ -372,6 +377,7 @@ fn remember_hosts(topology: &Topology, run_root: &Path) -> Result<(), LabError> 
     std::fs::write(dir.join(layout::RECORD_FILE), text).map_err(io)
 }
 
+/// The lab record, if there is a readable one.
 fn read_record(dir: &Path) -> Option<Record> {
     let text = std::fs::read_to_string(dir.join(layout::RECORD_FILE)).ok()?;
     serde_json::from_str(&text).ok()
@@ -383,6 +389,7 @@ pub fn status(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabErro
     Ok(status_of(topology, &absolute(run_root)))
 }
 
+/// [`status`] on an absolute run root.
 fn status_of(topology: &Topology, run_root: &Path) -> LabStatus {
     let underlay = layout::underlay_netns(&topology.cluster);
     LabStatus {
@@ -398,6 +405,7 @@ fn status_of(topology: &Topology, run_root: &Path) -> LabStatus {
     }
 }
 
+/// One host's namespace, daemons and health.
 fn host_status(cluster: &str, name: &str, run_root: &Path) -> HostStatus {
     let paths = HostPaths::new(run_root, cluster, name);
     let netns = layout::host_netns(cluster, name);

@@ -3,12 +3,13 @@
 //! handful of packets per host; a looped one (a mesh without split horizon or RSTP)
 //! re-floods it for ever and the counters explode. Bounded in time by `window`.
 
-use super::check;
 use super::layout::HostPaths;
 use super::sys::run;
 use super::LabError;
+use super::{probe, traffic};
 use crate::topology::{Analysis, Topology};
 use serde::Serialize;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub const STORM_RATE: u64 = 2_000;
 /// Datapath work caused by one broadcast.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StormReport {
+    /// Whether a broadcast was sent for the measurement (else it is the background).
+    pub triggered: bool,
     /// Length of the measuring window, in milliseconds.
     pub window_ms: u64,
     /// Per host (topology order): packets its datapath looked up during the window.
@@ -48,8 +51,13 @@ impl StormReport {
         } else {
             "no storm"
         };
+        let what = if self.triggered {
+            "broadcast: one ARP broadcast,"
+        } else {
+            "background, after the probes' first ARP broadcasts:"
+        };
         format!(
-            "broadcast: one ARP broadcast, {} datapath packets in {} ms on all hosts ({}/s): {verdict}",
+            "{what} {} datapath packets in {} ms on all hosts ({}/s): {verdict}",
             self.total,
             self.window_ms,
             self.rate()
@@ -67,37 +75,37 @@ pub fn storm_probe(
     window: Duration,
 ) -> Result<StormReport, LabError> {
     let run_root = super::absolute(run_root);
-    let Some(probes) = check::attach_vlan(topology, analysis, &run_root)? else {
+    let Some(probes) = probe::attach_vlan(topology, analysis, &run_root)? else {
         return Err(LabError::Bug("no host has a range to probe from".into()));
     };
-    let measured = measure(
-        topology,
-        &run_root,
-        probes.sender_netns(),
-        probes.silent,
-        window,
-    );
+    let trigger = Some((probes.sender_netns(), probes.silent));
+    let measured = measure(topology, &run_root, trigger, window);
     let removed = probes.remove();
     let report = measured?;
     removed?;
     Ok(report)
 }
 
-/// Reads every host's datapath counters, sends broadcasts from `netns` (ARP for
-/// `silent`, an address nobody holds) for `window`, and reads them again.
+/// Reads every host's datapath counters, waits `window` while the trigger (if any)
+/// sends broadcasts from its namespace (ARP for an address nobody holds), and reads
+/// them again.
 pub(crate) fn measure(
     topology: &Topology,
     run_root: &Path,
-    netns: &str,
-    silent: std::net::Ipv4Addr,
+    trigger: Option<(&str, Ipv4Addr)>,
     window: Duration,
 ) -> Result<StormReport, LabError> {
     let before = read_all(topology, run_root)?;
-    let mut trigger = check::spawn_broadcast_trigger(netns, silent)?;
+    let mut child = match trigger {
+        Some((netns, silent)) => Some(traffic::spawn_broadcast_trigger(netns, silent)?),
+        None => None,
+    };
     std::thread::sleep(window);
     let after = read_all(topology, run_root);
-    let _ = trigger.kill();
-    let _ = trigger.wait();
+    if let Some(child) = child.as_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let after = after?;
     let per_host: Vec<(String, u64)> = topology
         .hosts
@@ -106,12 +114,14 @@ pub(crate) fn measure(
         .map(|(h, (b, a))| (h.name.clone(), a.saturating_sub(*b)))
         .collect();
     Ok(StormReport {
+        triggered: trigger.is_some(),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
         total: per_host.iter().map(|(_, n)| n).sum(),
         per_host,
     })
 }
 
+/// Every host's datapath lookups, in topology order.
 fn read_all(topology: &Topology, run_root: &Path) -> Result<Vec<u64>, LabError> {
     topology
         .hosts
@@ -141,6 +151,7 @@ fn datapath_lookups(ctl: &Path) -> Result<u64, LabError> {
         .ok_or_else(|| LabError::Bug(format!("no `lookups:` line in dpctl/show: {text}")))
 }
 
+/// The sum of the counters on the `lookups:` line.
 fn parse_lookups(text: &str) -> Option<u64> {
     let line = text
         .lines()

@@ -43,10 +43,12 @@ pub(crate) fn succeeds(cmd: &mut Command) -> bool {
         .unwrap_or(false)
 }
 
+/// The program of a command, for messages.
 fn program_of(cmd: &Command) -> String {
     cmd.get_program().to_string_lossy().into_owned()
 }
 
+/// The whole command line, for messages.
 fn describe(cmd: &Command) -> String {
     let mut words = vec![program_of(cmd)];
     words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));

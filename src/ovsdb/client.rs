@@ -59,18 +59,20 @@ impl Client {
         let conn: Box<dyn Conn> = match Endpoint::parse(endpoint)? {
             Endpoint::Unix(path) => {
                 Box::new(
-                    UnixStream::connect(&path).map_err(|source| OvsdbError::Connect {
+                    UnixStream::connect(&path).map_err(|cause| OvsdbError::Connect {
                         endpoint: endpoint.to_string(),
-                        source,
+                        cause,
                     })?,
                 )
             }
-            Endpoint::Tcp(addr) => Box::new(TcpStream::connect_timeout(&addr, timeout).map_err(
-                |source| OvsdbError::Connect {
-                    endpoint: endpoint.to_string(),
-                    source,
-                },
-            )?),
+            Endpoint::Tcp(addr) => {
+                Box::new(TcpStream::connect_timeout(&addr, timeout).map_err(|cause| {
+                    OvsdbError::Connect {
+                        endpoint: endpoint.to_string(),
+                        cause,
+                    }
+                })?)
+            }
             Endpoint::Ssl(_) => {
                 return Err(OvsdbError::SslUnsupported {
                     endpoint: endpoint.to_string(),
@@ -226,13 +228,13 @@ impl Client {
         }
     }
 
-    fn io_error(&self, method: &str, source: std::io::Error) -> OvsdbError {
-        if matches!(source.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+    fn io_error(&self, method: &str, cause: std::io::Error) -> OvsdbError {
+        if matches!(cause.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
             return self.timed_out(method);
         }
         OvsdbError::Io {
             endpoint: self.endpoint.clone(),
-            source,
+            cause,
         }
     }
 

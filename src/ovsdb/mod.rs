@@ -79,12 +79,12 @@ pub enum OvsdbError {
         endpoint: String,
     },
     /// The connection could not be opened.
-    #[error("cannot connect to OVSDB at `{endpoint}`: {source}")]
+    #[error("cannot connect to OVSDB at `{endpoint}`: {cause}")]
     Connect {
         /// The endpoint.
         endpoint: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why. Part of the message, not a `source()`, so a printed chain says it once.
+        cause: std::io::Error,
     },
     /// A request got no answer in time.
     #[error("OVSDB at `{endpoint}` did not answer `{method}` within {timeout:?}")]
@@ -97,12 +97,12 @@ pub enum OvsdbError {
         timeout: Duration,
     },
     /// Reading or writing the connection failed.
-    #[error("connection to OVSDB at `{endpoint}` failed: {source}")]
+    #[error("connection to OVSDB at `{endpoint}` failed: {cause}")]
     Io {
         /// The endpoint.
         endpoint: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why. Part of the message, not a `source()`, so a printed chain says it once.
+        cause: std::io::Error,
     },
     /// The server closed the connection.
     #[error("OVSDB at `{endpoint}` closed the connection")]
@@ -258,6 +258,19 @@ mod tests {
             conditions: vec![],
             columns: None,
         }
+    }
+
+    #[test]
+    fn connect_error_chain_repeated_the_io_cause() {
+        let err = OvsdbError::Connect {
+            endpoint: "unix:/nowhere/db.sock".into(),
+            cause: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(
+            chain,
+            "cannot connect to OVSDB at `unix:/nowhere/db.sock`: entity not found"
+        );
     }
 
     #[test]

@@ -289,8 +289,12 @@ impl Planner<'_> {
             .collect();
         if !foreign.is_empty() {
             for port in foreign {
-                let owner = port.row.ownership(self.cluster);
-                self.conflict(Kind::Port, &port.row.name, owner);
+                self.plan.conflicts.push(Conflict {
+                    kind: Kind::Port,
+                    name: port.row.name.clone(),
+                    owner: port.row.ownership(self.cluster),
+                    blocks_delete_of: Some(have.row.name.clone()),
+                });
             }
             return;
         }
@@ -349,6 +353,7 @@ impl Planner<'_> {
             kind,
             name: name.to_string(),
             owner,
+            blocks_delete_of: None,
         });
     }
 
@@ -675,6 +680,10 @@ mod tests {
         let plan = build(&desired(), &observed).expect("plan");
         assert_eq!(plan.conflicts.len(), 1, "{:?}", plan.conflicts);
         assert_eq!(plan.conflicts[0].name, "app");
+        assert_eq!(
+            plan.conflicts[0].blocks_delete_of.as_deref(),
+            Some("br-old")
+        );
     }
 
     #[test]

@@ -103,6 +103,10 @@ pub struct Conflict {
     pub name: String,
     /// Who owns the existing row.
     pub owner: Ownership,
+    /// When set, the row is no name clash: it is a foreign port sitting on this owned
+    /// bridge, which the plan would delete (and the port with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks_delete_of: Option<String>,
 }
 
 /// A row ovsnet saw and will not touch.

@@ -69,7 +69,7 @@ fn conflict_view(c: &Conflict) -> RowView<'_> {
     RowView {
         kind: c.kind,
         name: &c.name,
-        parent: None,
+        parent: c.blocks_delete_of.as_deref(),
         owner,
         owner_cluster,
     }

@@ -459,9 +459,15 @@ fn host_block(host: &HostPlan, condensed: bool, budget: usize) -> Option<String>
     );
     for c in &host.conflicts {
         let owner = super::text::owner_phrase(&c.owner);
+        let blocks = c.blocks_delete_of.as_deref().map_or(String::new(), |b| {
+            format!(
+                " and sits on bridge {}, which this plan would delete",
+                code(b)
+            )
+        });
         let _ = writeln!(
             s,
-            "- **conflict**: {} {} is {owner}",
+            "- **conflict**: {} {} is {owner}{blocks}",
             c.kind.word(),
             code(&c.name)
         );

@@ -79,6 +79,20 @@ impl<'a> TextRenderer<'a> {
     fn conflict(&mut self, conflict: &Conflict) -> io::Result<()> {
         self.out.write_all(b"  ")?;
         self.paint(RED, "! conflict:")?;
+        if let Some(bridge) = &conflict.blocks_delete_of {
+            writeln!(
+                self.out,
+                " {} `{}` is {} and sits on bridge `{bridge}`, which this plan would delete",
+                conflict.kind.word(),
+                conflict.name,
+                owner_phrase(&conflict.owner)
+            )?;
+            return writeln!(
+                self.out,
+                "      help: move that {} off `{bridge}` first; ovsnet never deletes what it did not create",
+                conflict.kind.word()
+            );
+        }
         writeln!(
             self.out,
             " {} `{}` already exists and is {}; ovsnet will not take it over",

@@ -105,27 +105,11 @@ pub fn edges(t: &Topology) -> Vec<(usize, usize)> {
     e
 }
 
-/// An analysis good enough for the lab: edges, the protection given, the overlay MTU.
+/// The real graph analysis, with the protection the test builds by hand.
 pub fn analysis(t: &Topology, protection: Protection) -> Analysis {
-    let keyed = t.tunnel.key.is_some();
-    let edges = edges(t);
-    let mut adjacency = vec![Vec::new(); t.hosts.len()];
-    for &(a, b) in &edges {
-        adjacency[a].push(b);
-        adjacency[b].push(a);
-    }
-    adjacency.iter_mut().for_each(|n| n.sort_unstable());
-    Analysis {
-        edges,
-        protection,
-        protection_reason: "test".into(),
-        overlay_mtu: t.underlay_mtu - t.tunnel.kind.overhead(keyed) - 4,
-        cyclic: false,
-        articulation_points: vec![],
-        diameter: 0,
-        complete: false,
-        adjacency,
-    }
+    let (mut analysis, _) = ovsnet::topology::graph::analyze(t);
+    analysis.protection = protection;
+    analysis
 }
 
 /// Tears the lab down when dropped, pass or fail.

@@ -1,7 +1,9 @@
-//! Shared test support: a private real Open vSwitch per test (`ovs::OvsHost`).
+//! Shared test support: a private real Open vSwitch per test (`ovs::OvsHost`), and a
+//! cluster of them for end-to-end runs of the binary (`cluster::Cluster`).
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod ovs;
 pub mod plans;
 
