@@ -79,7 +79,7 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
                 ..ObservedHost::default()
             })
             .unwrap_or_default();
-        plan.hosts.push(plan::build(&desired, &observed)?);
+        plan.hosts.push(plan::build_owned(desired, &observed)?);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
