@@ -394,12 +394,49 @@ fn list(names: &[String]) -> String {
     quoted.join(", ")
 }
 
-/// `a`, `a` and `b`, `a`, `b` and `c`.
+/// Names shown in one message before the rest is counted: a 10,000-host chain has
+/// 9,998 relays, and a warning must stay readable.
+const LISTED_NAMES: usize = 8;
+
+/// `a`, `a` and `b`, `a`, `b` and `c`; past [`LISTED_NAMES`], `a`, `b`, … and 92 more.
 fn and_list(names: &[String]) -> String {
+    if names.len() > LISTED_NAMES {
+        let shown: Vec<String> = names[..LISTED_NAMES]
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect();
+        return format!(
+            "{} and {} more",
+            shown.join(", "),
+            names.len() - LISTED_NAMES
+        );
+    }
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => quoted.concat(),
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::and_list;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("h{i}")).collect()
+    }
+
+    #[test]
+    fn short_lists_name_everyone() {
+        assert_eq!(and_list(&names(1)), "`h0`");
+        assert_eq!(and_list(&names(3)), "`h0`, `h1` and `h2`");
+    }
+
+    #[test]
+    fn a_long_list_of_relays_is_cut_and_counted() {
+        let text = and_list(&names(9998));
+        assert!(text.ends_with("`h7` and 9990 more"), "{text}");
+        assert!(text.len() < 80, "{text}");
     }
 }
 
