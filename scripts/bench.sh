@@ -18,6 +18,8 @@
 # are in 198.18.0.0/15; processes are stopped by pid; everything is removed on exit,
 # also on failure or Ctrl-C.
 set -euo pipefail
+# Open vSwitch daemons live in /usr/sbin, which a non-login shell may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-3}

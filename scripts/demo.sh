@@ -4,6 +4,8 @@
 # (nothing to do), and prove with real packets that every host reaches every other.
 # Everything stays inside namespaces it creates; underlay addresses are 198.18.0.0/15.
 set -euo pipefail
+# Open vSwitch daemons live in /usr/sbin, which a non-login shell may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/.."
 topology=${1:-topologies/mesh3-vxlan.yaml}
 scripts/install-deps.sh
