@@ -17,10 +17,11 @@
 //! step is bounded in time. Two checks of one lab at once would fight over probe names.
 
 use super::layout::{self, HostPaths};
+use super::ovsdb_plumbing;
 use super::probe::{self, Probe};
 use super::report::{CheckReport, Isolation, PairResult, VlanMatrix};
 use super::storm::{self, StormReport};
-use super::sys::{self, ip, run, vsctl};
+use super::sys::{ip, run};
 use super::traffic::{run_pings, tcp_all, warm_up};
 use super::LabError;
 use crate::topology::{Analysis, Topology};
@@ -60,7 +61,7 @@ pub fn check(
     }
     for h in &topology.hosts {
         let sock = HostPaths::new(&run_root, &topology.cluster, &h.name).db_sock;
-        if !sys::succeeds(&mut vsctl(&sock, &["br-exists", bridge])) {
+        if !ovsdb_plumbing::bridge_exists(&sock, bridge)? {
             return Err(LabError::NoOverlayBridge {
                 host: h.name.clone(),
                 bridge: bridge.to_string(),

@@ -3,7 +3,8 @@
 //! idempotent, so `up` can be run again over a live or half-built lab.
 
 use super::layout::{self, HostPaths};
-use super::sys::{self, ip, run, vsctl};
+use super::ovsdb_plumbing;
+use super::sys::{self, ip, run};
 use super::LabError;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -160,7 +161,8 @@ fn start_ovsdb(ns: &str, paths: &HostPaths) -> Result<(), LabError> {
         .arg(format!("--unixctl={}", paths.ovsdb_ctl.display()))
         .arg(format!("--log-file={}", paths.ovsdb_log.display()));
     run(&mut cmd)?;
-    run(&mut vsctl(&paths.db_sock, &["--no-wait", "init"]))
+    ovsdb_plumbing::init(&paths.db_sock)?;
+    Ok(())
 }
 
 /// Starts `ovs-vswitchd` inside the host namespace.
@@ -196,30 +198,13 @@ fn daemon_command(ns: &str, daemon: &str, paths: &HostPaths) -> Command {
 
 /// `br-phy` owning `ul0`, with the underlay address on its tap, link up.
 fn ensure_phy_bridge(spec: &HostSpec, ns: &str, paths: &HostPaths) -> Result<(), LabError> {
-    let mtu = format!("mtu_request={}", spec.underlay_mtu);
-    run(&mut vsctl(
+    // Waits for the switch: the bridge's tap must exist before the address goes on it.
+    ovsdb_plumbing::ensure_phy_bridge(
         &paths.db_sock,
-        &[
-            "--may-exist",
-            "add-br",
-            layout::PHY_BRIDGE,
-            "--",
-            "set",
-            "bridge",
-            layout::PHY_BRIDGE,
-            "datapath_type=netdev",
-            "--",
-            "--may-exist",
-            "add-port",
-            layout::PHY_BRIDGE,
-            layout::HOST_UPLINK,
-            "--",
-            "set",
-            "interface",
-            layout::PHY_BRIDGE,
-            &mtu,
-        ],
-    ))?;
+        layout::PHY_BRIDGE,
+        layout::HOST_UPLINK,
+        spec.underlay_mtu,
+    )?;
     let addr = format!("{}/{UNDERLAY_PREFIX}", spec.underlay_ip);
     run(&mut ip(
         ns,

@@ -18,7 +18,8 @@
 //!   `OVS_RUNDIR`/`OVS_LOGDIR`/`OVS_DBDIR` pointing there too, so no instance falls back
 //!   to `/var/run/openvswitch`. `--detach` returns only once the daemon is ready (the
 //!   server listens, the switch has its control socket), so no sleeps are needed.
-//!   `ovs-vsctl --no-wait init` after the server starts lets the switch find its row.
+//!   Inserting the `Open_vSwitch` row (over OVSDB, like everything the lab writes to the
+//!   database) after the server starts lets the switch find its row.
 //! - **Underlay**: a Linux bridge `br-ul` in its own namespace (`ovlab.<cluster>`) and a
 //!   veth per host, both ends created directly in their namespaces with `ip -n` (the root
 //!   namespace never sees them). The host end `ul0` is a port of a netdev OVS bridge
@@ -42,8 +43,8 @@
 //! - **Underlay MTU**: both veth ends get the topology's underlay MTU and `br-phy` gets
 //!   `mtu_request` of the same, or a jumbo underlay would silently be 1500 and the
 //!   full-MTU check would fail.
-//! - **Talking to the daemons** needs no namespace: `ovs-vsctl --db=unix:SOCK` and
-//!   `ovs-appctl -t CTL` reach them over their unix sockets from anywhere.
+//! - **Talking to the daemons** needs no namespace: ovsnet's OVSDB client on `unix:SOCK`
+//!   and `ovs-appctl -t CTL` reach them over their unix sockets from anywhere.
 //! - **RSTP bridges** need time after ports are plugged in: a new port sends a topology
 //!   change round the tree and for 3 to 6 s (measured, 4-host ring) frames are dropped,
 //!   even with the probe port marked `rstp-port-admin-edge=true`. The check therefore
@@ -79,6 +80,7 @@
 mod check;
 mod host;
 pub mod layout;
+pub mod ovsdb_plumbing;
 mod probe;
 mod report;
 mod storm;
@@ -173,9 +175,18 @@ pub enum LabError {
         /// What went wrong.
         source: Box<LabError>,
     },
+    /// The lab's OVSDB plumbing (init, br-phy, probe ports) failed.
+    #[error(transparent)]
+    Plumbing(Box<ovsdb_plumbing::PlumbingError>),
     /// An impossible state; a bug in ovsnet.
     #[error("bug: {0}")]
     Bug(String),
+}
+
+impl From<ovsdb_plumbing::PlumbingError> for LabError {
+    fn from(error: ovsdb_plumbing::PlumbingError) -> LabError {
+        LabError::Plumbing(Box::new(error))
+    }
 }
 
 /// The lab's record of what it created, kept in `<run_root>/<cluster>/lab.json` so `down`

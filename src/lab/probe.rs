@@ -3,8 +3,9 @@
 //! removing them, nothing else; the probe ports carry no ovsnet mark (foreign to plans).
 
 use super::layout::{self, HostPaths};
+use super::ovsdb_plumbing;
 use super::report::ProbeRef;
-use super::sys::{self, ip, netns_exec, run, vsctl};
+use super::sys::{self, ip, netns_exec, run};
 use super::traffic::warm_up;
 use super::LabError;
 use crate::topology::{Analysis, Topology};
@@ -103,28 +104,16 @@ pub(crate) fn attach(p: &Probe, bridge: &str, mtu: u32) -> Result<(), LabError> 
     run(&mut ip(&p.netns, &["addr", "add", &addr, "dev", inner]))?;
     run(&mut ip(&p.netns, &["link", "set", inner, "up"]))?;
     run(&mut ip(&p.host_netns, &["link", "set", &port, "up"]))?;
-    let tag = format!("tag={}", p.r.vlan_id);
     // An edge port to RSTP (like any container port), so it forwards at once instead of
     // waiting out the forward delay on a bridge with `rstp_enable=true`.
-    run(&mut vsctl(
-        &p.sock,
-        &[
-            "add-port",
-            bridge,
-            &port,
-            &tag,
-            "other_config:rstp-port-admin-edge=true",
-        ],
-    ))
+    ovsdb_plumbing::add_probe_port(&p.sock, bridge, &port, p.r.vlan_id)?;
+    Ok(())
 }
 
 /// Removes a probe's port and namespace (the veth goes with the namespace).
 pub(crate) fn detach(p: &Probe, bridge: &str) -> Result<(), LabError> {
     let port = layout::probe_port(p.r.vlan_id);
-    run(&mut vsctl(
-        &p.sock,
-        &["--if-exists", "del-port", bridge, &port],
-    ))?;
+    ovsdb_plumbing::remove_port(&p.sock, bridge, &port)?;
     if sys::link_exists(&p.host_netns, &port) {
         run(&mut ip(&p.host_netns, &["link", "del", &port]))?;
     }

@@ -1,5 +1,5 @@
-//! The lab's contact with the operating system: running `ip`, `ovs-vsctl`, `ethtool`
-//! and `ping` (judged by exit status only, their output is never parsed), reading
+//! The lab's contact with the operating system: running `ip`, `ethtool` and `ping`
+//! (judged by exit status only, their output is never parsed), reading
 //! process state from `/proc`, signalling processes by pid, and running a closure on a
 //! thread that has entered a network namespace. Nothing here decides what to build.
 
@@ -66,15 +66,6 @@ pub(crate) fn ip(netns: &str, args: &[&str]) -> Command {
 pub(crate) fn netns_exec(netns: &str, program: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", netns, program]).args(args);
-    cmd
-}
-
-/// `ovs-vsctl --db=unix:SOCK --timeout=10 ARGS...` (lab plumbing only).
-pub(crate) fn vsctl(sock: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("ovs-vsctl");
-    cmd.arg(format!("--db=unix:{}", sock.display()))
-        .arg("--timeout=10")
-        .args(args);
     cmd
 }
 

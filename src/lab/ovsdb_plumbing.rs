@@ -1,0 +1,418 @@
+//! The lab's own OVSDB plumbing, spoken over RFC 7047 with ovsnet's client (never
+//! `ovs-vsctl`): making sure a fresh database has its `Open_vSwitch` row, building the
+//! `br-phy` underlay bridge, plugging probe ports into the overlay bridge and taking them
+//! out again, and asking whether a bridge exists. Writes that the switch must act on bump
+//! `next_cfg` in the same transaction and then wait until `cur_cfg` catches up, as
+//! `ovs-vsctl` does without `--no-wait`.
+
+use crate::ovsdb::{self, Atom, Client, Condition, Datum, Mutation, Op, OvsdbError, RowData};
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long one request, and the wait for the switch, may take (`ovs-vsctl --timeout=10`).
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// The root table.
+const ROOT: &str = "Open_vSwitch";
+
+/// What can go wrong in the lab's OVSDB plumbing. Every variant names the host's socket.
+#[derive(Debug, thiserror::Error)]
+pub enum PlumbingError {
+    /// Talking to the host's `ovsdb-server` failed.
+    #[error("lab OVSDB at `{}`: {error}", .sock.display())]
+    Ovsdb {
+        /// The host's database socket.
+        sock: PathBuf,
+        /// The client's error; part of the message, not a `source()`, so a printed
+        /// chain says it once.
+        error: Box<OvsdbError>,
+    },
+    /// `ovs-vswitchd` did not reach the configuration just written.
+    #[error("ovs-vswitchd behind `{}` did not catch up within {:?} (cur_cfg {reached}, waiting for {target})", .sock.display(), TIMEOUT)]
+    SwitchTimeout {
+        /// The host's database socket.
+        sock: PathBuf,
+        /// `next_cfg` after the write.
+        target: i64,
+        /// Last `cur_cfg` seen.
+        reached: i64,
+    },
+    /// The bridge a port was to be added to does not exist.
+    #[error("lab OVSDB at `{}`: no bridge `{bridge}`", .sock.display())]
+    NoBridge {
+        /// The host's database socket.
+        sock: PathBuf,
+        /// The bridge.
+        bridge: String,
+    },
+    /// A port of that name already exists (on `bridge` or elsewhere).
+    #[error("lab OVSDB at `{}`: a port `{port}` already exists", .sock.display())]
+    PortExists {
+        /// The host's database socket.
+        sock: PathBuf,
+        /// The port.
+        port: String,
+    },
+    /// The server answered something the plumbing cannot read.
+    #[error("lab OVSDB at `{}`: unexpected answer: {detail}", .sock.display())]
+    Unexpected {
+        /// The host's database socket.
+        sock: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// One connection to a lab host's `ovsdb-server`.
+struct Db {
+    sock: PathBuf,
+    client: Client,
+}
+
+impl Db {
+    fn open(sock: &Path) -> Result<Db, PlumbingError> {
+        let endpoint = format!("unix:{}", sock.display());
+        let client = Client::connect(&endpoint, TIMEOUT).map_err(|error| PlumbingError::Ovsdb {
+            sock: sock.to_path_buf(),
+            error: Box::new(error),
+        })?;
+        Ok(Db {
+            sock: sock.to_path_buf(),
+            client,
+        })
+    }
+
+    fn transact(&mut self, ops: &[Op]) -> Result<Vec<Json>, PlumbingError> {
+        self.client
+            .transact(ovsdb::DB, ops)
+            .map_err(|error| PlumbingError::Ovsdb {
+                sock: self.sock.clone(),
+                error: Box::new(error),
+            })
+    }
+
+    fn unexpected(&self, detail: impl Into<String>) -> PlumbingError {
+        PlumbingError::Unexpected {
+            sock: self.sock.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Runs `ops` followed by `next_cfg += 1`, then waits for the switch to catch up.
+    fn commit_and_wait(&mut self, mut ops: Vec<Op>) -> Result<(), PlumbingError> {
+        ops.push(Op::Mutate {
+            table: ROOT.into(),
+            conditions: Vec::new(),
+            mutations: vec![Mutation::new("next_cfg", "+=", int(1))],
+        });
+        ops.push(Op::Select {
+            table: ROOT.into(),
+            conditions: Vec::new(),
+            columns: Some(vec!["next_cfg".into()]),
+        });
+        let results = self.transact(&ops)?;
+        let target = results
+            .last()
+            .and_then(|r| ovsdb::rows(r).first())
+            .and_then(|row| row.get("next_cfg"))
+            .and_then(Json::as_i64)
+            .ok_or_else(|| self.unexpected("the commit did not return next_cfg"))?;
+        self.wait_for_switch(target)
+    }
+
+    /// Polls `cur_cfg` until it reaches `target` or [`TIMEOUT`] passes.
+    fn wait_for_switch(&mut self, target: i64) -> Result<(), PlumbingError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let query = [Op::Select {
+            table: ROOT.into(),
+            conditions: Vec::new(),
+            columns: Some(vec!["cur_cfg".into()]),
+        }];
+        loop {
+            let results = self.transact(&query)?;
+            let reached = results
+                .first()
+                .and_then(|r| ovsdb::rows(r).first())
+                .and_then(|row| row.get("cur_cfg"))
+                .and_then(Json::as_i64)
+                .unwrap_or(0);
+            if reached >= target {
+                return Ok(());
+            }
+            if start.elapsed() >= TIMEOUT {
+                return Err(PlumbingError::SwitchTimeout {
+                    sock: self.sock.clone(),
+                    target,
+                    reached,
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(25));
+        }
+    }
+
+    /// The `_uuid` (and other `columns`) of the rows of `table` named `name`.
+    fn select_named(
+        &mut self,
+        table: &str,
+        name: &str,
+        columns: &[&str],
+    ) -> Result<Vec<Json>, PlumbingError> {
+        let mut cols = vec!["_uuid".to_string()];
+        cols.extend(columns.iter().map(|c| c.to_string()));
+        let results = self.transact(&[Op::Select {
+            table: table.into(),
+            conditions: vec![Condition::name(name)],
+            columns: Some(cols),
+        }])?;
+        Ok(results.first().map(ovsdb::rows).unwrap_or(&[]).to_vec())
+    }
+}
+
+fn int(i: i64) -> Datum {
+    Datum::atom(Atom::Int(i))
+}
+
+fn string(s: &str) -> Datum {
+    Datum::atom(Atom::Str(s.to_string()))
+}
+
+fn named(n: &str) -> Datum {
+    Datum::atom(Atom::NamedUuid(n.to_string()))
+}
+
+/// The uuid of a selected row.
+fn uuid_of(row: &Json) -> Option<String> {
+    row.get("_uuid")
+        .and_then(Datum::from_json)
+        .and_then(|d| d.single().and_then(Atom::as_uuid).map(str::to_string))
+}
+
+/// The index of the operation that failed, when a transaction failed on one.
+fn failed_operation(error: &PlumbingError) -> Option<usize> {
+    match error {
+        PlumbingError::Ovsdb { error, .. } => match **error {
+            OvsdbError::Operation { index, .. } => Some(index),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A `wait` that holds only while no row of `table` matches `conditions`.
+fn wait_none(table: &str, conditions: Vec<Condition>) -> Op {
+    wait_empty(table, conditions, true)
+}
+
+/// A `wait` that holds only while some row of `table` matches `conditions`.
+fn wait_some(table: &str, conditions: Vec<Condition>) -> Op {
+    wait_empty(table, conditions, false)
+}
+
+/// A `wait` comparing the matching rows with no rows at all (`==` or `!=`), at once.
+fn wait_empty(table: &str, conditions: Vec<Condition>, equal: bool) -> Op {
+    Op::Wait {
+        table: table.into(),
+        conditions,
+        columns: vec!["_uuid".into()],
+        equal,
+        rows: Vec::new(),
+        timeout_ms: 0,
+    }
+}
+
+/// Inserts an Interface and a Port holding it, both called `name`, with the port's
+/// extra columns; the port's named uuid is `port_id`.
+fn insert_port(ops: &mut Vec<Op>, name: &str, port_id: &str, mut port: RowData, iface: RowData) {
+    let iface_id = format!("{port_id}_iface");
+    let mut iface_row = iface;
+    iface_row.insert("name".into(), string(name));
+    ops.push(Op::Insert {
+        table: "Interface".into(),
+        row: iface_row,
+        uuid_name: Some(iface_id.clone()),
+    });
+    port.insert("name".into(), string(name));
+    port.insert("interfaces".into(), named(&iface_id));
+    ops.push(Op::Insert {
+        table: "Port".into(),
+        row: port,
+        uuid_name: Some(port_id.to_string()),
+    });
+}
+
+/// Makes sure the database has its single `Open_vSwitch` row (`ovs-vsctl --no-wait init`):
+/// inserted only while the table is empty, so running it again changes nothing.
+pub(crate) fn init(sock: &Path) -> Result<(), PlumbingError> {
+    let mut db = Db::open(sock)?;
+    let ops = [
+        wait_none(ROOT, Vec::new()),
+        Op::Insert {
+            table: ROOT.into(),
+            row: RowData::new(),
+            uuid_name: None,
+        },
+    ];
+    match db.transact(&ops) {
+        Ok(_) => Ok(()),
+        // The guard failed: the row is already there.
+        Err(e) if failed_operation(&e) == Some(0) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `bridge` (netdev datapath, its internal port) with `uplink` as a port and
+/// `mtu_request` on its internal interface, in one transaction; then waits for the switch
+/// (which creates the bridge's tap). Parts already present are kept, so it is idempotent.
+pub(crate) fn ensure_phy_bridge(
+    sock: &Path,
+    bridge: &str,
+    uplink: &str,
+    mtu: u32,
+) -> Result<(), PlumbingError> {
+    let mut db = Db::open(sock)?;
+    let bridges = db.select_named("Bridge", bridge, &["ports"])?;
+    let uplinks = db.select_named("Port", uplink, &[])?;
+    let mut ops = Vec::new();
+    let bridge_exists = !bridges.is_empty();
+    let mut new_ports = Vec::new();
+    if !bridge_exists {
+        ops.push(wait_none("Bridge", vec![Condition::name(bridge)]));
+        let mut iface = RowData::new();
+        iface.insert("type".into(), string("internal"));
+        insert_port(&mut ops, bridge, "phy_port", RowData::new(), iface);
+        new_ports.push(Atom::NamedUuid("phy_port".into()));
+    }
+    match uplinks.first() {
+        None => {
+            ops.push(wait_none("Port", vec![Condition::name(uplink)]));
+            insert_port(
+                &mut ops,
+                uplink,
+                "uplink_port",
+                RowData::new(),
+                RowData::new(),
+            );
+            new_ports.push(Atom::NamedUuid("uplink_port".into()));
+        }
+        Some(row) => {
+            let uuid = uuid_of(row).ok_or_else(|| db.unexpected("a Port row without _uuid"))?;
+            let on_bridge = bridges
+                .first()
+                .and_then(|b| b.get("ports"))
+                .is_some_and(|p| {
+                    Datum::from_json(p)
+                        .is_some_and(|d| d.atoms().iter().any(|a| a.as_uuid() == Some(&uuid)))
+                });
+            if !on_bridge {
+                return Err(PlumbingError::PortExists {
+                    sock: sock.to_path_buf(),
+                    port: uplink.to_string(),
+                });
+            }
+        }
+    }
+    if bridge_exists {
+        if !new_ports.is_empty() {
+            ops.push(Op::Mutate {
+                table: "Bridge".into(),
+                conditions: vec![Condition::name(bridge)],
+                mutations: vec![Mutation::new("ports", "insert", Datum::Set(new_ports))],
+            });
+        }
+    } else {
+        let mut row = RowData::new();
+        row.insert("name".into(), string(bridge));
+        row.insert("ports".into(), Datum::Set(new_ports));
+        ops.push(Op::Insert {
+            table: "Bridge".into(),
+            row,
+            uuid_name: Some("phy_bridge".into()),
+        });
+        ops.push(Op::Mutate {
+            table: ROOT.into(),
+            conditions: Vec::new(),
+            mutations: vec![Mutation::new("bridges", "insert", named("phy_bridge"))],
+        });
+    }
+    let mut settings = RowData::new();
+    settings.insert("datapath_type".into(), string("netdev"));
+    ops.push(Op::Update {
+        table: "Bridge".into(),
+        conditions: vec![Condition::name(bridge)],
+        row: settings,
+    });
+    let mut mtu_row = RowData::new();
+    mtu_row.insert("mtu_request".into(), int(i64::from(mtu)));
+    ops.push(Op::Update {
+        table: "Interface".into(),
+        conditions: vec![Condition::name(bridge)],
+        row: mtu_row,
+    });
+    db.commit_and_wait(ops)
+}
+
+/// Adds port `port` (with its interface of the same name) to `bridge`, access port of
+/// VLAN `tag` and an RSTP edge port, then waits for the switch. Fails when the bridge is
+/// missing or a port of that name exists.
+pub(crate) fn add_probe_port(
+    sock: &Path,
+    bridge: &str,
+    port: &str,
+    tag: u16,
+) -> Result<(), PlumbingError> {
+    let mut db = Db::open(sock)?;
+    let mut ops = vec![
+        wait_some("Bridge", vec![Condition::name(bridge)]),
+        wait_none("Port", vec![Condition::name(port)]),
+    ];
+    let mut port_row = RowData::new();
+    port_row.insert("tag".into(), int(i64::from(tag)));
+    port_row.insert(
+        "other_config".into(),
+        Datum::str_map([("rstp-port-admin-edge", "true")]),
+    );
+    insert_port(&mut ops, port, "probe_port", port_row, RowData::new());
+    ops.push(Op::Mutate {
+        table: "Bridge".into(),
+        conditions: vec![Condition::name(bridge)],
+        mutations: vec![Mutation::new("ports", "insert", named("probe_port"))],
+    });
+    match db.commit_and_wait(ops) {
+        Err(e) => Err(match failed_operation(&e) {
+            Some(0) => PlumbingError::NoBridge {
+                sock: sock.to_path_buf(),
+                bridge: bridge.to_string(),
+            },
+            Some(1) => PlumbingError::PortExists {
+                sock: sock.to_path_buf(),
+                port: port.to_string(),
+            },
+            _ => e,
+        }),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Removes port `port` from `bridge` if it is there (its Port and Interface rows go with
+/// it, garbage-collected by OVSDB), then waits for the switch. Absent: nothing to do.
+pub(crate) fn remove_port(sock: &Path, bridge: &str, port: &str) -> Result<(), PlumbingError> {
+    let mut db = Db::open(sock)?;
+    let rows = db.select_named("Port", port, &[])?;
+    let uuids: Vec<String> = rows.iter().filter_map(uuid_of).collect();
+    if uuids.is_empty() {
+        return Ok(());
+    }
+    db.commit_and_wait(vec![Op::Mutate {
+        table: "Bridge".into(),
+        conditions: vec![Condition::name(bridge)],
+        mutations: vec![Mutation::new("ports", "delete", Datum::uuids(uuids))],
+    }])
+}
+
+/// Whether a bridge named `bridge` exists.
+pub(crate) fn bridge_exists(sock: &Path, bridge: &str) -> Result<bool, PlumbingError> {
+    let mut db = Db::open(sock)?;
+    Ok(!db.select_named("Bridge", bridge, &[])?.is_empty())
+}
