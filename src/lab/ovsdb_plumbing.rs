@@ -416,3 +416,132 @@ pub(crate) fn bridge_exists(sock: &Path, bridge: &str) -> Result<bool, PlumbingE
     let mut db = Db::open(sock)?;
     Ok(!db.select_named("Bridge", bridge, &[])?.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Against a real `ovsdb-server` alone (no switch, so nothing creates interfaces):
+    //! the paths that never wait for `cur_cfg`. The switch-facing paths (br-phy, probe
+    //! ports) are exercised by the lab tests under `tests/`.
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    /// An `ovsdb-server` on a fresh database in a temporary directory, killed on drop.
+    struct Server {
+        dir: PathBuf,
+        child: Child,
+    }
+
+    impl Server {
+        fn start() -> Server {
+            let dir = std::env::temp_dir().join(format!("ovsnet-plumb-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let db = dir.join("conf.db");
+            let created = Command::new("ovsdb-tool")
+                .arg("create")
+                .arg(&db)
+                .arg("/usr/share/openvswitch/vswitch.ovsschema")
+                .status()
+                .expect("run ovsdb-tool");
+            assert!(created.success(), "ovsdb-tool create");
+            let child = Command::new("ovsdb-server")
+                .arg(&db)
+                .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
+                .arg(format!("--unixctl={}", dir.join("ovsdb.ctl").display()))
+                .arg("--no-chdir")
+                .env("OVS_RUNDIR", &dir)
+                .env("OVS_LOGDIR", &dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn ovsdb-server");
+            let server = Server { dir, child };
+            let sock = server.sock();
+            let start = Instant::now();
+            while Client::connect(&format!("unix:{}", sock.display()), TIMEOUT).is_err() {
+                assert!(start.elapsed() < TIMEOUT, "ovsdb-server never listened");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            server
+        }
+
+        fn sock(&self) -> PathBuf {
+            self.dir.join("db.sock")
+        }
+
+        fn count(&self, table: &str) -> usize {
+            let mut db = Db::open(&self.sock()).expect("open");
+            let results = db
+                .transact(&[Op::Select {
+                    table: table.into(),
+                    conditions: Vec::new(),
+                    columns: Some(vec!["_uuid".into()]),
+                }])
+                .expect("select");
+            ovsdb::rows(&results[0]).len()
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn plumbing_without_a_switch() {
+        let server = Server::start();
+        let sock = server.sock();
+        assert_eq!(server.count(ROOT), 0);
+        init(&sock).expect("init");
+        init(&sock).expect("init again");
+        assert_eq!(server.count(ROOT), 1, "init is idempotent");
+
+        assert!(!bridge_exists(&sock, "br0").expect("select"));
+        let err = add_probe_port(&sock, "br0", "p0", 10).expect_err("no bridge");
+        assert!(matches!(err, PlumbingError::NoBridge { ref bridge, .. } if bridge == "br0"));
+        remove_port(&sock, "br0", "p0").expect("absent port: nothing to do");
+
+        // A bridge holding p0, written directly (a commit without next_cfg: no switch).
+        let mut ops = Vec::new();
+        insert_port(&mut ops, "p0", "p", RowData::new(), RowData::new());
+        let mut bridge = RowData::new();
+        bridge.insert("name".into(), string("br0"));
+        bridge.insert("ports".into(), named("p"));
+        ops.push(Op::Insert {
+            table: "Bridge".into(),
+            row: bridge,
+            uuid_name: Some("b".into()),
+        });
+        ops.push(Op::Mutate {
+            table: ROOT.into(),
+            conditions: Vec::new(),
+            mutations: vec![Mutation::new("bridges", "insert", named("b"))],
+        });
+        Db::open(&sock).expect("open").transact(&ops).expect("seed");
+
+        assert!(bridge_exists(&sock, "br0").expect("select"));
+        assert!(!bridge_exists(&sock, "br1").expect("select"));
+        let err = add_probe_port(&sock, "br0", "p0", 10).expect_err("duplicate");
+        assert!(matches!(err, PlumbingError::PortExists { ref port, .. } if port == "p0"));
+        assert_eq!(
+            server.count("Port"),
+            1,
+            "nothing of the failed add was committed"
+        );
+    }
+
+    #[test]
+    fn unreachable_database_is_an_ovsdb_error_naming_the_socket() {
+        let err =
+            bridge_exists(Path::new("/nonexistent/ovsnet/db.sock"), "br0").expect_err("no server");
+        assert!(matches!(err, PlumbingError::Ovsdb { .. }));
+        assert!(
+            err.to_string().contains("/nonexistent/ovsnet/db.sock"),
+            "{err}"
+        );
+    }
+}
