@@ -67,7 +67,14 @@ fn ensure_uplink(spec: &HostSpec, ns: &str) -> Result<(), LabError> {
     if !sys::link_exists(ns, layout::HOST_UPLINK) {
         // A stale underlay end (its host namespace was deleted) would block the name.
         if sys::link_exists(&underlay, &outer) {
-            run(&mut ip(&underlay, &["link", "del", &outer]))?;
+            if let Err(e) = run(&mut ip(&underlay, &["link", "del", &outer])) {
+                // The kernel tears a deleted namespace down asynchronously (once its
+                // last daemon has exited), so the stale end can vanish between the look
+                // and the delete: only an end that is still there is a failure.
+                if sys::link_exists(&underlay, &outer) {
+                    return Err(e);
+                }
+            }
         }
         // Both ends are created directly in their namespaces: nothing ever appears in
         // the root namespace, not even for an instant.
