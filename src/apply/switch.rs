@@ -5,7 +5,7 @@ use crate::ovsdb::{self, Atom, Condition, Datum, Op};
 use crate::plan::{Action, HostPlan};
 use crate::state::Kind;
 use serde_json::Value as Json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{ApplyError, Executor, InterfaceFailure};
 
@@ -16,41 +16,25 @@ pub(super) fn wait_for_switch(
     target: i64,
     timeout: Duration,
 ) -> Result<(), ApplyError> {
-    let start = Instant::now();
-    // ovs-vswitchd usually catches up within a few milliseconds: poll soon, then back
-    // off to a steady pace so a slow switch is not hammered.
-    let mut pause = Duration::from_millis(1);
-    let query = [Op::Select {
-        table: "Open_vSwitch".into(),
-        conditions: Vec::new(),
-        columns: Some(vec!["cur_cfg".into()]),
-    }];
-    loop {
-        let results = exec.transact(&query).map_err(|source| ApplyError::Ovsdb {
-            host: plan.host.clone(),
-            error: Box::new(source),
-        })?;
-        let reached = results
-            .first()
-            .and_then(|r| ovsdb::rows(r).first())
-            .and_then(|row| row.get("cur_cfg"))
-            .and_then(Json::as_i64)
-            .unwrap_or(0);
-        if reached >= target {
-            return Ok(());
-        }
-        if start.elapsed() >= timeout {
-            return Err(ApplyError::SwitchTimeout {
-                host: plan.host.clone(),
-                endpoint: exec.endpoint().to_string(),
-                target,
-                reached,
-                timeout,
-            });
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(25));
-    }
+    let host = plan.host.clone();
+    let endpoint = exec.endpoint().to_string();
+    let outcome = ovsdb::wait_for_cur_cfg(
+        |ops: &[Op]| {
+            exec.transact(ops).map_err(|source| ApplyError::Ovsdb {
+                host: host.clone(),
+                error: Box::new(source),
+            })
+        },
+        target,
+        timeout,
+    )?;
+    outcome.map_err(|reached| ApplyError::SwitchTimeout {
+        host,
+        endpoint,
+        target,
+        reached,
+        timeout,
+    })
 }
 
 /// Reads `ofport` and `error` of every created or updated interface.

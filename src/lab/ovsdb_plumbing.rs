@@ -8,7 +8,7 @@
 use crate::ovsdb::{self, Atom, Client, Condition, Datum, Mutation, Op, OvsdbError, RowData};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one request, and the wait for the switch, may take (`ovs-vsctl --timeout=10`).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,34 +122,12 @@ impl Db {
 
     /// Polls `cur_cfg` until it reaches `target` or [`TIMEOUT`] passes.
     fn wait_for_switch(&mut self, target: i64) -> Result<(), PlumbingError> {
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        let query = [Op::Select {
-            table: ROOT.into(),
-            conditions: Vec::new(),
-            columns: Some(vec!["cur_cfg".into()]),
-        }];
-        loop {
-            let results = self.transact(&query)?;
-            let reached = results
-                .first()
-                .and_then(|r| ovsdb::rows(r).first())
-                .and_then(|row| row.get("cur_cfg"))
-                .and_then(Json::as_i64)
-                .unwrap_or(0);
-            if reached >= target {
-                return Ok(());
-            }
-            if start.elapsed() >= TIMEOUT {
-                return Err(PlumbingError::SwitchTimeout {
-                    sock: self.sock.clone(),
-                    target,
-                    reached,
-                });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(25));
-        }
+        let outcome = ovsdb::wait_for_cur_cfg(|ops: &[Op]| self.transact(ops), target, TIMEOUT)?;
+        outcome.map_err(|reached| PlumbingError::SwitchTimeout {
+            sock: self.sock.clone(),
+            target,
+            reached,
+        })
     }
 
     /// The `_uuid` (and other `columns`) of the rows of `table` named `name`.
@@ -424,6 +402,7 @@ mod tests {
     //! ports) are exercised by the lab tests under `tests/`.
     use super::*;
     use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
 
     /// An `ovsdb-server` on a fresh database in a temporary directory, killed on drop.
     struct Server {

@@ -6,11 +6,13 @@
 //! `apply` translate between that model and OVSDB rows. It never shells out to
 //! `ovs-vsctl`.
 
+pub mod cfg;
 pub mod client;
 pub mod framing;
 pub mod op;
 pub mod value;
 
+pub use cfg::wait_for_cur_cfg;
 pub use client::{Client, Conn};
 pub use op::{Condition, Mutation, Op, RowData};
 pub use value::{Atom, Datum};
