@@ -28,9 +28,7 @@ fn healthy_mesh_is_all_green_and_probes_are_removed() {
         true,
     ));
     let t = &guard.topology;
-    lab::up(t, &guard.root).expect("up");
-    build_overlay(t, &guard.root, Protection::SplitHorizon);
-    let analysis = analysis(t, Protection::SplitHorizon);
+    let analysis = up_with_overlay(&guard, Protection::SplitHorizon);
     let report = lab::check(t, &analysis, &guard.root, false).expect("check");
     let text = report.render();
     eprintln!("{text}");
@@ -75,9 +73,7 @@ fn cut_tunnel_in_a_chain_fails_and_names_the_broken_pairs() {
         false,
     ));
     let t = &guard.topology;
-    lab::up(t, &guard.root).expect("up");
-    build_overlay(t, &guard.root, Protection::None);
-    let analysis = analysis(t, Protection::None);
+    let analysis = up_with_overlay(&guard, Protection::None);
     // Cut host-b's tunnel to host-c by hand.
     let port = tunnel_port(t, "host-c");
     vsctl(
@@ -112,9 +108,7 @@ fn a_port_pair_bridging_two_vlans_is_reported_as_a_leak() {
         true,
     ));
     let t = &guard.topology;
-    lab::up(t, &guard.root).expect("up");
-    build_overlay(t, &guard.root, Protection::SplitHorizon);
-    let analysis = analysis(t, Protection::SplitHorizon);
+    let analysis = up_with_overlay(&guard, Protection::SplitHorizon);
     let clean = lab::check(t, &analysis, &guard.root, false).expect("check");
     assert!(clean.passed(), "{}", clean.render());
     assert!(clean.isolation.iter().all(|i| i.isolated));
@@ -168,9 +162,7 @@ fn kept_probes_stay_and_a_second_check_reuses_their_names() {
         false,
     ));
     let t = &guard.topology;
-    lab::up(t, &guard.root).expect("up");
-    build_overlay(t, &guard.root, Protection::None);
-    let analysis = analysis(t, Protection::None);
+    let analysis = up_with_overlay(&guard, Protection::None);
     let first = lab::check(t, &analysis, &guard.root, true).expect("check");
     assert!(first.passed(), "{}", first.render());
     assert_eq!(first.kept_probes.len(), 2);
@@ -223,9 +215,7 @@ fn jumbo_underlay_gives_a_jumbo_overlay_that_passes_full_size_frames() {
     t.underlay_mtu = 9000;
     let guard = LabGuard::new(t);
     let t = &guard.topology;
-    lab::up(t, &guard.root).expect("up");
-    build_overlay(t, &guard.root, Protection::None);
-    let analysis = analysis(t, Protection::None);
+    let analysis = up_with_overlay(&guard, Protection::None);
     assert_eq!(analysis.overlay_mtu, 8946);
     let report = lab::check(t, &analysis, &guard.root, false).expect("check");
     assert!(report.passed(), "{}", report.render());

@@ -19,9 +19,7 @@ fn unprotected_mesh_storms_and_split_horizon_does_not() {
         false,
     ));
     let t = &guard.topology;
-    lab::up(t, &guard.root).expect("up");
-    build_overlay(t, &guard.root, Protection::SplitHorizon);
-    let analysis = analysis(t, Protection::SplitHorizon);
+    let analysis = up_with_overlay(&guard, Protection::SplitHorizon);
     let window = Duration::from_millis(1500);
 
     let clean = lab::storm_probe(t, &analysis, &guard.root, window).expect("clean probe");

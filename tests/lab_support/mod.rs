@@ -193,6 +193,15 @@ pub fn tunnel_port(t: &Topology, peer: &str) -> String {
 
 /// Builds the overlay by hand, as `ovsnet apply --lab` will: a netdev bridge per host,
 /// one tunnel port per edge, trunks = the VLAN ids, protected / rstp as asked.
+/// Brings the guarded lab up, builds the overlay by hand and returns the analysis that
+/// matches it: the common start of a check test.
+pub fn up_with_overlay(guard: &LabGuard, protection: Protection) -> Analysis {
+    let t = &guard.topology;
+    ovsnet::lab::up(t, &guard.root).expect("up");
+    build_overlay(t, &guard.root, protection);
+    analysis(t, protection)
+}
+
 pub fn build_overlay(t: &Topology, root: &Path, protection: Protection) {
     let trunks = format!(
         "trunks=[{}]",
