@@ -20,11 +20,11 @@ pub struct Target {
     pub endpoint: String,
 }
 
-/// Where lab state lives: `OVSNET_LAB_DIR`, else `/run/ovsnet-lab`.
+/// Where lab state lives: `OVSNET_LAB_DIR`, else [`crate::lab::DEFAULT_RUN_ROOT`].
 pub fn lab_root() -> PathBuf {
     std::env::var_os("OVSNET_LAB_DIR")
         .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/run/ovsnet-lab"), PathBuf::from)
+        .map_or_else(|| PathBuf::from(crate::lab::DEFAULT_RUN_ROOT), PathBuf::from)
 }
 
 /// The hosts selected by `--host` (all when none), with their endpoints.
