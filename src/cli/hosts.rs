@@ -24,7 +24,10 @@ pub struct Target {
 pub fn lab_root() -> PathBuf {
     std::env::var_os("OVSNET_LAB_DIR")
         .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(crate::lab::DEFAULT_RUN_ROOT), PathBuf::from)
+        .map_or_else(
+            || PathBuf::from(crate::lab::DEFAULT_RUN_ROOT),
+            PathBuf::from,
+        )
 }
 
 /// The hosts selected by `--host` (all when none), with their endpoints.
