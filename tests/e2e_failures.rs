@@ -45,6 +45,17 @@ fn a_stopped_switch_is_a_timeout_naming_the_host_while_the_others_apply() {
             "{run}"
         );
     }
+
+    // The database of host-b now holds the change its switch never took: a plan must
+    // say so instead of folding the host away as converged.
+    let plan = ovsnet(&["plan", &topo, "--host", "host-b"]);
+    plan.expect_code(0, "no database changes are left on host-b");
+    assert!(
+        plan.stdout.contains(
+            "ovs-vswitchd on `host-b` has not applied the database's latest configuration"
+        ),
+        "{plan}"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use ovsnet::plan::{
     Action, AttrChange, Change, Conflict, Context, Guard, HostPlan, LeftAlone, Mode, Plan,
-    Preflight, FORMAT_VERSION,
+    Preflight, SwitchLag, FORMAT_VERSION,
 };
 use ovsnet::render::{self, Format};
 use ovsnet::state::{Kind, Ownership, Value};
@@ -233,6 +233,7 @@ fn host(i: usize, changes: Vec<Change>) -> HostPlan {
         conflicts: Vec::new(),
         preflight: Vec::new(),
         left_alone: Vec::new(),
+        switch_lag: None,
     }
 }
 
@@ -335,6 +336,17 @@ fn no_changes() -> Plan {
     plan(context(Mode::Live, "vxlan", 3, "converged"), hosts)
 }
 
+/// A converged cluster where host-b's switch has not applied its database yet (a
+/// previous apply timed out waiting for it): not folded away, warned about.
+fn switch_lag() -> Plan {
+    let mut plan = no_changes();
+    plan.hosts[1].switch_lag = Some(SwitchLag {
+        next_cfg: 7,
+        cur_cfg: 6,
+    });
+    plan
+}
+
 /// A lab plan where host-b has a foreign port in the way, host-c lacks geneve, and
 /// host-a has foreign rows and another cluster's bridge, left alone.
 fn blocked() -> Plan {
@@ -398,6 +410,7 @@ fn fixtures() -> Vec<(&'static str, Plan)> {
         ("tunnel_type_in_place", tunnel_type_in_place()),
         ("no_changes", no_changes()),
         ("blocked", blocked()),
+        ("switch_lag", switch_lag()),
     ]
 }
 

@@ -8,7 +8,7 @@
 
 use super::fingerprint::fingerprint;
 use super::preflight::preflight;
-use super::{Action, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone};
+use super::{Action, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone, SwitchLag};
 use crate::state::{
     is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Row,
 };
@@ -34,6 +34,10 @@ pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<Host
     let mut plan = HostPlan {
         fingerprint: fingerprint(observed),
         preflight: preflight(&desired.requirements, &observed.system),
+        switch_lag: (observed.system.cur_cfg < observed.system.next_cfg).then_some(SwitchLag {
+            next_cfg: observed.system.next_cfg,
+            cur_cfg: observed.system.cur_cfg,
+        }),
         host: desired.name,
         endpoint: desired.endpoint,
         ..HostPlan::default()
@@ -820,5 +824,51 @@ mod properties {
                 serde_json::to_string(&second).expect("json")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod switch_lag_tests {
+    use super::*;
+
+    fn desired() -> DesiredHost {
+        let bridge = Bridge {
+            row: Row::named("br-ovsnet"),
+            ports: BTreeMap::new(),
+        };
+        DesiredHost {
+            name: "a".into(),
+            cluster: "demo".into(),
+            state: HostState {
+                bridges: BTreeMap::from([("br-ovsnet".to_string(), bridge)]),
+            },
+            ..DesiredHost::default()
+        }
+    }
+
+    fn observed(next_cfg: i64, cur_cfg: i64) -> ObservedHost {
+        let mut observed = ObservedHost::default();
+        observed.system.next_cfg = next_cfg;
+        observed.system.cur_cfg = cur_cfg;
+        observed
+    }
+
+    #[test]
+    fn a_switch_behind_its_database_is_reported() {
+        let plan = build(&desired(), &observed(7, 6)).expect("plan");
+        assert_eq!(
+            plan.switch_lag,
+            Some(SwitchLag {
+                next_cfg: 7,
+                cur_cfg: 6
+            })
+        );
+        assert!(plan.needs_attention());
+    }
+
+    #[test]
+    fn a_switch_that_caught_up_is_not() {
+        let plan = build(&desired(), &observed(7, 7)).expect("plan");
+        assert_eq!(plan.switch_lag, None);
     }
 }

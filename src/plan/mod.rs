@@ -153,9 +153,27 @@ pub struct HostPlan {
     pub preflight: Vec<Preflight>,
     /// Rows seen and left alone.
     pub left_alone: Vec<LeftAlone>,
+    /// Set when ovs-vswitchd had not applied the database's latest configuration when
+    /// observed: what the plan compares against may not be running yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_lag: Option<SwitchLag>,
+}
+
+/// ovs-vswitchd behind its database: `cur_cfg` below `next_cfg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchLag {
+    /// Configuration number the database asks for.
+    pub next_cfg: i64,
+    /// Configuration number the switch has reached.
+    pub cur_cfg: i64,
 }
 
 impl HostPlan {
+    /// Whether a reader must look at this host: changes, blockers or a lagging switch.
+    pub fn needs_attention(&self) -> bool {
+        !self.changes.is_empty() || self.is_blocked() || self.switch_lag.is_some()
+    }
+
     /// Whether apply may proceed on this host.
     pub fn is_blocked(&self) -> bool {
         !self.conflicts.is_empty() || !self.preflight.is_empty()

@@ -97,6 +97,9 @@ pub fn host_warnings(host: &HostPlan) -> Vec<String> {
             super::plural(host.preflight.len(), "preflight failure"),
         ));
     }
+    if let Some(lag) = &host.switch_lag {
+        warnings.push(super::lag_sentence(&host.host, lag));
+    }
     for change in host.changes.iter().filter(|c| super::deletes_bridge(c)) {
         warnings.push(format!(
             "deletes bridge `{}` and every port ovsnet owns on it",

@@ -275,7 +275,7 @@ impl PlanWriter for MarkdownRenderer<'_> {
         self.summary.add(host);
         self.graph.host(host);
         self.note_outside(host);
-        if host.changes.is_empty() && !host.is_blocked() {
+        if !host.needs_attention() {
             self.unchanged_count += 1;
             if self.unchanged.len() < NAME_CAP * 2 {
                 let mut entry = code(&host.host);
@@ -457,6 +457,9 @@ fn host_block(host: &HostPlan, condensed: bool, budget: usize) -> Option<String>
         counts_phrase(host.counts()),
         if host.is_blocked() { " (blocked)" } else { "" }
     );
+    if let Some(lag) = &host.switch_lag {
+        let _ = writeln!(s, "- **warning**: {}", super::lag_sentence(&host.host, lag));
+    }
     for c in &host.conflicts {
         let owner = super::text::owner_phrase(&c.owner);
         let blocks = c.blocks_delete_of.as_deref().map_or(String::new(), |b| {

@@ -168,6 +168,15 @@ pub(crate) fn tunnel_peer(change: &Change) -> Option<&str> {
     }
 }
 
+/// The one sentence every format uses for a switch behind its database.
+pub(crate) fn lag_sentence(host: &str, lag: &crate::plan::SwitchLag) -> String {
+    format!(
+        "ovs-vswitchd on `{host}` has not applied the database's latest configuration \
+         (cur_cfg {} < next_cfg {}): what this plan compares against may not be running yet",
+        lag.cur_cfg, lag.next_cfg
+    )
+}
+
 /// Whether the change deletes a bridge (the markdown and text renderers warn about it).
 pub(crate) fn deletes_bridge(change: &Change) -> bool {
     change.action == Action::Delete && change.kind == Kind::Bridge

@@ -286,7 +286,7 @@ impl TextRenderer<'_> {
 
     /// One host: folded to a line without changes, else heading, blockers, changes, rows left alone.
     fn section(&mut self, host: &HostPlan) -> io::Result<()> {
-        if host.changes.is_empty() && !host.is_blocked() {
+        if !host.needs_attention() {
             return self.folded(host);
         }
         self.folded_last = false;
@@ -296,6 +296,14 @@ impl TextRenderer<'_> {
         }
         for failure in &host.preflight {
             self.preflight(failure)?;
+        }
+        if let Some(lag) = &host.switch_lag {
+            self.out.write_all(b"  ")?;
+            self.paint(YELLOW, "warning:")?;
+            writeln!(self.out, " {}", super::lag_sentence(&host.host, lag))?;
+            if host.changes.is_empty() {
+                writeln!(self.out, "  no changes to the database")?;
+            }
         }
         for change in host.changes.iter().filter(|c| super::deletes_bridge(c)) {
             self.out.write_all(b"  ")?;
