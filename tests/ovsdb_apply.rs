@@ -95,6 +95,19 @@ fn creates_bridge_internal_port_and_tunnels() {
     }
 }
 
+/// A fresh switch holding the bridge, internal port and two tunnels of
+/// `fresh_bridge_plan`, applied by ovsnet.
+fn host_with_fresh_bridge() -> OvsHost {
+    let host = OvsHost::start();
+    apply_host(
+        &fresh_bridge_plan(&host.endpoint()),
+        &host.endpoint(),
+        &options(),
+    )
+    .expect("create");
+    host
+}
+
 /// A plan that updates `vx-host-b`'s remote_ip and trunks and deletes `vx-host-c`,
 /// computed from what `observe` sees, guarded on the rows it changes.
 fn change_plan(host: &OvsHost) -> HostPlan {
@@ -181,13 +194,7 @@ fn change_plan(host: &OvsHost) -> HostPlan {
 
 #[test]
 fn updates_in_place_and_deletes_by_dropping_the_reference() {
-    let host = OvsHost::start();
-    apply_host(
-        &fresh_bridge_plan(&host.endpoint()),
-        &host.endpoint(),
-        &options(),
-    )
-    .expect("create");
+    let host = host_with_fresh_bridge();
     let uuid_before = host.get("Interface", "vx-host-b", "_uuid");
     let plan = change_plan(&host);
     let report = apply_host(&plan, &host.endpoint(), &options()).expect("change");
@@ -216,13 +223,7 @@ fn updates_in_place_and_deletes_by_dropping_the_reference() {
 
 #[test]
 fn a_concurrent_change_fails_the_guard_and_nothing_is_applied() {
-    let host = OvsHost::start();
-    apply_host(
-        &fresh_bridge_plan(&host.endpoint()),
-        &host.endpoint(),
-        &options(),
-    )
-    .expect("create");
+    let host = host_with_fresh_bridge();
     let plan = change_plan(&host);
     // Someone edits the interface between plan and commit (a foreign external_ids key).
     host.vsctl(&[
@@ -250,13 +251,7 @@ fn a_concurrent_change_fails_the_guard_and_nothing_is_applied() {
 
 #[test]
 fn a_port_added_to_the_bridge_meanwhile_fails_the_bridge_guard() {
-    let host = OvsHost::start();
-    apply_host(
-        &fresh_bridge_plan(&host.endpoint()),
-        &host.endpoint(),
-        &options(),
-    )
-    .expect("create");
+    let host = host_with_fresh_bridge();
     let plan = change_plan(&host);
     host.vsctl(&[
         "add-port",

@@ -4,12 +4,11 @@
 
 use super::args::ApplyArgs;
 use super::hosts::{observe_all, targets, Target};
-use super::load::{force_lab_datapath, Loaded};
+use super::load::{force_lab_datapath, load_text, Loaded};
 use super::plan::{header, plan_hosts, plan_one, select_mode};
 use super::{use_color, Coded, Exit};
 use crate::apply::{apply_host, settle_host, ApplyOptions};
 use crate::plan::{self, HostPlan, Mode, Plan};
-use crate::topology;
 use anyhow::Context as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -23,7 +22,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
     let (loaded, targets, plan, mut failures) = if crate::planfile::looks_like_plan(&text) {
         saved_plan(&args, &text, timeout)?
     } else {
-        fresh_plan(&args, timeout)?
+        fresh_plan(&args, text, timeout)?
     };
     let mut out = std::io::stdout().lock();
     crate::render::render_to(crate::render::Format::Text, &plan, &mut out, color)?;
@@ -68,8 +67,11 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
 
 type Prepared = (Loaded, Vec<Target>, Plan, Vec<anyhow::Error>);
 
-fn fresh_plan(args: &ApplyArgs, timeout: Duration) -> anyhow::Result<Prepared> {
-    let mut loaded = super::load::load(&args.input, true, use_color(&args.color, false))?;
+/// Plans the topology whose `text` was read from `args.input` (read once: the file
+/// is not opened again, so what was validated is what gets planned).
+fn fresh_plan(args: &ApplyArgs, text: String, timeout: Duration) -> anyhow::Result<Prepared> {
+    let name = args.input.display().to_string();
+    let mut loaded = load_text(&name, text, true, use_color(&args.color, false))?;
     let mode = select_mode(&mut loaded, false, args.target.lab);
     let targets = targets(&loaded.topology, &args.target)?;
     let context = header(&loaded, mode);
@@ -86,18 +88,8 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
             args.input.display()
         ))
     })?;
-    let mut loaded = match topology::load(&saved.topology_name, &saved.topology_source) {
-        Ok(l) => Loaded {
-            warnings: l.warnings.summaries(),
-            topology: l.topology,
-            analysis: l.analysis,
-        },
-        Err(_) => {
-            return Err(Coded::invalid(
-                "the plan file's topology no longer validates",
-            ))
-        }
-    };
+    let mut loaded = load_text(&saved.topology_name, saved.topology_source, false, false)
+        .map_err(|_| Coded::invalid("the plan file's topology no longer validates"))?;
     let mut plan = saved.plan;
     if plan.context.mode == Mode::Lab {
         force_lab_datapath(&mut loaded.topology);

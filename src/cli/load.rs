@@ -14,6 +14,8 @@ pub struct Loaded {
     pub analysis: Analysis,
     /// Warnings, one rendered line each, for the plan header.
     pub warnings: Vec<String>,
+    /// The file's text as it was validated (what a saved plan embeds).
+    pub source: String,
 }
 
 /// Reads and validates `path`; prints every problem and fails with exit 65 when invalid.
@@ -22,8 +24,17 @@ pub fn load(path: &Path, print_warnings: bool, color: bool) -> anyhow::Result<Lo
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read topology `{}`", path.display()))
         .map_err(|e| Coded::invalid(format!("{e:#}")))?;
-    let name = path.display().to_string();
-    match topology::load(&name, &text) {
+    load_text(&path.display().to_string(), text, print_warnings, color)
+}
+
+/// Validates topology `text` already read from `name`, printing problems like [`load`].
+pub fn load_text(
+    name: &str,
+    text: String,
+    print_warnings: bool,
+    color: bool,
+) -> anyhow::Result<Loaded> {
+    match topology::load(name, &text) {
         Ok(loaded) => {
             if print_warnings && !loaded.warnings.is_empty() {
                 eprint!("{}", loaded.warnings.render(&text, color));
@@ -32,6 +43,7 @@ pub fn load(path: &Path, print_warnings: bool, color: bool) -> anyhow::Result<Lo
                 warnings: loaded.warnings.summaries(),
                 topology: loaded.topology,
                 analysis: loaded.analysis,
+                source: text,
             })
         }
         Err(diagnostics) => {

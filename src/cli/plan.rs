@@ -31,14 +31,14 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     } else {
         let timeout = Duration::from_secs(args.target.timeout);
         let (plan, failures) = plan_hosts(&loaded, &targets, context, timeout)?;
-        write_plan(writer.as_mut(), &plan)?;
+        crate::render::render_with(&plan, writer.as_mut())?;
         let mut outcome = Outcome::of(&plan, failures);
         if let Some(path) = &args.out {
             // A saved plan that silently lacks a host would apply as if that host were
             // fine: save only a plan that covers every selected host.
             if outcome.failures.is_empty() {
-                let source = std::fs::read_to_string(&args.topology)?;
-                crate::planfile::write(path, &plan, &args.topology.display().to_string(), &source)
+                let name = args.topology.display().to_string();
+                crate::planfile::write(path, &plan, &name, &loaded.source)
                     .with_context(|| format!("cannot save the plan to `{}`", path.display()))?;
             } else {
                 outcome.unsaved = Some(path.display().to_string());
@@ -56,12 +56,7 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
     let color = use_color(&output.color, true);
     let base = load(base, false, use_color(&output.color, false))?;
     let head = load(head, true, use_color(&output.color, false))?;
-    let context = plan::context(
-        &head.topology,
-        &head.analysis,
-        Mode::Diff,
-        head.warnings.clone(),
-    );
+    let context = header(&head, Mode::Diff);
     let mut plan = Plan {
         format_version: plan::FORMAT_VERSION,
         context,
@@ -71,9 +66,7 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
         let desired = desire_host(&head.topology, &head.analysis, index);
         let observed = base
             .topology
-            .hosts
-            .iter()
-            .position(|h| h.name == host.name)
+            .host_index(&host.name)
             .map(|i| ObservedHost {
                 state: desire_host(&base.topology, &base.analysis, i).state,
                 ..ObservedHost::default()
@@ -81,11 +74,8 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
             .unwrap_or_default();
         plan.hosts.push(plan::build_owned(desired, &observed)?);
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut writer = crate::render::writer(output.format.into(), &mut out, color);
-    write_plan(writer.as_mut(), &plan)?;
-    drop(writer);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    crate::render::render_to(output.format.into(), &plan, &mut out, color)?;
     out.flush()?;
     Outcome::of(&plan, Vec::new()).exit(output.detailed_exitcode)
 }
@@ -174,15 +164,6 @@ fn stream_offline(
     })?;
     writer.finish()?;
     Ok(outcome)
-}
-
-fn write_plan(writer: &mut dyn PlanWriter, plan: &Plan) -> anyhow::Result<()> {
-    writer.begin(&plan.context)?;
-    for host in &plan.hosts {
-        writer.host(host)?;
-    }
-    writer.finish()?;
-    Ok(())
 }
 
 /// What a plan run found, for the exit code.
