@@ -268,7 +268,8 @@ impl<'a> Builder<'a> {
                     .parent_uuid
                     .as_deref()
                     .ok_or_else(|| self.bug(change, "its parent neither exists nor is created"))?;
-                let column = child_column(parent_kind).expect("bridges and ports have children");
+                let column = child_column(parent_kind)
+                    .ok_or_else(|| self.bug(change, "its parent kind has no child column"))?;
                 (parent_kind.table(), vec![Condition::uuid(uuid)], column)
             }
         };
