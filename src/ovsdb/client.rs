@@ -167,7 +167,11 @@ impl Client {
     pub fn next_notification(&mut self, timeout: Duration) -> Result<Option<Json>, OvsdbError> {
         let deadline = Instant::now() + timeout;
         loop {
-            while let Some(message) = self.framer.next_message().map_err(|e| self.protocol(e.to_string()))? {
+            while let Some(message) = self
+                .framer
+                .next_message()
+                .map_err(|e| self.protocol(e.to_string()))?
+            {
                 match message.get("method").and_then(Json::as_str) {
                     Some("echo") => {
                         let reply = json!({"id": message.get("id"), "result": message.get("params"), "error": null});
