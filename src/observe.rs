@@ -90,10 +90,11 @@ const PORT_COLUMNS: [&str; 7] = [
     "external_ids",
     "interfaces",
 ];
-const INTERFACE_COLUMNS: [&str; 9] = [
+const INTERFACE_COLUMNS: [&str; 10] = [
     "_uuid",
     "name",
     "type",
+    "mac",
     "options",
     "external_ids",
     "ofport",
@@ -223,6 +224,9 @@ impl Reader<'_> {
         let mut row = self.row(r)?;
         if let Some(ty) = self.string(r, "type")?.filter(|s| !s.is_empty()) {
             row.attrs.insert("type".into(), Value::Str(ty));
+        }
+        if let Some(mac) = self.string(r, "mac")? {
+            row.attrs.insert("mac".into(), Value::Str(mac));
         }
         for (key, value) in self.map(r, "options")? {
             row.attrs

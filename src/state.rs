@@ -96,7 +96,7 @@ pub fn is_managed(kind: Kind, key: &str) -> bool {
     match kind {
         Kind::Bridge => matches!(key, "datapath_type" | "rstp_enable"),
         Kind::Port => matches!(key, "tag" | "trunks" | "protected"),
-        Kind::Interface => key == "type" || key.starts_with("options:"),
+        Kind::Interface => key == "type" || key == "mac" || key.starts_with("options:"),
     }
 }
 
