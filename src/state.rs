@@ -434,3 +434,36 @@ pub struct ObservedHost {
     /// Every bridge, port and interface, whoever owns it.
     pub state: HostState,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ovsnet_owns_exactly_the_keys_the_topology_expresses() {
+        assert!(is_managed(Kind::Interface, "options:remote_ip"));
+        assert!(is_managed(Kind::Interface, "options:key"));
+        assert!(is_managed(Kind::Interface, "options:dst_port"));
+        assert!(!is_managed(Kind::Interface, "options:tos"));
+        assert!(!is_managed(Kind::Interface, "options:df_default"));
+        assert!(is_managed(Kind::Interface, "type"));
+        assert!(is_managed(Kind::Port, "external_ids:ovsnet-cluster"));
+        assert!(!is_managed(Kind::Port, "external_ids:owner"));
+        assert!(!is_managed(Kind::Port, "other_config:transient"));
+        assert!(!is_managed(Kind::Bridge, "external_ids"));
+    }
+
+    #[test]
+    fn roles_read_back_from_their_marks() {
+        for role in [
+            Role::Bridge,
+            Role::Internal,
+            Role::Tunnel,
+            Role::Container,
+            Role::Gateway,
+        ] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("router"), None);
+    }
+}
