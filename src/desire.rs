@@ -126,6 +126,7 @@ pub fn desire_host(topology: &Topology, analysis: &Analysis, index: usize) -> De
         let port = template.port(&name, &topology.hosts[j]);
         ports.push((name, port));
     }
+    ports.extend(crate::gateway::ports(cluster, &topology.vlans));
     // Collecting builds the map in bulk (sort, then fill), cheaper than 1,000 inserts.
     let ports: BTreeMap<String, Port> = ports.into_iter().collect();
     let mut row = marked(Row::named(bridge_name), cluster, Role::Bridge)

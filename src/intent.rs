@@ -21,7 +21,7 @@ pub const KEY_VLAN_PREFIX: &str = "ovsnet-vlan-";
 
 /// One VLAN as this host sees it: the value of `ovsnet-vlan-<name>`, compact JSON with
 /// sorted keys (fields are declared in key order, so serde writes them sorted).
-/// Extend it here (the agent adds `dhcp`, `nat`): every reader and writer follows.
+/// Extend it here: every reader and writer follows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VlanIntent {
     /// `dhcp: true` in the topology (absent when not declared).
@@ -46,10 +46,10 @@ impl VlanIntent {
     /// The entry for `vlan` on `host`.
     pub fn of(vlan: &Vlan, host: &Host) -> VlanIntent {
         VlanIntent {
-            dhcp: None,
+            dhcp: vlan.dhcp.then_some(true),
             gateway: vlan.gateway,
             id: vlan.id,
-            nat: None,
+            nat: vlan.nat.then_some(true),
             range: host.ranges.get(&vlan.name).copied(),
             subnet: vlan.subnet,
         }

@@ -218,6 +218,7 @@ impl Reader<'_> {
                     .string(r, column)?
                     .filter(|s| !s.is_empty())
                     .map(Value::Str),
+                ColumnType::OptStr => self.string(r, column)?.map(Value::Str),
                 ColumnType::Bool => Some(Value::Bool(self.boolean(r, column)?)),
                 ColumnType::OptInt => self.int(r, column)?.map(Value::Int),
                 ColumnType::IntSet => {

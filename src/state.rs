@@ -139,6 +139,8 @@ impl Role {
 pub enum ColumnType {
     /// A string; the empty string reads as absent (`datapath_type`, `type`).
     Str,
+    /// An optional string, absent when empty (`mac`).
+    OptStr,
     /// A boolean; always present.
     Bool,
     /// An optional integer (`tag`).
@@ -200,6 +202,7 @@ const PORT_COLUMNS: &[ColumnSpec] = &[
 ];
 const INTERFACE_COLUMNS: &[ColumnSpec] = &[
     col("type", ColumnType::Str),
+    col("mac", ColumnType::OptStr),
     col("options", ColumnType::Map(Entries::Exactly(TUNNEL_OPTIONS))),
     col("external_ids", OURS),
 ];

@@ -9,6 +9,7 @@
 pub mod cfg;
 pub mod client;
 pub mod framing;
+pub mod monitor;
 pub mod op;
 pub mod txn;
 pub mod value;
