@@ -185,8 +185,8 @@ pub struct Host {
     pub name: String,
     /// The address peers use as `remote_ip`.
     pub underlay_ip: Ipv4Addr,
-    /// OVSDB endpoint (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`).
-    pub ovsdb: String,
+    /// OVSDB endpoint (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`), parsed at validation.
+    pub ovsdb: crate::ovsdb::Endpoint,
     /// This host's share of each VLAN, by VLAN name.
     pub ranges: BTreeMap<String, Ipv4Net>,
 }

@@ -10,9 +10,10 @@ use super::graph;
 use super::model::*;
 use super::schema::{RawHost, RawTopology, RawVlan, Sp};
 use super::yaml::Pos;
+use crate::ovsdb::Endpoint;
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 
 /// Where the graph-level facts were written, so graph problems can point at the file.
 #[derive(Clone, Debug, Default)]
@@ -173,19 +174,6 @@ fn name_index(hosts: &[Host]) -> HashMap<&str, usize> {
         index.entry(h.name.as_str()).or_insert(i);
     }
     index
-}
-
-fn endpoint_ok(value: &str) -> bool {
-    if let Some(path) = value.strip_prefix("unix:") {
-        return !path.is_empty();
-    }
-    match value
-        .strip_prefix("tcp:")
-        .or_else(|| value.strip_prefix("ssl:"))
-    {
-        Some(rest) => rest.parse::<SocketAddr>().is_ok(),
-        None => false,
-    }
 }
 
 struct Checker<'o> {
@@ -586,18 +574,23 @@ impl Checker<'_> {
         ip
     }
 
-    fn ovsdb(&mut self, h: &RawHost, name: &str) -> String {
+    /// The host's endpoint, parsed once here; nobody parses it again.
+    fn ovsdb(&mut self, h: &RawHost, name: &str) -> Endpoint {
+        let default = || Endpoint::Unix(DEFAULT_OVSDB.trim_start_matches("unix:").into());
         let Some(text) = &h.ovsdb else {
-            return DEFAULT_OVSDB.to_string();
+            return default();
         };
-        if !endpoint_ok(&text.v) {
-            let problem = Problem::BadEndpoint {
-                host: name.to_string(),
-                value: text.v.clone(),
-            };
-            self.report(problem, text.at);
+        match Endpoint::parse(&text.v) {
+            Ok(endpoint) => endpoint,
+            Err(_) => {
+                let problem = Problem::BadEndpoint {
+                    host: name.to_string(),
+                    value: text.v.clone(),
+                };
+                self.report(problem, text.at);
+                default()
+            }
         }
-        text.v.clone()
     }
 
     fn host_ranges(
