@@ -18,4 +18,5 @@ pub mod plan;
 pub mod planfile;
 pub mod render;
 pub mod state;
+pub mod terminal;
 pub mod topology;

@@ -61,7 +61,7 @@ pub fn validate(path: &Path, color: bool) -> anyhow::Result<Exit> {
         path.display(),
         loaded.topology.cluster,
         loaded.topology.hosts.len(),
-        loaded.analysis.edges.len(),
+        loaded.analysis.tunnels(),
         loaded.analysis.overlay_mtu,
     );
     Ok(Exit::Success)

@@ -26,9 +26,9 @@ pub fn context(
         protection_reason: analysis.protection_reason.clone(),
         overlay_mtu: analysis.overlay_mtu,
         tunnels: analysis
-            .edges
-            .iter()
-            .map(|&(a, b)| (host(a), host(b)))
+            .graph
+            .edges()
+            .map(|(a, b)| (host(a), host(b)))
             .collect(),
         warnings,
     }

@@ -96,7 +96,7 @@ pub fn mermaid(topology: &Topology, analysis: &Analysis) -> String {
         );
     }
     let kind = topology.tunnel.kind.ovs_name();
-    for &(a, b) in &analysis.edges {
+    for (a, b) in analysis.graph.edges() {
         let _ = writeln!(out, "    h{a} ---|{kind}| h{b}");
     }
     out
@@ -128,7 +128,7 @@ pub fn dot(topology: &Topology, analysis: &Analysis) -> String {
         );
     }
     let kind = topology.tunnel.kind.ovs_name();
-    for &(a, b) in &analysis.edges {
+    for (a, b) in analysis.graph.edges() {
         let (a, b) = (
             escape_dot(&topology.hosts[a].name),
             escape_dot(&topology.hosts[b].name),

@@ -1,7 +1,8 @@
 //! The tunnel graph's analysis result: what loop protection the cluster gets and why,
 //! the overlay MTU, and the warnings worth showing. Computed by `graph::analyze`.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 
 /// The loop protection actually applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -18,8 +19,9 @@ pub enum Protection {
 /// Facts about the tunnel graph that plans and `graph` report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Analysis {
-    /// Undirected tunnel edges as (host index, host index), lower index first, sorted.
-    pub edges: Vec<(usize, usize)>,
+    /// The tunnel graph; [`Analysis::edges`] lists its undirected edges.
+    #[serde(rename = "edges")]
+    pub graph: TunnelGraph,
     /// Protection chosen.
     pub protection: Protection,
     /// One sentence saying why that protection was chosen.
@@ -34,19 +36,78 @@ pub struct Analysis {
     pub diameter: usize,
     /// Whether every pair of hosts has its own tunnel.
     pub complete: bool,
+}
+
+/// Which hosts have a tunnel to which. A full mesh is kept in closed form: its
+/// n(n-1)/2 edges are never built just to validate a file, only listed on demand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TunnelGraph {
+    /// Every pair of these many hosts.
+    Mesh(usize),
     /// Each host's neighbours (host indices, ascending), so per-host work is O(degree).
-    #[serde(skip)]
-    pub adjacency: Vec<Vec<usize>>,
+    Listed(Vec<Vec<usize>>),
+}
+
+impl Serialize for TunnelGraph {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.edges())
+    }
+}
+
+impl TunnelGraph {
+    /// Undirected edges as (host index, host index), lower index first, sorted.
+    pub fn edges(&self) -> Box<dyn Iterator<Item = (usize, usize)> + '_> {
+        match self {
+            TunnelGraph::Mesh(n) => {
+                let n = *n;
+                Box::new((0..n).flat_map(move |i| (i + 1..n).map(move |j| (i, j))))
+            }
+            TunnelGraph::Listed(adj) => Box::new(adj.iter().enumerate().flat_map(|(i, around)| {
+                around.iter().filter(move |&&j| j > i).map(move |&j| (i, j))
+            })),
+        }
+    }
+
+    /// Number of undirected edges.
+    pub fn len(&self) -> usize {
+        match self {
+            TunnelGraph::Mesh(n) => n * n.saturating_sub(1) / 2,
+            TunnelGraph::Listed(adj) => adj.iter().map(Vec::len).sum::<usize>() / 2,
+        }
+    }
+
+    /// Whether there is no edge.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The neighbours of host `index`, ascending (empty when out of range).
+    pub fn neighbours(&self, index: usize) -> Cow<'_, [usize]> {
+        match self {
+            TunnelGraph::Mesh(n) if index < *n => {
+                Cow::Owned((0..*n).filter(|&j| j != index).collect())
+            }
+            TunnelGraph::Mesh(_) => Cow::Borrowed(&[]),
+            TunnelGraph::Listed(adj) => adj.get(index).map_or(Cow::Borrowed(&[]), |v| {
+                Cow::Borrowed(v.as_slice())
+            }),
+        }
+    }
 }
 
 impl Analysis {
     /// The hosts host `index` has a tunnel to, ascending by file order.
-    pub fn neighbours(&self, index: usize) -> &[usize] {
-        self.adjacency.get(index).map_or(&[], Vec::as_slice)
+    pub fn neighbours(&self, index: usize) -> Cow<'_, [usize]> {
+        self.graph.neighbours(index)
     }
 
     /// Number of tunnels (undirected edges).
     pub fn tunnels(&self) -> usize {
-        self.edges.len()
+        self.graph.len()
+    }
+
+    /// Undirected tunnel edges as (host index, host index), lower index first, sorted.
+    pub fn edges(&self) -> Vec<(usize, usize)> {
+        self.graph.edges().collect()
     }
 }

@@ -6,6 +6,8 @@
 //! takes the file's text and returns a string.
 
 use super::yaml::Pos;
+use crate::terminal::{escape, escape_cut, window};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// How bad a problem is.
@@ -625,19 +627,23 @@ impl Diagnostic {
 
     /// Renders this diagnostic as a compiler would, with the source line underlined.
     pub fn render(&self, file: &str, text: &str, color: bool) -> String {
+        let line = source_line(text, &line_starts(text), self.at.line);
+        self.render_line(&escape(file), line, color)
+    }
+
+    /// The rendering given the diagnostic's source line (already found). Every piece of
+    /// file text is escaped and cut, so neither a control character nor a 20 MB line
+    /// reaches the terminal.
+    fn render_line(&self, file: &str, source: Option<&str>, color: bool) -> String {
         let paint = Paint { on: color };
         let mut out = String::new();
         let (word, style) = match self.severity() {
             Severity::Error => ("error", RED),
             Severity::Warning => ("warning", YELLOW),
         };
-        let head = format!(
-            "{}: {}",
-            paint.on(style, word),
-            paint.on(BOLD, &self.problem.to_string())
-        );
+        let message = escape_cut(&self.problem.to_string(), MESSAGE_CHARS);
+        let head = format!("{}: {}", paint.on(style, word), paint.on(BOLD, &message));
         let _ = writeln!(out, "{head}");
-        let source = source_line(text, self.at.line);
         let gutter = source.map_or(1, |_| self.at.line.to_string().len());
         let pad = " ".repeat(gutter);
         if self.at.line > 0 {
@@ -657,39 +663,93 @@ impl Diagnostic {
             if let Some(text) = text {
                 let _ = writeln!(
                     out,
-                    "{pad} {} {}: {text}",
+                    "{pad} {} {}: {}",
                     paint.on(BLUE, "="),
-                    paint.on(BOLD, label)
+                    paint.on(BOLD, label),
+                    escape_cut(&text, MESSAGE_CHARS)
                 );
             }
         }
         out
     }
+
+    /// The kind of problem in words (`unknown field`), for counting what was not shown.
+    fn kind(&self) -> String {
+        kind_words(&self.problem)
+    }
+}
+
+/// Characters of a message, help or note line shown before it is cut.
+const MESSAGE_CHARS: usize = 400;
+
+/// Characters of a source line shown around the caret.
+const SNIPPET_CHARS: usize = 120;
+
+/// Diagnostics shown in full; the rest are counted by kind.
+const SHOWN_DIAGNOSTICS: usize = 100;
+
+/// Bytes of rendered diagnostics after which the rest are only counted (the whole
+/// output stays well under 1 MiB: each diagnostic is itself bounded by the cuts above).
+const OUTPUT_BUDGET: usize = 256 * 1024;
+
+/// `UnknownField` → `unknown field`, read from the derived `Debug` without formatting
+/// the fields (which may hold a whole line of the file).
+fn kind_words(problem: &Problem) -> String {
+    struct Name(String);
+    impl std::fmt::Write for Name {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if !c.is_ascii_alphanumeric() {
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(c);
+            }
+            Ok(())
+        }
+    }
+    let mut name = Name(String::new());
+    let _ = write!(name, "{problem:?}");
+    let mut words = String::new();
+    for c in name.0.chars() {
+        if c.is_ascii_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    words
 }
 
 impl Diagnostic {
-    /// The source line with its number and the caret underline.
+    /// The source line with its number and the caret underline, cut around the caret.
     fn snippet(&self, line: &str, pad: &str, paint: &Paint, style: &str) -> String {
         let bar = paint.on(BLUE, "|");
         let col = self.at.column.max(1) as usize - 1;
-        let width = line.chars().count();
-        let len = (self.at.len.max(1) as usize).min(width.saturating_sub(col).max(1));
+        let (shown, caret, len) = window(line, col, self.at.len.max(1) as usize, SNIPPET_CHARS);
         let carets = paint.on(style, &"^".repeat(len));
         let num = paint.on(BLUE, &self.at.line.to_string());
         format!(
-            "{pad} {bar}\n{num} {bar} {line}\n{pad} {bar} {}{carets}\n",
-            " ".repeat(col)
+            "{pad} {bar}\n{num} {bar} {shown}\n{pad} {bar} {}{carets}\n",
+            " ".repeat(caret)
         )
     }
 }
 
-fn source_line(text: &str, line: u32) -> Option<&str> {
-    if line == 0 {
-        return None;
+/// Byte offset where each line starts (built once per rendering: finding a line by
+/// rescanning the text for every diagnostic was quadratic).
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+fn source_line<'t>(text: &'t str, starts: &[usize], line: u32) -> Option<&'t str> {
+    let i = (line as usize).checked_sub(1)?;
+    let start = *starts.get(i)?;
+    if start >= text.len() {
+        return None; // after the last line break: no line, as `str::lines` counts them
     }
-    text.lines()
-        .nth(line as usize - 1)
-        .map(|l| l.trim_end_matches('\r'))
+    let end = starts.get(i + 1).map_or(text.len(), |e| e - 1);
+    text.get(start..end).map(|l| l.trim_end_matches('\r'))
 }
 
 const RED: &str = "\x1b[1;31m";
@@ -758,24 +818,56 @@ impl Diagnostics {
         self.items
             .iter()
             .map(|d| match d.severity() {
-                Severity::Error => format!("error: {}", d.problem),
-                Severity::Warning => format!("warning: {}", d.problem),
+                Severity::Error => format!("error: {}", escape_cut(&d.problem.to_string(), MESSAGE_CHARS)),
+                Severity::Warning => {
+                    format!("warning: {}", escape_cut(&d.problem.to_string(), MESSAGE_CHARS))
+                }
             })
             .collect()
     }
 
-    /// Renders every diagnostic, then a summary line when there are errors.
+    /// Renders the first diagnostics in full, counts the rest by kind, then a summary
+    /// line when there are errors. Bounded: at most [`SHOWN_DIAGNOSTICS`] in full and
+    /// about [`OUTPUT_BUDGET`] bytes, whatever the file.
     pub fn render(&self, text: &str, color: bool) -> String {
+        let starts = line_starts(text);
+        let file = escape(&self.file);
         let mut out = String::new();
-        for item in &self.items {
-            out.push_str(&item.render(&self.file, text, color));
-            out.push('\n');
+        let mut rest: BTreeMap<(Severity, String), usize> = BTreeMap::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if i < SHOWN_DIAGNOSTICS && out.len() < OUTPUT_BUDGET {
+                let line = source_line(text, &starts, item.at.line);
+                out.push_str(&item.render_line(&file, line, color));
+                out.push('\n');
+            } else {
+                *rest.entry((item.severity(), item.kind())).or_default() += 1;
+            }
+        }
+        let paint = Paint { on: color };
+        if !rest.is_empty() {
+            let counts: Vec<String> = rest
+                .iter()
+                .map(|((severity, kind), n)| {
+                    let word = match severity {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    };
+                    format!("{n} × {word}: {kind}")
+                })
+                .collect();
+            let total: usize = rest.values().sum();
+            let _ = writeln!(
+                out,
+                "{}: {} more not shown: {}\n",
+                paint.on(BLUE, "note"),
+                total,
+                counts.join(", ")
+            );
         }
         let errors = self.errors();
         if errors > 0 {
-            let paint = Paint { on: color };
             let warnings = self.warnings();
-            let mut summary = format!("`{}` is invalid: {}", self.file, plural(errors, "error"));
+            let mut summary = format!("`{file}` is invalid: {}", plural(errors, "error"));
             if warnings > 0 {
                 summary.push_str(&format!(", {}", plural(warnings, "warning")));
             }

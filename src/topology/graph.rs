@@ -4,7 +4,7 @@
 //! loader places them in the file. Costs stay near O(hosts + tunnels): mesh, chain and
 //! star are answered from their shape, only `custom` graphs are searched.
 
-use super::analysis::{Analysis, Protection};
+use super::analysis::{Analysis, Protection, TunnelGraph};
 use super::diag::Problem;
 use super::model::{LoopProtection, Shape, Topology};
 use super::validate::overlay_mtu;
@@ -14,8 +14,13 @@ use std::collections::VecDeque;
 /// Diameters above this many hops get a warning.
 pub const DIAMETER_LIMIT: usize = 8;
 
-/// Undirected tunnel edges (lower host index first, sorted) of a validated topology.
-pub fn edges(topology: &Topology) -> Vec<(usize, usize)> {
+/// Diameters of custom cyclic graphs are searched exactly (one search per host) while
+/// hosts × tunnels stays under this; above it, two sweeps give a lower bound, which is
+/// enough for the warning and keeps the cost linear.
+const EXACT_DIAMETER_BUDGET: usize = 20_000_000;
+
+/// Each host's neighbours (ascending) for a shape that is not a full mesh.
+fn listed(topology: &Topology) -> Vec<Vec<usize>> {
     let n = topology.hosts.len();
     let index = |name: &str| topology.hosts.iter().position(|h| h.name == name);
     let mut edges: Vec<(usize, usize)> = match &topology.tunnel.shape {
@@ -40,13 +45,27 @@ pub fn edges(topology: &Topology) -> Vec<(usize, usize)> {
             links
                 .iter()
                 .filter_map(|(a, b)| Some((*by_name.get(a.as_str())?, *by_name.get(b.as_str())?)))
+                .filter(|(a, b)| a != b)
                 .map(|(a, b)| (a.min(b), a.max(b)))
                 .collect()
         }
     };
     edges.sort_unstable();
     edges.dedup();
-    edges
+    adjacency(n, &edges)
+}
+
+/// The tunnel graph of a validated topology: a full mesh in closed form, else listed.
+pub fn tunnel_graph(topology: &Topology) -> TunnelGraph {
+    match topology.tunnel.shape {
+        Shape::Mesh => TunnelGraph::Mesh(topology.hosts.len()),
+        _ => TunnelGraph::Listed(listed(topology)),
+    }
+}
+
+/// Undirected tunnel edges (lower host index first, sorted) of a validated topology.
+pub fn edges(topology: &Topology) -> Vec<(usize, usize)> {
+    tunnel_graph(topology).edges().collect()
 }
 
 fn adjacency(n: usize, edges: &[(usize, usize)]) -> Vec<Vec<usize>> {
@@ -64,40 +83,20 @@ fn adjacency(n: usize, edges: &[(usize, usize)]) -> Vec<Vec<usize>> {
 /// Analyses the tunnel graph of a topology whose hosts, shape and links are sound.
 ///
 /// Returns the analysis and the problems found (errors and warnings). When an error is
-/// among them the analysis is a best guess and must not be used.
+/// among them the analysis is a best guess and must not be used. Linear in hosts plus
+/// listed tunnels: a full mesh is answered from its shape without building its edges.
 pub fn analyze(topology: &Topology) -> (Analysis, Vec<Problem>) {
-    let n = topology.hosts.len();
-    let edges = edges(topology);
-    let adjacency = adjacency(n, &edges);
-    let complete = edges.len() == n * n.saturating_sub(1) / 2;
+    let graph = tunnel_graph(topology);
     let mut problems = Vec::new();
-    let unreached = unreached(&adjacency);
-    let connected = unreached.is_empty();
-    if !connected {
-        problems.push(Problem::Disconnected {
-            from: topology.hosts[0].name.clone(),
-            unreached: unreached
-                .iter()
-                .map(|&i| topology.hosts[i].name.clone())
-                .collect(),
-        });
-    }
-    let components = if connected { 1 } else { components(&adjacency) };
-    let cyclic = edges.len() + components > n;
-    let names = |list: Vec<usize>| -> Vec<String> {
-        list.into_iter()
-            .map(|i| topology.hosts[i].name.clone())
-            .collect()
+    let no_list: &[Vec<usize>] = &[];
+    let (adjacency, complete, cyclic, articulation_points, diameter) = match &graph {
+        TunnelGraph::Mesh(n) => (no_list, true, *n >= 3, Vec::new(), usize::from(*n > 1)),
+        TunnelGraph::Listed(adj) => {
+            let (complete, cyclic, points, diameter) = listed_facts(topology, adj, &mut problems);
+            (adj.as_slice(), complete, cyclic, points, diameter)
+        }
     };
-    let (articulation_points, diameter) = if connected {
-        (
-            names(articulation(topology, &edges, n)),
-            diameter(topology, &adjacency, cyclic),
-        )
-    } else {
-        (Vec::new(), 0)
-    };
-    if !articulation_points.is_empty() && !matches!(topology.tunnel.shape, Shape::Mesh) {
+    if !articulation_points.is_empty() {
         problems.push(Problem::SinglePointsOfFailure {
             hosts: articulation_points.clone(),
         });
@@ -108,15 +107,14 @@ pub fn analyze(topology: &Topology) -> (Analysis, Vec<Problem>) {
             limit: DIAMETER_LIMIT,
         });
     }
-    let graph = Facts {
+    let facts = Facts {
         topology,
-        adjacency: &adjacency,
+        adjacency,
         complete,
         cyclic,
     };
-    let (protection, protection_reason) = protection(&graph, &mut problems);
+    let (protection, protection_reason) = protection(&facts, &mut problems);
     let analysis = Analysis {
-        edges,
         protection,
         protection_reason,
         overlay_mtu: u32::try_from(overlay_mtu(topology)).unwrap_or(0),
@@ -124,9 +122,47 @@ pub fn analyze(topology: &Topology) -> (Analysis, Vec<Problem>) {
         articulation_points,
         diameter,
         complete,
-        adjacency,
+        graph,
     };
     (analysis, problems)
+}
+
+/// Completeness, cycles, articulation points and diameter of a listed graph; pushes
+/// the disconnection error.
+fn listed_facts(
+    topology: &Topology,
+    adjacency: &[Vec<usize>],
+    problems: &mut Vec<Problem>,
+) -> (bool, bool, Vec<String>, usize) {
+    let n = adjacency.len();
+    let edge_count = adjacency.iter().map(Vec::len).sum::<usize>() / 2;
+    let complete = edge_count == n * n.saturating_sub(1) / 2;
+    let unreached = unreached(adjacency);
+    let connected = unreached.is_empty();
+    if !connected {
+        problems.push(Problem::Disconnected {
+            from: topology.hosts[0].name.clone(),
+            unreached: unreached
+                .iter()
+                .map(|&i| topology.hosts[i].name.clone())
+                .collect(),
+        });
+    }
+    let components = if connected { 1 } else { components(adjacency) };
+    let cyclic = edge_count + components > n;
+    if !connected {
+        return (complete, cyclic, Vec::new(), 0);
+    }
+    let edges: Vec<(usize, usize)> = adjacency
+        .iter()
+        .enumerate()
+        .flat_map(|(i, around)| around.iter().filter(move |&&j| j > i).map(move |&j| (i, j)))
+        .collect();
+    let points = articulation(topology, &edges, n)
+        .into_iter()
+        .map(|i| topology.hosts[i].name.clone())
+        .collect();
+    (complete, cyclic, points, diameter(topology, adjacency, cyclic))
 }
 
 /// Hosts not reachable from host 0 (breadth-first search).
@@ -226,7 +262,15 @@ fn diameter(topology: &Topology, adj: &[Vec<usize>], cyclic: bool) -> usize {
             let (end, _) = far(&distances(adj, 0));
             far(&distances(adj, end)).1
         }
-        Shape::Custom { .. } => (0..n).map(|v| far(&distances(adj, v)).1).max().unwrap_or(0),
+        Shape::Custom { .. } => {
+            let edges = adj.iter().map(Vec::len).sum::<usize>() / 2;
+            if n.saturating_mul(edges) <= EXACT_DIAMETER_BUDGET {
+                return (0..n).map(|v| far(&distances(adj, v)).1).max().unwrap_or(0);
+            }
+            // Too big to search from every host: the double sweep is a lower bound.
+            let (end, _) = far(&distances(adj, 0));
+            far(&distances(adj, end)).1
+        }
     }
 }
 
@@ -289,14 +333,36 @@ fn protection(g: &Facts, problems: &mut Vec<Problem>) -> (Protection, String) {
 }
 
 /// A host with two neighbours that are not linked to each other: it would have to relay.
+///
+/// Linear: such a host exists exactly when some component is not a full mesh. In a
+/// component with a vertex `v` that misses a host, a breadth-first search from `v`
+/// reaches a host `w` at distance two through some `u`, and `(u, v, w)` is the triple.
 fn relay_triple(adj: &[Vec<usize>]) -> Option<(usize, usize, usize)> {
-    for (v, around) in adj.iter().enumerate() {
-        for (i, &a) in around.iter().enumerate() {
-            for &b in &around[i + 1..] {
-                if adj[a].binary_search(&b).is_err() {
-                    return Some((v, a, b));
+    let n = adj.len();
+    let mut component = vec![usize::MAX; n];
+    for start in 0..n {
+        if component[start] != usize::MAX {
+            continue;
+        }
+        let mut members = vec![start];
+        component[start] = start;
+        let mut i = 0;
+        while let Some(&v) = members.get(i) {
+            i += 1;
+            for &w in &adj[v] {
+                if component[w] == usize::MAX {
+                    component[w] = start;
+                    members.push(w);
                 }
             }
+        }
+        let size = members.len();
+        if let Some(&v) = members.iter().find(|&&v| adj[v].len() + 1 < size) {
+            let dist = distances(adj, v);
+            let w = members.iter().copied().find(|&w| dist[w] == 2)?;
+            let u = adj[w].iter().copied().find(|&u| dist[u] == 1)?;
+            let (a, b) = (v.min(w), v.max(w));
+            return Some((u, a, b));
         }
     }
     None
