@@ -136,7 +136,10 @@ mod tests {
         let line = "x".repeat(1000) + "HERE" + &"y".repeat(1000);
         let (text, caret, len) = window(&line, 1000, 4, 60);
         assert!(text.chars().count() <= 62, "{text}");
-        assert_eq!(text.chars().skip(caret).take(len).collect::<String>(), "HERE");
+        assert_eq!(
+            text.chars().skip(caret).take(len).collect::<String>(),
+            "HERE"
+        );
         let (text, caret, len) = window("a\u{1b}b", 1, 1, 60);
         assert_eq!((text.as_str(), caret, len), ("a\\eb", 1, 2));
     }

@@ -561,3 +561,49 @@ fn duplicate_keys_are_reported_in_every_mapping() {
         .collect();
     assert_eq!(keys, ["cluster", "web"], "{out}");
 }
+
+// Issue 9: `cluster: "\e[31mred"` sent a raw ESC to the terminal.
+#[test]
+fn control_characters_in_values_are_escaped() {
+    let text = edit(&[("cluster: demo", "cluster: \"\\e[31mred\\r\"")]);
+    let (_, out) = refused("escaped", &text);
+    assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
+    assert!(out.contains("\\e[31mred"), "{out}");
+}
+
+// Issue 9: 50,000 bad hosts on one line grew to 1.8 GB (every error repeated the line).
+#[test]
+fn fifty_thousand_errors_on_one_line_print_under_a_mebibyte() {
+    let hosts = vec!["1"; 50_000].join(", ");
+    let text = BASE.split("hosts:").next().unwrap().to_string() + "hosts: [" + &hosts + "]\n";
+    let (d, out) = refused("flood", &text);
+    assert!(d.errors() >= 50_000, "{}", d.errors());
+    assert!(out.len() < 1 << 20, "{} bytes", out.len());
+    assert!(out.contains("more not shown"), "{out}");
+    assert!(
+        out.lines().all(|l| l.chars().count() < 600),
+        "a line was not cut"
+    );
+}
+
+// Issue 9: 1,000 VLANs sharing one subnet wrote 151 MB of pairwise overlap errors.
+#[test]
+fn vlans_sharing_a_subnet_get_one_error_each() {
+    let mut text =
+        "version: 1\ncluster: c\ntunnel:\n  type: vxlan\n  topology: mesh\nvlans:\n".to_string();
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "  - {{name: v{i}, id: {}, subnet: 10.0.0.0/16}}\n",
+            i + 1
+        ));
+    }
+    text.push_str("hosts:\n  - name: a\n    underlay_ip: 198.18.0.1\n");
+    let (d, out) = refused("vlans", &text);
+    let overlaps = d
+        .items
+        .iter()
+        .filter(|d| matches!(d.problem, Problem::SubnetsOverlap { .. }))
+        .count();
+    assert_eq!(overlaps, 999);
+    assert!(out.len() < 1 << 20, "{} bytes", out.len());
+}

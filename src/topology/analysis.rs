@@ -88,9 +88,9 @@ impl TunnelGraph {
                 Cow::Owned((0..*n).filter(|&j| j != index).collect())
             }
             TunnelGraph::Mesh(_) => Cow::Borrowed(&[]),
-            TunnelGraph::Listed(adj) => adj.get(index).map_or(Cow::Borrowed(&[]), |v| {
-                Cow::Borrowed(v.as_slice())
-            }),
+            TunnelGraph::Listed(adj) => adj
+                .get(index)
+                .map_or(Cow::Borrowed(&[]), |v| Cow::Borrowed(v.as_slice())),
         }
     }
 }

@@ -818,9 +818,15 @@ impl Diagnostics {
         self.items
             .iter()
             .map(|d| match d.severity() {
-                Severity::Error => format!("error: {}", escape_cut(&d.problem.to_string(), MESSAGE_CHARS)),
+                Severity::Error => format!(
+                    "error: {}",
+                    escape_cut(&d.problem.to_string(), MESSAGE_CHARS)
+                ),
                 Severity::Warning => {
-                    format!("warning: {}", escape_cut(&d.problem.to_string(), MESSAGE_CHARS))
+                    format!(
+                        "warning: {}",
+                        escape_cut(&d.problem.to_string(), MESSAGE_CHARS)
+                    )
                 }
             })
             .collect()
@@ -916,11 +922,19 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
+/// Longest text did-you-mean compares.
+const SUGGEST_MAX_LEN: usize = 64;
+
 /// The candidate closest to `typed`, when it is close enough to be a likely typo.
 pub fn did_you_mean<'a, I>(typed: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    // Names are short; a long typed value is no typo, and comparing it would cost
+    // its length times every candidate's.
+    if typed.len() > SUGGEST_MAX_LEN {
+        return None;
+    }
     let limit = (typed.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -162,7 +162,12 @@ fn listed_facts(
         .into_iter()
         .map(|i| topology.hosts[i].name.clone())
         .collect();
-    (complete, cyclic, points, diameter(topology, adjacency, cyclic))
+    (
+        complete,
+        cyclic,
+        points,
+        diameter(topology, adjacency, cyclic),
+    )
 }
 
 /// Hosts not reachable from host 0 (breadth-first search).

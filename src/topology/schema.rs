@@ -6,6 +6,7 @@
 
 use super::diag::{did_you_mean, Diagnostic, Problem};
 use super::yaml::{Node, Pos, Value};
+use std::collections::HashMap;
 
 /// A value and where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,12 +226,13 @@ impl Walker<'_> {
             entries: Vec::new(),
             suggested: Vec::new(),
         };
-        let mut seen: Vec<(&str, u32)> = Vec::new();
+        // A map, not a list: 100,000 keys must not be compared pairwise.
+        let mut seen: HashMap<&str, u32> = HashMap::new();
         for (key, value) in entries {
             let Some(name) = self.key_text(key) else {
                 continue;
             };
-            if let Some((_, line)) = seen.iter().find(|(k, _)| *k == name) {
+            if let Some(line) = seen.get(name) {
                 let problem = Problem::DuplicateKey {
                     key: name.to_string(),
                     first_line: *line,
@@ -238,7 +240,7 @@ impl Walker<'_> {
                 self.report(problem, key.at);
                 continue;
             }
-            seen.push((name, key.at.line));
+            seen.insert(name, key.at.line);
             match allowed.iter().find(|a| **a == name) {
                 Some(known) => fields.entries.push((known, value)),
                 None => {
@@ -431,12 +433,12 @@ impl Walker<'_> {
         match &node.value {
             Value::Null => {}
             Value::Map(entries) => {
-                let mut seen: Vec<(String, u32)> = Vec::new();
+                let mut seen: HashMap<&str, u32> = HashMap::new();
                 for (key, value) in entries {
                     let Some(name) = self.key_text(key) else {
                         continue;
                     };
-                    if let Some((_, line)) = seen.iter().find(|(k, _)| k == name) {
+                    if let Some(line) = seen.get(name) {
                         let problem = Problem::DuplicateKey {
                             key: name.to_string(),
                             first_line: *line,
@@ -444,7 +446,7 @@ impl Walker<'_> {
                         self.report(problem, key.at);
                         continue;
                     }
-                    seen.push((name.to_string(), key.at.line));
+                    seen.insert(name, key.at.line);
                     if let Some(range) = self.text(value, "hosts[].ranges") {
                         let vlan = Sp {
                             v: name.to_string(),

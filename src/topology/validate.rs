@@ -12,7 +12,7 @@ use super::schema::{RawHost, RawTopology, RawVlan, Sp};
 use super::yaml::Pos;
 use crate::ovsdb::Endpoint;
 use ipnet::Ipv4Net;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 /// Where the graph-level facts were written, so graph problems can point at the file.
@@ -52,7 +52,9 @@ pub fn check(raw: &RawTopology, out: &mut Vec<Diagnostic>) -> Checked {
     let mut c = Checker {
         out,
         graph_ready: true,
-        broken_vlans: Vec::new(),
+        broken_vlans: HashSet::new(),
+        suggestions: SUGGESTION_BUDGET,
+        vlan_index: HashMap::new(),
     };
     c.version(raw);
     let cluster = c.name(&raw.cluster, "cluster", CLUSTER_RULE, cluster_ok);
@@ -167,6 +169,9 @@ fn address(out: &mut Vec<Diagnostic>, text: &Sp<String>) -> Option<Ipv4Addr> {
     }
 }
 
+/// Checked VLAN subnets by (network address, prefix length), to find overlaps.
+type Subnets = BTreeMap<(u32, u8), usize>;
+
 /// Host index by name (the first host of each name).
 fn name_index(hosts: &[Host]) -> HashMap<&str, usize> {
     let mut index = HashMap::with_capacity(hosts.len());
@@ -180,12 +185,34 @@ struct Checker<'o> {
     out: &'o mut Vec<Diagnostic>,
     graph_ready: bool,
     /// VLANs declared but broken (already reported): ranges in them are not "unknown".
-    broken_vlans: Vec<String>,
+    broken_vlans: HashSet<String>,
+    /// Name comparisons left for did-you-mean: a file with 100,000 unknown names gets
+    /// suggestions for the first ones, not a pairwise search over every name.
+    suggestions: usize,
+    /// Checked VLANs by name (index into the VLAN list), filled once they are checked.
+    vlan_index: HashMap<String, usize>,
 }
+
+/// Name comparisons did-you-mean may spend on one file.
+const SUGGESTION_BUDGET: usize = 200_000;
 
 impl Checker<'_> {
     fn report(&mut self, problem: Problem, at: Pos) {
         self.out.push(Diagnostic { problem, at });
+    }
+
+    /// The closest of `candidates` to `typed`, while the suggestion budget lasts.
+    fn suggest<'a, I>(&mut self, typed: &str, candidates: I) -> Option<&'a str>
+    where
+        I: ExactSizeIterator<Item = &'a str>,
+    {
+        let cost = candidates.len();
+        if cost > self.suggestions {
+            self.suggestions = 0;
+            return None;
+        }
+        self.suggestions -= cost;
+        did_you_mean(typed, candidates)
     }
 
     fn version(&mut self, raw: &RawTopology) {
@@ -384,6 +411,7 @@ impl Checker<'_> {
         let mut vlans: Vec<(Vlan, Pos)> = Vec::new();
         let mut names: HashMap<&str, u32> = HashMap::new();
         let mut ids: HashMap<i128, &str> = HashMap::new();
+        let mut subnets = Subnets::new();
         for v in raw_vlans {
             let (Some(name), Some(id), Some(subnet)) = (&v.name, &v.id, &v.subnet) else {
                 self.broken_vlans
@@ -407,22 +435,33 @@ impl Checker<'_> {
                 };
                 self.report(problem, id.at);
             }
-            match self.vlan(v, &vlans) {
-                Some(vlan) => vlans.push((vlan, subnet.at)),
-                None => self.broken_vlans.push(name.v.clone()),
+            match self.vlan(v, &vlans, &subnets) {
+                Some(vlan) => {
+                    subnets.insert(
+                        (u32::from(vlan.subnet.network()), vlan.subnet.prefix_len()),
+                        vlans.len(),
+                    );
+                    self.vlan_index
+                        .entry(vlan.name.clone())
+                        .or_insert(vlans.len());
+                    vlans.push((vlan, subnet.at));
+                }
+                None => {
+                    self.broken_vlans.insert(name.v.clone());
+                }
             }
         }
         vlans
     }
 
     /// One VLAN whose fields are all present: id range, subnet, gateway.
-    fn vlan(&mut self, v: &RawVlan, earlier: &[(Vlan, Pos)]) -> Option<Vlan> {
+    fn vlan(&mut self, v: &RawVlan, earlier: &[(Vlan, Pos)], subnets: &Subnets) -> Option<Vlan> {
         let (name, id, subnet) = (v.name.as_ref()?, v.id.as_ref()?, v.subnet.as_ref()?);
         let id = self.ranged(id, "vlans[].id", 1, 4094);
         let net = network(self.out, subnet, "subnet");
         let gateway = v.gateway.as_ref().and_then(|g| address(self.out, g));
         let (id, net) = (u16::try_from(id?).ok()?, net?);
-        self.overlapping_subnet(earlier, &name.v, net, subnet.at);
+        self.overlapping_subnet(earlier, subnets, &name.v, net, subnet.at);
         self.gateway(v, net, gateway);
         let dhcp = self.needs_gateway(v, &v.dhcp, "dhcp");
         let nat = self.needs_gateway(v, &v.nat, "nat");
@@ -447,18 +486,38 @@ impl Checker<'_> {
         flag.v
     }
 
-    fn overlapping_subnet(&mut self, earlier: &[(Vlan, Pos)], name: &str, net: Ipv4Net, at: Pos) {
-        for (other, _) in earlier {
-            if other.subnet.contains(&net) || net.contains(&other.subnet) {
-                let problem = Problem::SubnetsOverlap {
-                    first: other.name.clone(),
-                    first_subnet: other.subnet.to_string(),
-                    second: name.to_string(),
-                    second_subnet: net.to_string(),
-                };
-                self.report(problem, at);
-            }
-        }
+    /// Reports the first earlier VLAN whose subnet overlaps `net` (one error per VLAN,
+    /// found in O(log n): a thousand VLANs on one subnet are a thousand errors, not half
+    /// a million).
+    fn overlapping_subnet(
+        &mut self,
+        earlier: &[(Vlan, Pos)],
+        subnets: &Subnets,
+        name: &str,
+        net: Ipv4Net,
+        at: Pos,
+    ) {
+        let start = u32::from(net.network());
+        let containing = (0..=net.prefix_len()).find_map(|p| {
+            let outer = Ipv4Net::new(net.network(), p).ok()?.trunc();
+            subnets.get(&(u32::from(outer.network()), p)).copied()
+        });
+        let inside = || {
+            subnets
+                .range((start, 0)..=(u32::from(net.broadcast()), 32))
+                .map(|(_, &i)| i)
+                .next()
+        };
+        let Some(other) = containing.or_else(inside).and_then(|i| earlier.get(i)) else {
+            return;
+        };
+        let problem = Problem::SubnetsOverlap {
+            first: other.0.name.clone(),
+            first_subnet: other.0.subnet.to_string(),
+            second: name.to_string(),
+            second_subnet: net.to_string(),
+        };
+        self.report(problem, at);
     }
 
     fn gateway(&mut self, v: &RawVlan, net: Ipv4Net, gateway: Option<Ipv4Addr>) {
@@ -601,18 +660,20 @@ impl Checker<'_> {
     ) -> BTreeMap<String, Ipv4Net> {
         let mut ranges = BTreeMap::new();
         for (vlan_name, text) in &h.ranges {
-            let Some((vlan, _)) = vlans.iter().find(|(v, _)| v.name == vlan_name.v) else {
+            let found = self
+                .vlan_index
+                .get(vlan_name.v.as_str())
+                .map(|&i| &vlans[i]);
+            let Some((vlan, _)) = found else {
                 if self.broken_vlans.contains(&vlan_name.v) {
                     continue;
                 }
                 let problem = Problem::UnknownVlan {
                     host: host.to_string(),
                     vlan: vlan_name.v.clone(),
-                    suggestion: did_you_mean(
-                        &vlan_name.v,
-                        vlans.iter().map(|(v, _)| v.name.as_str()),
-                    )
-                    .map(str::to_string),
+                    suggestion: self
+                        .suggest(&vlan_name.v, vlans.iter().map(|(v, _)| v.name.as_str()))
+                        .map(str::to_string),
                 };
                 self.report(problem, vlan_name.at);
                 continue;
@@ -638,13 +699,18 @@ impl Checker<'_> {
     /// Finds overlapping ranges per VLAN in O(n log n): sort by start, sweep with the
     /// range reaching furthest so far.
     fn range_overlaps(&mut self, raw: &RawTopology, hosts: &[Host], vlans: &[(Vlan, Pos)]) {
+        // One pass over every host's ranges, grouped by VLAN: O(ranges), not VLANs × hosts.
+        let mut by_vlan: HashMap<&str, Vec<(u32, u32, usize)>> = HashMap::new();
+        for (i, h) in hosts.iter().enumerate() {
+            for (name, r) in &h.ranges {
+                let span = (u32::from(r.network()), u32::from(r.broadcast()), i);
+                by_vlan.entry(name.as_str()).or_default().push(span);
+            }
+        }
         for (vlan, _) in vlans {
-            let mut spans: Vec<(u32, u32, usize)> = hosts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| h.ranges.get(&vlan.name).map(|r| (r, i)))
-                .map(|(r, i)| (u32::from(r.network()), u32::from(r.broadcast()), i))
-                .collect();
+            let Some(mut spans) = by_vlan.remove(vlan.name.as_str()) else {
+                continue;
+            };
             spans.sort_unstable();
             let mut reach: Option<(u32, usize)> = None;
             for (start, end, i) in spans {
@@ -689,26 +755,39 @@ impl Checker<'_> {
     }
 
     fn gateways_in_ranges(&mut self, raw: &RawTopology, hosts: &[Host], vlans: &[(Vlan, Pos)]) {
-        for (vlan, _) in vlans {
-            let Some(gw) = vlan.gateway else { continue };
-            let at = raw
-                .vlans
-                .iter()
-                .flatten()
-                .find(|v| v.name.as_ref().is_some_and(|n| n.v == vlan.name))
-                .and_then(|v| v.gateway.as_ref())
-                .map_or(Pos::default(), |g| g.at);
-            for host in hosts {
-                if let Some(range) = host.ranges.get(&vlan.name).filter(|r| r.contains(&gw)) {
-                    let problem = Problem::GatewayInRange {
-                        vlan: vlan.name.clone(),
-                        gateway: gw.to_string(),
-                        host: host.name.clone(),
-                        range: range.to_string(),
-                    };
-                    self.report(problem, at);
+        let mut gateway_at: HashMap<&str, Pos> = HashMap::new();
+        for v in raw.vlans.iter().flatten() {
+            if let (Some(name), Some(gateway)) = (&v.name, &v.gateway) {
+                gateway_at.entry(name.v.as_str()).or_insert(gateway.at);
+            }
+        }
+        // In VLAN order, then host order, as before; each host's ranges looked up once.
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        for (h, host) in hosts.iter().enumerate() {
+            for (name, range) in &host.ranges {
+                let Some(&v) = self.vlan_index.get(name.as_str()) else {
+                    continue;
+                };
+                if vlans[v].0.gateway.is_some_and(|gw| range.contains(&gw)) {
+                    found.push((v, h));
                 }
             }
+        }
+        found.sort_unstable();
+        for (v, h) in found {
+            let (vlan, host) = (&vlans[v].0, &hosts[h]);
+            let Some(gw) = vlan.gateway else { continue };
+            let problem = Problem::GatewayInRange {
+                vlan: vlan.name.clone(),
+                gateway: gw.to_string(),
+                host: host.name.clone(),
+                range: host.ranges[&vlan.name].to_string(),
+            };
+            let at = gateway_at
+                .get(vlan.name.as_str())
+                .copied()
+                .unwrap_or_default();
+            self.report(problem, at);
         }
     }
 
@@ -758,7 +837,9 @@ impl Checker<'_> {
         let problem = Problem::UnknownHost {
             what,
             name: name.v.clone(),
-            suggestion: did_you_mean(&name.v, index.keys().copied()).map(str::to_string),
+            suggestion: self
+                .suggest(&name.v, index.keys().copied())
+                .map(str::to_string),
         };
         self.report(problem, name.at);
         self.graph_ready = false;
