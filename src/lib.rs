@@ -11,6 +11,7 @@ pub mod desire;
 pub mod gateway;
 pub mod intent;
 pub mod lab;
+pub mod linux;
 pub mod observe;
 pub mod offline;
 pub mod ovsdb;
