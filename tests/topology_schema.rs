@@ -12,6 +12,8 @@
 //! - structural mistakes made on purpose in every example (unknown and misspelt fields
 //!   in every mapping, wrong types, numbers out of range, unknown words, fields that
 //!   do not go together) are refused by both.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
