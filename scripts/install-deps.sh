@@ -4,7 +4,7 @@
 # test and lab starts its own ovsdb-server and ovs-vswitchd inside namespaces it made.
 set -euo pipefail
 need=()
-for pair in ovs-vswitchd:openvswitch-switch ovsdb-server:openvswitch-switch ip:iproute2 ping:iputils-ping ethtool:ethtool; do
+for pair in ovs-vswitchd:openvswitch-switch ovsdb-server:openvswitch-switch ip:iproute2 ping:iputils-ping ethtool:ethtool nft:nftables dnsmasq:dnsmasq-base busybox:busybox-static dhclient:isc-dhcp-client; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
