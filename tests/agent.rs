@@ -4,6 +4,8 @@
 //! `ovs-vsctl`, independent of ovsnet. Faults: ovs-vswitchd restarted (the gateway
 //! device comes back without its address), ovsdb-server restarted, the agent stopped
 //! and started again (nothing duplicated), a host without `nft`.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

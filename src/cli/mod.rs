@@ -6,6 +6,7 @@
 mod agent;
 mod apply;
 mod args;
+mod docs;
 mod hosts;
 mod lab;
 mod load;
@@ -100,6 +101,14 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Diff { base, head, output } => plan::diff(&base, &head, &output),
         Command::Lab { action } => lab::lab(action),
         Command::Agent { ovsdb } => agent::agent(&ovsdb),
+        Command::Completions { shell } => {
+            docs::completions(shell, &mut std::io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            docs::man(&mut std::io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
     }
 }
 

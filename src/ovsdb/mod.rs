@@ -11,11 +11,13 @@ pub mod client;
 pub mod framing;
 pub mod monitor;
 pub mod op;
+pub mod txn;
 pub mod value;
 
 pub use cfg::wait_for_cur_cfg;
 pub use client::{Client, Conn};
 pub use op::{Condition, Mutation, Op, RowData};
+pub use txn::{commit, Committed, Txn};
 pub use value::{Atom, Datum};
 
 use serde_json::Value as Json;
@@ -52,6 +54,24 @@ impl Endpoint {
                 .ok_or_else(bad),
             _ => Err(bad()),
         }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    /// The endpoint as OVS spells it (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+            Endpoint::Tcp(addr) => write!(f, "tcp:{addr}"),
+            Endpoint::Ssl(rest) => write!(f, "ssl:{rest}"),
+        }
+    }
+}
+
+impl serde::Serialize for Endpoint {
+    /// As its text, so the topology model (and its digest) reads as the file did.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

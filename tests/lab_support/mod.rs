@@ -43,7 +43,7 @@ pub fn topology(
             Host {
                 name: format!("host-{}", (b'a' + i as u8 - 1) as char),
                 underlay_ip: format!("198.18.0.{i}").parse().unwrap(),
-                ovsdb: "unix:/nonexistent".into(),
+                ovsdb: ovsnet::ovsdb::Endpoint::Unix("/nonexistent".into()),
                 ranges,
             }
         })
