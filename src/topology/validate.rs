@@ -12,7 +12,7 @@ use super::schema::{RawHost, RawTopology, RawVlan, Sp};
 use super::yaml::Pos;
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 
 /// Where the graph-level facts were written, so graph problems can point at the file.
 #[derive(Clone, Debug, Default)]
@@ -173,19 +173,6 @@ fn name_index(hosts: &[Host]) -> HashMap<&str, usize> {
         index.entry(h.name.as_str()).or_insert(i);
     }
     index
-}
-
-fn endpoint_ok(value: &str) -> bool {
-    if let Some(path) = value.strip_prefix("unix:") {
-        return !path.is_empty();
-    }
-    match value
-        .strip_prefix("tcp:")
-        .or_else(|| value.strip_prefix("ssl:"))
-    {
-        Some(rest) => rest.parse::<SocketAddr>().is_ok(),
-        None => false,
-    }
 }
 
 struct Checker<'o> {
@@ -574,12 +561,22 @@ impl Checker<'_> {
         let Some(text) = &h.ovsdb else {
             return DEFAULT_OVSDB.to_string();
         };
-        if !endpoint_ok(&text.v) {
-            let problem = Problem::BadEndpoint {
-                host: name.to_string(),
-                value: text.v.clone(),
-            };
-            self.report(problem, text.at);
+        match crate::ovsdb::Endpoint::parse(&text.v) {
+            Err(_) => {
+                let problem = Problem::BadEndpoint {
+                    host: name.to_string(),
+                    value: text.v.clone(),
+                };
+                self.report(problem, text.at);
+            }
+            Ok(endpoint) if endpoint.is_exposed() => {
+                let problem = Problem::ExposedEndpoint {
+                    host: name.to_string(),
+                    value: text.v.clone(),
+                };
+                self.report(problem, text.at);
+            }
+            Ok(_) => {}
         }
         text.v.clone()
     }
