@@ -2,9 +2,11 @@
 # Installs what ovsnet's tests and lab need on a Debian machine, as root. Idempotent:
 # packages already present are not fetched again. It starts no system service: every
 # test and lab starts its own ovsdb-server and ovs-vswitchd inside namespaces it made.
+# zsh, fish and groff check the generated completion scripts and manual page.
 set -euo pipefail
 need=()
 for pair in ovs-vswitchd:openvswitch-switch ovsdb-server:openvswitch-switch ip:iproute2 ping:iputils-ping ethtool:ethtool \
+    zsh:zsh fish:fish groff:groff-base \
     ovs-pki:openvswitch-pki sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client openssl:openssl; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done

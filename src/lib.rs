@@ -8,6 +8,8 @@
 pub mod apply;
 pub mod cli;
 pub mod desire;
+pub mod gateway;
+pub mod intent;
 pub mod lab;
 pub mod observe;
 pub mod offline;

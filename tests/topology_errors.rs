@@ -235,6 +235,30 @@ one_error!(
     Problem::GatewayInRange { .. }
 );
 one_error!(
+    nat_without_gateway,
+    edit(&[(
+        "subnet: 10.20.0.0/16",
+        "subnet: 10.20.0.0/16\n    nat: true"
+    )]),
+    Problem::NeedsGateway { field: "nat", .. }
+);
+one_error!(
+    dhcp_without_gateway,
+    edit(&[(
+        "subnet: 10.20.0.0/16",
+        "subnet: 10.20.0.0/16\n    dhcp: true"
+    )]),
+    Problem::NeedsGateway { field: "dhcp", .. }
+);
+one_error!(
+    dhcp_that_is_not_a_boolean,
+    edit(&[(
+        "gateway: 10.10.0.1",
+        "gateway: 10.10.0.1\n    dhcp: yes please"
+    )]),
+    Problem::WrongType { .. }
+);
+one_error!(
     gateway_outside_subnet,
     edit(&[("gateway: 10.10.0.1", "gateway: 10.11.0.1")]),
     Problem::GatewayOutsideSubnet { .. }

@@ -3,9 +3,18 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The version `--version` prints: the crate's, and the git commit it was built from
+/// (`unknown` when built outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("OVSNET_GIT_COMMIT"),
+    ")"
+);
+
 /// Declarative Open vSwitch overlays: plan, apply, verify.
 #[derive(Debug, Parser)]
-#[command(name = "ovsnet", version, about, propagate_version = true)]
+#[command(name = "ovsnet", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -59,6 +68,25 @@ pub enum Command {
         #[command(subcommand)]
         action: LabAction,
     },
+    /// Print a shell completion script (e.g. `ovsnet completions bash > /etc/bash_completion.d/ovsnet`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the manual page (roff) documenting every command (`ovsnet man | man -l -`).
+    Man,
+}
+
+/// Shells `ovsnet completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
 }
 
 /// `ovsnet lab` actions.

@@ -55,7 +55,7 @@ pub fn targets(topology: &Topology, args: &TargetArgs) -> anyhow::Result<Vec<Tar
             endpoint: if args.lab {
                 crate::lab::endpoint(topology, &host.name, &root)
             } else {
-                host.ovsdb.clone()
+                host.ovsdb.to_string()
             },
         })
         .collect();

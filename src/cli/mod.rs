@@ -5,6 +5,7 @@
 
 mod apply;
 mod args;
+mod docs;
 mod hosts;
 mod lab;
 mod load;
@@ -99,6 +100,14 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Graph { topology, format } => show::graph(&topology, format),
         Command::Diff { base, head, output } => plan::diff(&base, &head, &output),
         Command::Lab { action } => lab::lab(action),
+        Command::Completions { shell } => {
+            docs::completions(shell, &mut std::io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            docs::man(&mut std::io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
     }
 }
 

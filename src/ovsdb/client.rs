@@ -129,6 +129,35 @@ impl Client {
         super::check_results(&self.endpoint, ops, result)
     }
 
+    /// Waits up to `timeout` for the next notification (a request from the server other
+    /// than `echo`, which is answered here) and returns it whole (`method`, `params`);
+    /// `None` when none came in time. Used by [`super::monitor`] on a connection of its
+    /// own: notifications arriving during `call` are not kept.
+    pub fn next_notification(&mut self, timeout: Duration) -> Result<Option<Json>, OvsdbError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(message) = self
+                .framer
+                .next_message()
+                .map_err(|e| self.protocol(e.to_string()))?
+            {
+                match message.get("method").and_then(Json::as_str) {
+                    Some("echo") => {
+                        let reply = json!({"id": message.get("id"), "result": message.get("params"), "error": null});
+                        self.send(&reply).map_err(|e| self.io_error("echo", e))?;
+                    }
+                    Some(_) => return Ok(Some(message)),
+                    // A late answer to a request that timed out.
+                    None => {}
+                }
+            }
+            match self.fill("notification", deadline) {
+                Err(OvsdbError::Timeout { .. }) => return Ok(None),
+                other => other?,
+            }
+        }
+    }
+
     /// Handles one incoming message; `Some(result)` when it answers request `id`.
     fn handle(&mut self, message: Json, id: u64, method: &str) -> Result<Option<Json>, OvsdbError> {
         if let Some(incoming) = message.get("method").and_then(Json::as_str) {

@@ -9,11 +9,13 @@
 pub mod cfg;
 pub mod client;
 pub mod framing;
+pub mod monitor;
 pub mod op;
 pub mod reach;
 pub mod ssh;
 pub mod stream;
 pub mod tls;
+pub mod txn;
 pub mod value;
 
 pub use cfg::wait_for_cur_cfg;
@@ -21,6 +23,7 @@ pub use client::Client;
 pub use op::{Condition, Mutation, Op, RowData};
 pub use reach::Reach;
 pub use stream::Conn;
+pub use txn::{commit, Committed, Txn};
 pub use value::{Atom, Datum};
 
 use serde_json::Value as Json;
@@ -69,6 +72,26 @@ impl Endpoint {
     /// anything but a loopback address.
     pub fn is_exposed(&self) -> bool {
         matches!(self, Endpoint::Tcp(addr) if !addr.ip().is_loopback())
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    /// The endpoint as OVS spells it (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`), and
+    /// `ssh://` as it was written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+            Endpoint::Tcp(addr) => write!(f, "tcp:{addr}"),
+            Endpoint::Ssl(addr) => write!(f, "ssl:{addr}"),
+            Endpoint::Ssh(target) => write!(f, "ssh://{target}"),
+        }
+    }
+}
+
+impl serde::Serialize for Endpoint {
+    /// As its text, so the topology model (and its digest) reads as the file did.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

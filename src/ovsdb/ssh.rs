@@ -37,8 +37,8 @@ pub struct SshTarget {
     pub host: String,
     /// The port, if given.
     pub port: Option<u16>,
-    /// The OVSDB socket on the host.
-    pub socket: String,
+    /// The OVSDB socket on the host, when the endpoint names one.
+    pub path: Option<String>,
 }
 
 impl SshTarget {
@@ -60,21 +60,22 @@ impl SshTarget {
         if !word(host) || user.is_some_and(|u| !word(u)) {
             return None;
         }
-        let socket = match path {
-            "" | "/" => DEFAULT_SOCKET.to_string(),
-            p => p.to_string(),
-        };
         Some(SshTarget {
             user: user.map(str::to_string),
             host: host.to_string(),
             port,
-            socket,
+            path: Some(path).filter(|p| !p.is_empty()).map(str::to_string),
         })
+    }
+
+    /// The OVSDB socket on the host: the one named, else [`DEFAULT_SOCKET`].
+    pub fn socket(&self) -> &str {
+        self.path.as_deref().unwrap_or(DEFAULT_SOCKET)
     }
 }
 
 impl std::fmt::Display for SshTarget {
-    /// What follows `ssh://`, with the socket always spelled out.
+    /// What follows `ssh://`, as written.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(user) = &self.user {
             write!(f, "{user}@")?;
@@ -87,7 +88,7 @@ impl std::fmt::Display for SshTarget {
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
-        write!(f, "{}", self.socket)
+        write!(f, "{}", self.path.as_deref().unwrap_or_default())
     }
 }
 
@@ -150,7 +151,7 @@ impl SshFailure {
         SshFailure {
             reason,
             host: target.host.clone(),
-            socket: target.socket.clone(),
+            socket: target.socket().to_string(),
             stderr,
         }
     }
@@ -203,7 +204,7 @@ impl SshCommand {
         args.push("-N".to_string());
         args.extend([
             "-L".to_string(),
-            format!("{}:{}", local.display(), target.socket),
+            format!("{}:{}", local.display(), target.socket()),
         ]);
         if let Some(port) = target.port {
             args.extend(["-p".to_string(), port.to_string()]);
@@ -386,12 +387,15 @@ mod tests {
         assert_eq!(t.user.as_deref(), Some("ops"));
         assert_eq!(t.host, "198.18.0.7");
         assert_eq!(t.port, Some(2222));
-        assert_eq!(t.socket, "/run/ovs/db.sock");
+        assert_eq!(t.socket(), "/run/ovs/db.sock");
+        assert_eq!(t.to_string(), "ops@198.18.0.7:2222/run/ovs/db.sock");
         let t = SshTarget::parse("host-a").expect("bare");
-        assert_eq!((t.user, t.port), (None, None));
-        assert_eq!(t.socket, DEFAULT_SOCKET);
+        assert_eq!((t.user.as_deref(), t.port), (None, None));
+        assert_eq!(t.socket(), DEFAULT_SOCKET);
+        assert_eq!(t.to_string(), "host-a");
         let t = SshTarget::parse("[2001:db8::1]:22").expect("v6");
         assert_eq!(t.host, "2001:db8::1");
+        assert_eq!(t.to_string(), "[2001:db8::1]:22");
         for bad in ["", "-oProxyCommand=x", "a:b", "@h", "h:99999", "a b"] {
             assert!(SshTarget::parse(bad).is_none(), "{bad}");
         }

@@ -78,6 +78,14 @@ pub fn render_host_to(format: Format, host: &HostPlan, out: &mut dyn Write) -> i
     }
 }
 
+/// One host's plan as plain text (no colour), for error messages.
+pub fn host_text(host: &HostPlan) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = render_host_to(Format::Text, host, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Renders a whole plan to a string (tests, small plans).
 pub fn render(plan: &Plan, format: Format, color: bool) -> String {
     let mut out = Vec::new();

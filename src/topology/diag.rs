@@ -249,6 +249,14 @@ pub enum Problem {
         /// The subnet.
         subnet: String,
     },
+    /// `dhcp` or `nat` on a VLAN without a `gateway`.
+    #[error("`{field}` on VLAN `{vlan}` needs a `gateway`")]
+    NeedsGateway {
+        /// The VLAN.
+        vlan: String,
+        /// `dhcp` or `nat`.
+        field: &'static str,
+    },
     /// A gateway inside a host's range: a container could be handed the gateway's address.
     #[error("gateway {gateway} of VLAN `{vlan}` is inside the range {range} of `{host}`")]
     GatewayInRange {
@@ -538,6 +546,12 @@ impl Problem {
                  or two containers will get the same address"
             ),
             GatewayInRange { .. } => "shrink the range or move the gateway out of it".into(),
+            NeedsGateway { field: "dhcp", .. } => "add `gateway: ADDRESS` to the VLAN: DHCP \
+                 answers name it as the router"
+                .into(),
+            NeedsGateway { .. } => "add `gateway: ADDRESS` to the VLAN: containers leave \
+                 through it to be masqueraded"
+                .into(),
             UnknownVlan {
                 suggestion: Some(s),
                 ..

@@ -82,6 +82,10 @@ pub struct RawVlan {
     pub subnet: Option<Sp<String>>,
     /// `gateway`.
     pub gateway: Option<Sp<String>>,
+    /// `dhcp`.
+    pub dhcp: Option<Sp<bool>>,
+    /// `nat`.
+    pub nat: Option<Sp<bool>>,
 }
 
 /// One host, unchecked.
@@ -113,7 +117,7 @@ const TUNNEL: &[&str] = &[
     "loop_protection",
 ];
 const UNDERLAY: &[&str] = &["mtu"];
-const VLAN: &[&str] = &["name", "id", "subnet", "gateway"];
+const VLAN: &[&str] = &["name", "id", "subnet", "gateway", "dhcp", "nat"];
 const HOST: &[&str] = &["name", "underlay_ip", "ovsdb", "ranges"];
 
 /// Walks the tree, pushing every structural problem onto `out`.
@@ -292,6 +296,18 @@ impl Walker<'_> {
         }
     }
 
+    /// An optional boolean field.
+    fn boolean(&mut self, f: &Fields, name: &'static str, what: &str) -> Option<Sp<bool>> {
+        let node = f.get(name)?;
+        match node.value {
+            Value::Bool(b) => Some(Sp { v: b, at: node.at }),
+            _ => {
+                self.wrong_type(what, "a boolean (`true` or `false`)", node);
+                None
+            }
+        }
+    }
+
     fn int(
         &mut self,
         f: &Fields,
@@ -390,6 +406,8 @@ impl Walker<'_> {
             id: self.int(&f, "id", "vlans[].id", true),
             subnet: self.string(&f, "subnet", "vlans[].subnet", true),
             gateway: self.string(&f, "gateway", "vlans[].gateway", false),
+            dhcp: self.boolean(&f, "dhcp", "vlans[].dhcp"),
+            nat: self.boolean(&f, "nat", "vlans[].nat"),
         })
     }
 

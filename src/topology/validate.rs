@@ -10,6 +10,7 @@ use super::graph;
 use super::model::*;
 use super::schema::{RawHost, RawTopology, RawVlan, Sp};
 use super::yaml::Pos;
+use crate::ovsdb::Endpoint;
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -422,12 +423,27 @@ impl Checker<'_> {
         let (id, net) = (id?, net?);
         self.overlapping_subnet(earlier, &name.v, net, subnet.at);
         self.gateway(v, net, gateway);
+        let dhcp = self.needs_gateway(v, &v.dhcp, "dhcp");
+        let nat = self.needs_gateway(v, &v.nat, "nat");
         Some(Vlan {
             name: name.v.clone(),
             id: u16::try_from(id).expect("checked to be in 1..=4094"),
             subnet: net,
             gateway,
+            dhcp,
+            nat,
         })
+    }
+
+    /// The value of a host-side switch (`dhcp`, `nat`), which needs a `gateway`: the
+    /// gateway is the router the DHCP answers name and the address NAT routes through.
+    fn needs_gateway(&mut self, v: &RawVlan, flag: &Option<Sp<bool>>, field: &'static str) -> bool {
+        let Some(flag) = flag else { return false };
+        if flag.v && v.gateway.is_none() {
+            let vlan = v.name.as_ref().map_or_else(String::new, |n| n.v.clone());
+            self.report(Problem::NeedsGateway { vlan, field }, flag.at);
+        }
+        flag.v
     }
 
     fn overlapping_subnet(&mut self, earlier: &[(Vlan, Pos)], name: &str, net: Ipv4Net, at: Pos) {
@@ -557,28 +573,32 @@ impl Checker<'_> {
         ip
     }
 
-    fn ovsdb(&mut self, h: &RawHost, name: &str) -> String {
+    /// The host's endpoint, parsed once here; nobody parses it again.
+    fn ovsdb(&mut self, h: &RawHost, name: &str) -> Endpoint {
+        let default = || Endpoint::Unix(DEFAULT_OVSDB.trim_start_matches("unix:").into());
         let Some(text) = &h.ovsdb else {
-            return DEFAULT_OVSDB.to_string();
+            return default();
         };
-        match crate::ovsdb::Endpoint::parse(&text.v) {
+        match Endpoint::parse(&text.v) {
             Err(_) => {
                 let problem = Problem::BadEndpoint {
                     host: name.to_string(),
                     value: text.v.clone(),
                 };
                 self.report(problem, text.at);
+                default()
             }
-            Ok(endpoint) if endpoint.is_exposed() => {
-                let problem = Problem::ExposedEndpoint {
-                    host: name.to_string(),
-                    value: text.v.clone(),
-                };
-                self.report(problem, text.at);
+            Ok(endpoint) => {
+                if endpoint.is_exposed() {
+                    let problem = Problem::ExposedEndpoint {
+                        host: name.to_string(),
+                        value: text.v.clone(),
+                    };
+                    self.report(problem, text.at);
+                }
+                endpoint
             }
-            Ok(_) => {}
         }
-        text.v.clone()
     }
 
     fn host_ranges(

@@ -176,6 +176,18 @@ impl OvsHost {
         }
     }
 
+    /// Stops ovsdb-server (by pid) and starts it again on the same database and socket.
+    pub fn restart_ovsdb(&mut self) {
+        self.stop_ovsdb();
+        self.start_ovsdb();
+    }
+
+    /// Stops ovs-vswitchd (by pid) and starts it again: flows and tap devices are lost.
+    pub fn restart_vswitchd(&mut self) {
+        self.stop_vswitchd();
+        self.start_vswitchd();
+    }
+
     /// Runs a command inside the namespace and returns its stdout.
     pub fn run_in_ns(&self, argv: &[&str]) -> String {
         let mut cmd = Command::new("ip");
