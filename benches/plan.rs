@@ -8,6 +8,8 @@
 //! column. Whole-process numbers (peak memory, stdout) come from `scripts/bench.sh`.
 //!
 //! This is a report, not a test: nothing here asserts a time.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../examples/generate.rs"]
 #[allow(dead_code)] // its `main` is the example's, not ours

@@ -3,6 +3,8 @@
 //! asked to complete real command lines), and the manual page is rendered by groff and
 //! must document every command and option that `--help` lists. The command list comes
 //! from `ovsnet help`, so a new subcommand is checked without touching this file.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output, Stdio};
 

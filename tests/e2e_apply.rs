@@ -1,6 +1,8 @@
 //! End to end on real switches, through the real binary: a fresh apply creates exactly
 //! what the plan showed (read back with stock `ovs-vsctl`), topology changes plan only
 //! the difference and converge, and drift made by hand is repaired exactly.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -2,6 +2,8 @@
 //! gateway port per VLAN with a gateway on every host (internal, tagged, protected, the
 //! same MAC everywhere, marked), ovs-vswitchd creates it, and a second plan is empty.
 //! Read back with stock `ovs-vsctl`.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! The OVSDB client against a real ovsdb-server, and its framing and echo handling
 //! against a scripted peer on a real socket.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

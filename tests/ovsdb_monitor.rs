@@ -1,6 +1,8 @@
 //! The OVSDB monitor against a real ovsdb-server: the initial rows, an update per
 //! change made by an independent writer (stock ovs-vsctl), and a clear error when the
 //! server goes away, after which a new session sees the restarted server.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

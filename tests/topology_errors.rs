@@ -1,6 +1,8 @@
 //! Every validation rule of DESIGN.md §1, each shown as the operator sees it: the
 //! message, `file:line:column`, the offending line underlined and a `help:` line.
 //! The rendered output is snapshotted so a reviewer sees any change to it.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -322,6 +324,15 @@ one_error!(
     edit(&[(
         "topology: mesh",
         "topology: custom\n  links:\n    - [host-a, host-b]"
+    )]),
+    Problem::Disconnected { .. }
+);
+// Was a panic (issue 9): two full meshes side by side have no relay to blame.
+one_error!(
+    protected_on_a_disconnected_graph_is_refused_not_a_panic,
+    edit(&[(
+        "topology: mesh",
+        "topology: custom\n  loop_protection: protected\n  links:\n    - [host-a, host-b]"
     )]),
     Problem::Disconnected { .. }
 );

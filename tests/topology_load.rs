@@ -1,5 +1,7 @@
 //! The examples load, their graphs are analysed as DESIGN.md says, and the desired
 //! state per host has the right objects, names and values.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

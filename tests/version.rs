@@ -2,6 +2,8 @@
 //! commit finder (build/commit.rs, compiled here as it is in build.rs) is run against
 //! throwaway repositories: a fresh clone-like checkout, a worktree, packed refs, a tree
 //! with no `.git`, and a tree unpacked inside someone else's checkout.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../build/commit.rs"]
 #[allow(dead_code)]

@@ -799,6 +799,7 @@ fn group_digits(n: usize) -> String {
 
 /// One host's `<details>` block in full, whatever its length (for messages).
 pub fn host_details(host: &HostPlan) -> String {
+    #[allow(clippy::expect_used, reason = "host_block only fails when over budget")]
     host_block(host, false, usize::MAX).expect("an unlimited budget always fits")
 }
 

@@ -87,6 +87,10 @@ pub fn host_text(host: &HostPlan) -> String {
 }
 
 /// Renders a whole plan to a string (tests, small plans).
+#[allow(
+    clippy::expect_used,
+    reason = "a Vec never fails to write; renderers only write UTF-8 (str and serde_json)"
+)]
 pub fn render(plan: &Plan, format: Format, color: bool) -> String {
     let mut out = Vec::new();
     render_to(format, plan, &mut out, color).expect("writing to a Vec never fails");

@@ -205,6 +205,10 @@ impl Topology {
         use sha2::{Digest, Sha256};
         let mut canonical = self.clone();
         canonical.vlans.sort_by_key(|v| v.id);
+        #[allow(
+            clippy::expect_used,
+            reason = "plain data with string keys always serializes"
+        )]
         let json =
             serde_json::to_vec(&canonical).expect("the model serializes: plain data, string keys");
         let mut hasher = Sha256::new();

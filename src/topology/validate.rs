@@ -334,7 +334,7 @@ impl Checker<'_> {
             return None;
         }
         self.ranged(port, "tunnel.dst_port", 1, 65535)
-            .map(|p| u16::try_from(p).expect("checked to be at most 65535"))
+            .and_then(|p| u16::try_from(p).ok())
     }
 
     fn ranged(&mut self, value: &Sp<i128>, what: &str, min: i128, max: i128) -> Option<i128> {
@@ -358,6 +358,7 @@ impl Checker<'_> {
         let Some(value) = self.ranged(mtu, "underlay.mtu", 68, 65535) else {
             return 1500;
         };
+        #[allow(clippy::expect_used, reason = "`ranged` checked 68..=65535")]
         let underlay = u32::try_from(value).expect("checked to be at most 65535");
         let overhead = tunnel.kind.overhead(tunnel.key.is_some()) + 4;
         let overlay = i64::from(underlay) - i64::from(overhead);
@@ -420,14 +421,14 @@ impl Checker<'_> {
         let id = self.ranged(id, "vlans[].id", 1, 4094);
         let net = network(self.out, subnet, "subnet");
         let gateway = v.gateway.as_ref().and_then(|g| address(self.out, g));
-        let (id, net) = (id?, net?);
+        let (id, net) = (u16::try_from(id?).ok()?, net?);
         self.overlapping_subnet(earlier, &name.v, net, subnet.at);
         self.gateway(v, net, gateway);
         let dhcp = self.needs_gateway(v, &v.dhcp, "dhcp");
         let nat = self.needs_gateway(v, &v.nat, "nat");
         Some(Vlan {
             name: name.v.clone(),
-            id: u16::try_from(id).expect("checked to be in 1..=4094"),
+            id,
             subnet: net,
             gateway,
             dhcp,
