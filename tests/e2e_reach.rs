@@ -4,6 +4,9 @@
 //! (a server not signed by the CA, a client certificate the server does not trust, an
 //! unknown host key) each fail naming the host and the reason.
 
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::process::{Command, Stdio};
