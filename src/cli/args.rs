@@ -135,6 +135,15 @@ pub struct TargetArgs {
     /// Seconds to wait for each OVSDB request.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Private key for `ssl:` hosts (PEM; else OVSNET_PRIVATE_KEY: a path or the PEM text).
+    #[arg(long, value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Certificate for `ssl:` hosts, signed by the CA the switches trust (else OVSNET_CERTIFICATE).
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+    /// CA the switches' certificates must be signed by (else OVSNET_CA_CERT).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// How to print a plan.

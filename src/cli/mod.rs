@@ -11,6 +11,7 @@ mod hosts;
 mod lab;
 mod load;
 mod plan;
+mod reach;
 mod show;
 
 use args::{Cli, Command};
