@@ -3,6 +3,8 @@
 //! with MTU, MAC, address, default route, link up and tx offload off; deletion takes
 //! both ends. Every namespace is the test's own and removed on drop.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ovsnet::linux::{self, LinkSettings, Netns};
 use serde_json::Value;
 use std::net::Ipv4Addr;
