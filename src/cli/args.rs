@@ -62,6 +62,12 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Run the host agent in the foreground: gateway addresses, NAT, published ports.
+    Agent {
+        /// The local OVSDB endpoint.
+        #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
+        ovsdb: String,
+    },
     /// A whole cluster on this machine, in network namespaces.
     Lab {
         /// What to do.
@@ -129,6 +135,15 @@ pub struct TargetArgs {
     /// Seconds to wait for each OVSDB request.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Private key for `ssl:` hosts (PEM; else OVSNET_PRIVATE_KEY: a path or the PEM text).
+    #[arg(long, value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Certificate for `ssl:` hosts, signed by the CA the switches trust (else OVSNET_CERTIFICATE).
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+    /// CA the switches' certificates must be signed by (else OVSNET_CA_CERT).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// How to print a plan.
