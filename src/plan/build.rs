@@ -8,7 +8,9 @@
 
 use super::fingerprint::fingerprint;
 use super::preflight::preflight;
-use super::{Action, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone, SwitchLag};
+use super::{
+    Action, AgentWarning, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone, SwitchLag,
+};
 use crate::state::{
     is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Row,
 };
@@ -20,6 +22,27 @@ pub enum PlanError {
     /// The desired side broke an invariant `desire` guarantees.
     #[error("bug: {0} (please report it)")]
     Bug(String),
+}
+
+/// The agent's state as the plan warns about it: only for a host that needs an agent
+/// (some VLAN has a gateway there). A stale heartbeat is not judged here (no clock).
+fn agent_warning(desired: &DesiredHost, health: Option<&str>) -> Option<AgentWarning> {
+    let needs_agent = desired.state.bridges.values().any(|b| {
+        b.ports
+            .values()
+            .any(|p| p.row.external_id(crate::state::MARK_ROLE) == Some("gateway"))
+    });
+    if !needs_agent {
+        return None;
+    }
+    let Some(text) = health else {
+        return Some(AgentWarning::Missing);
+    };
+    match crate::agent::health::parse(text) {
+        None => Some(AgentWarning::Unreadable),
+        Some(h) if !h.up => Some(AgentWarning::Down),
+        Some(h) => h.error.map(|error| AgentWarning::Failing { error }),
+    }
 }
 
 /// Plans one host: the changes that turn `observed` into `desired`.
@@ -38,6 +61,7 @@ pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<Host
             next_cfg: observed.system.next_cfg,
             cur_cfg: observed.system.cur_cfg,
         }),
+        agent: agent_warning(&desired, observed.system.agent.as_deref()),
         host: desired.name,
         endpoint: desired.endpoint,
         ..HostPlan::default()
