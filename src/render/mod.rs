@@ -11,6 +11,7 @@
 pub mod graph;
 pub mod json;
 pub mod markdown;
+pub mod source_diff;
 pub mod text;
 
 use crate::plan::{Action, Change, Context, Counts, HostPlan, Mode, Plan};
