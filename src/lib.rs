@@ -15,6 +15,7 @@ pub mod offline;
 pub mod ovsdb;
 pub mod plan;
 pub mod planfile;
+pub mod plugin;
 pub mod render;
 pub mod state;
 pub mod topology;

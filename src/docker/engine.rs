@@ -221,31 +221,9 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     if chunked {
-        return dechunk(body).map(|b| (status, b));
+        return super::server::dechunk(body).map(|b| (status, b));
     }
     Ok((status, body.to_vec()))
-}
-
-/// Undoes `Transfer-Encoding: chunked`.
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk size")?;
-        let size_text = String::from_utf8_lossy(&body[..end]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size `{size_text}`"))?;
-        body = &body[end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = body.get(..size).ok_or("truncated chunk")?;
-        out.extend_from_slice(chunk);
-        body = body.get(size + 2..).ok_or("truncated chunk end")?;
-    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,13 @@
 //! a reply.
 //!
 //! Why these choices:
-//! - **tiny_http, synchronous**: the plugin's work (OVSDB transactions, netlink) is
-//!   blocking anyway and requests are few; a fixed pool of worker threads serves
-//!   concurrent `docker run`s without an async runtime.
+//! - **A small synchronous HTTP/1.1 server of our own, one request per connection**:
+//!   the plugin's work (OVSDB transactions, netlink) is blocking anyway and requests are
+//!   few; a thread per connection serves concurrent `docker run`s without an async
+//!   runtime. Every reply says `Connection: close`. tiny_http was tried first and
+//!   dropped: it forbids that header and keeps connection threads alive after the server
+//!   is gone, so after an in-process plugin restart dockerd sent its next call down a
+//!   kept-alive connection nobody answered, and hung (legacy plugins get no timeout).
 //! - **The body is parsed whatever the headers say**: Docker sends no Content-Type (only
 //!   `Accept: application/vnd.docker.plugins.v1.2+json`), and an empty body for
 //!   `Plugin.Activate`, the `GetCapabilities` calls and `GetDefaultAddressSpaces`.
@@ -22,10 +26,13 @@ use super::api::*;
 use super::Driver;
 use serde::Serialize;
 use serde_json::json;
+use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// The content type Docker's plugin client expects (it does not check it).
 pub const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
@@ -147,12 +154,18 @@ pub enum ServeError {
     },
 }
 
-/// A running server; dropping it (or [`Serving::stop`]) stops the workers and removes
-/// the socket file.
+/// How long a connection may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest request body accepted (Docker's are a few kilobytes).
+const MAX_BODY: usize = 1 << 20;
+
+/// A running server; dropping it (or [`Serving::stop`]) stops accepting, lets requests
+/// in flight finish, and removes the socket file.
 pub struct Serving {
     socket: PathBuf,
-    server: Option<Arc<tiny_http::Server>>,
-    workers: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+    active: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl std::fmt::Debug for Serving {
@@ -175,18 +188,19 @@ impl Serving {
     }
 
     fn shutdown(&mut self) {
-        let Some(server) = self.server.take() else {
+        let Some(acceptor) = self.acceptor.take() else {
             return;
         };
-        for _ in 0..self.workers.len() {
-            server.unblock();
-        }
-        for worker in self.workers.drain(..) {
-            // A panicked worker has already said so on stderr; there is nothing to undo.
-            let _ = worker.join();
-        }
-        drop(server);
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; it sees the flag and returns.
+        let _ = UnixStream::connect(&self.socket);
+        let _ = acceptor.join();
         let _ = std::fs::remove_file(&self.socket);
+        let (count, idle) = &*self.active;
+        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = idle.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
 
@@ -201,13 +215,9 @@ pub fn socket_path(name: &str) -> PathBuf {
     Path::new(PLUGIN_DIR).join(format!("{name}.sock"))
 }
 
-/// Binds `socket` and serves `driver` on `workers` threads until the returned handle is
-/// dropped. Call it only once the driver can answer.
-pub fn serve<D: Driver + 'static>(
-    socket: &Path,
-    driver: Arc<D>,
-    workers: usize,
-) -> Result<Serving, ServeError> {
+/// Binds `socket` and serves `driver`, one thread per connection, until the returned
+/// handle is dropped. Call it only once the driver can answer.
+pub fn serve<D: Driver + 'static>(socket: &Path, driver: Arc<D>) -> Result<Serving, ServeError> {
     let io = |source| ServeError::Io {
         path: socket.to_path_buf(),
         source,
@@ -224,46 +234,159 @@ pub fn serve<D: Driver + 'static>(
         Err(e) => return Err(io(e)),
     }
     let listener = UnixListener::bind(socket).map_err(io)?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-    let server = Arc::new(server);
-    let workers = (0..workers.max(1))
-        .map(|_| {
-            let server = Arc::clone(&server);
-            let driver = Arc::clone(&driver);
-            std::thread::spawn(move || work(&server, driver.as_ref()))
-        })
-        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let active = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let acceptor = {
+        let (stop, active) = (Arc::clone(&stop), Arc::clone(&active));
+        std::thread::spawn(move || accept(&listener, &stop, &active, &driver))
+    };
     Ok(Serving {
         socket: socket.to_path_buf(),
-        server: Some(server),
-        workers,
+        stop,
+        acceptor: Some(acceptor),
+        active,
     })
 }
 
-/// One worker: answers requests until the server is unblocked.
-fn work<D: Driver>(server: &tiny_http::Server, driver: &D) {
-    while let Ok(mut request) = server.recv() {
-        let mut body = Vec::new();
-        let reply = match request.as_reader().read_to_end(&mut body) {
-            Ok(_) => dispatch(driver, request.url(), &body),
-            Err(e) => Reply::error(400, format!("cannot read the request body: {e}")),
-        };
-        let bytes = reply.body.to_string().into_bytes();
-        let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], CONTENT_TYPE.as_bytes())
-            .expect("a constant, valid header");
-        let response = tiny_http::Response::from_data(bytes)
-            .with_status_code(reply.status)
-            .with_header(header);
-        // Docker hung up (it gave up on us); nothing to do but serve the next one.
-        let _ = request.respond(response);
+/// Accepts connections until `stop` is set, each served on its own thread.
+fn accept<D: Driver + 'static>(
+    listener: &UnixListener,
+    stop: &AtomicBool,
+    active: &Arc<(Mutex<usize>, Condvar)>,
+    driver: &Arc<D>,
+) {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let (driver, active) = (Arc::clone(driver), Arc::clone(active));
+        *active.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        std::thread::spawn(move || {
+            connection(stream, driver.as_ref());
+            let (count, idle) = &*active;
+            *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+            idle.notify_all();
+        });
+    }
+}
+
+/// One connection, one request: the reply says `Connection: close`, so dockerd never
+/// keeps a connection to a plugin that may be gone by its next call (a kept-alive
+/// connection to a stopped server would hang dockerd: legacy plugins get no timeout).
+fn connection<D: Driver>(mut stream: UnixStream, driver: &D) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+    let reply = match read_request(&mut stream) {
+        Ok((path, body)) => dispatch(driver, &path, &body),
+        Err(why) => Reply::error(400, why),
+    };
+    let body = reply.body.to_string();
+    let reason = match reply.status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        _ => "Internal Server Error",
+    };
+    let text = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        reply.status,
+        body.len()
+    );
+    // Docker hung up (it gave up on us); there is nobody to tell.
+    let _ = stream.write_all(text.as_bytes());
+    let _ = stream.flush();
+}
+
+/// Reads one request: its path and body (by `Content-Length`, or chunked).
+fn read_request(stream: &mut UnixStream) -> Result<(String, Vec<u8>), String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > MAX_BODY {
+            return Err("request headers too large".into());
+        }
+        let n = stream.read(&mut chunk).map_err(|e| format!("cannot read the request: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before the request ended".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut rest = buf[head_end + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| format!("bad request line `{request_line}`"))?
+        .to_string();
+    let mut length = 0usize;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+        if name == "content-length" {
+            length = value.parse().map_err(|_| format!("bad Content-Length `{value}`"))?;
+        } else if name == "transfer-encoding" && value.to_ascii_lowercase().contains("chunked") {
+            chunked = true;
+        }
+    }
+    if length > MAX_BODY {
+        return Err(format!("request body of {length} bytes is too large"));
+    }
+    let complete = |rest: &[u8]| {
+        if chunked {
+            rest.windows(5).any(|w| w == b"0\r\n\r\n")
+        } else {
+            rest.len() >= length
+        }
+    };
+    while !complete(&rest) {
+        let n = stream.read(&mut chunk).map_err(|e| format!("cannot read the request body: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before the request body ended".into());
+        }
+        rest.extend_from_slice(&chunk[..n]);
+        if rest.len() > MAX_BODY {
+            return Err("request body too large".into());
+        }
+    }
+    if chunked {
+        return dechunk(&rest).map(|body| (path, body));
+    }
+    rest.truncate(length);
+    Ok((path, rest))
+}
+
+/// Undoes `Transfer-Encoding: chunked`.
+pub(crate) fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("truncated chunk size")?;
+        let size_text = String::from_utf8_lossy(&body[..end]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("bad chunk size `{size_text}`"))?;
+        body = &body[end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = body.get(..size).ok_or("truncated chunk")?;
+        out.extend_from_slice(chunk);
+        body = body.get(size + 2..).ok_or("truncated chunk end")?;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
     use std::sync::Mutex;
 
     /// Records every call; refuses networks named `bad`.
@@ -456,7 +579,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("t.sock");
         let driver = Arc::new(Recording::default());
-        let serving = serve(&socket, Arc::clone(&driver), 2).expect("serves");
+        let serving = serve(&socket, Arc::clone(&driver)).expect("serves");
         let reply = post(&socket, "/Plugin.Activate", "");
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
         assert!(
@@ -466,13 +589,13 @@ mod tests {
         let reply = post(&socket, "/NetworkDriver.Leave", "{\"EndpointID\":\"e1\"}\n");
         assert!(reply.ends_with("{}"), "{reply}");
         // A second server on the same live socket is refused, and the first keeps it.
-        let again = serve(&socket, Arc::clone(&driver), 1).expect_err("in use");
+        let again = serve(&socket, Arc::clone(&driver)).expect_err("in use");
         assert!(matches!(again, ServeError::InUse(_)), "{again}");
         serving.stop();
         assert!(!socket.exists());
         // A stale socket file (nobody listening) is replaced.
         drop(UnixListener::bind(&socket).expect("stale"));
-        let serving = serve(&socket, driver, 1).expect("replaces a stale socket");
+        let serving = serve(&socket, driver).expect("replaces a stale socket");
         assert!(post(&socket, "/Plugin.Activate", "").contains("Implements"));
         drop(serving);
         assert!(!socket.exists());
