@@ -7,7 +7,7 @@
 //! business, what differs from the host is `plan`'s.
 
 use crate::state::{
-    Bridge, DesiredHost, HostState, Interface, Kind, Port, Requirements, Row, Value,
+    Bridge, DesiredHost, HostState, Interface, Kind, Port, Requirements, Role, Row, Value,
 };
 use crate::topology::{Analysis, Host, Protection, Topology, TunnelKind};
 use sha2::{Digest, Sha256};
@@ -126,9 +126,10 @@ pub fn desire_host(topology: &Topology, analysis: &Analysis, index: usize) -> De
         let port = template.port(&name, &topology.hosts[j]);
         ports.push((name, port));
     }
+    ports.extend(crate::gateway::ports(cluster, &topology.vlans));
     // Collecting builds the map in bulk (sort, then fill), cheaper than 1,000 inserts.
     let ports: BTreeMap<String, Port> = ports.into_iter().collect();
-    let row = marked(Row::named(bridge_name), cluster, "bridge")
+    let mut row = marked(Row::named(bridge_name), cluster, Role::Bridge)
         .with(
             "datapath_type",
             Value::Str(topology.bridge.datapath.ovs_name().into()),
@@ -137,11 +138,16 @@ pub fn desire_host(topology: &Topology, analysis: &Analysis, index: usize) -> De
             "rstp_enable",
             Value::Bool(analysis.protection == Protection::Rstp),
         );
+    // The host intent (docs/host-side.md): what attach and the agent read on the host.
+    for (key, value) in crate::intent::bridge_keys(topology, host, analysis.overlay_mtu) {
+        row.attrs
+            .insert(format!("external_ids:{key}"), Value::Str(value));
+    }
     let mut bridges = BTreeMap::new();
     bridges.insert(bridge_name.to_string(), Bridge { row, ports });
     DesiredHost {
         name: host.name.clone(),
-        endpoint: host.ovsdb.clone(),
+        endpoint: host.ovsdb.to_string(),
         cluster: cluster.to_string(),
         state: HostState { bridges },
         requirements: Requirements {
@@ -167,9 +173,9 @@ const KEY_PEER: &str = "external_ids:ovsnet-peer";
 const KEY_REMOTE_IP: &str = "options:remote_ip";
 
 /// Adds the cluster and role marks to a row.
-fn marked(row: Row, cluster: &str, role: &str) -> Row {
+fn marked(row: Row, cluster: &str, role: Role) -> Row {
     row.with(KEY_CLUSTER, Value::Str(cluster.into()))
-        .with(KEY_ROLE, Value::Str(role.into()))
+        .with(KEY_ROLE, Value::Str(role.as_str().into()))
 }
 
 fn single(port_row: Row, iface_row: Row) -> Port {
@@ -188,9 +194,10 @@ fn single(port_row: Row, iface_row: Row) -> Port {
 }
 
 fn internal_port(name: &str, cluster: &str) -> Port {
-    let port = marked(Row::named(name), cluster, "internal").with("protected", Value::Bool(false));
-    let iface =
-        marked(Row::named(name), cluster, "internal").with("type", Value::Str("internal".into()));
+    let port =
+        marked(Row::named(name), cluster, Role::Internal).with("protected", Value::Bool(false));
+    let iface = marked(Row::named(name), cluster, Role::Internal)
+        .with("type", Value::Str("internal".into()));
     single(port, iface)
 }
 
@@ -207,11 +214,11 @@ impl Template {
         let tunnel = &topology.tunnel;
         // The per-peer keys are present with empty values (which cost no allocation), so
         // each port is a clone with two or three values filled in, and no inserts.
-        let port = marked(Row::default(), cluster, "tunnel")
+        let port = marked(Row::default(), cluster, Role::Tunnel)
             .with(KEY_PEER, Value::Str(String::new()))
             .with("trunks", Value::IntSet(sorted_ids(topology)))
             .with("protected", Value::Bool(protected));
-        let mut iface = marked(Row::default(), cluster, "tunnel")
+        let mut iface = marked(Row::default(), cluster, Role::Tunnel)
             .with(KEY_PEER, Value::Str(String::new()))
             .with(KEY_REMOTE_IP, Value::Str(String::new()))
             .with("type", Value::Str(tunnel.kind.ovs_name().into()));

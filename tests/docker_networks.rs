@@ -3,6 +3,8 @@
 //! the host's facts. The `docker` CLI is the independent client: its output must carry
 //! every refusal, and OVSDB (read back with stock ovs-vsctl) must hold exactly the
 //! records of the networks that exist.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod docker_support;
 mod support;
@@ -105,17 +107,47 @@ fn a_network_is_its_vlan_and_refusals_reach_the_docker_command() {
 
     let web = objects.network("web");
     let id = docker(&[
-        "network", "create", "-d", &name, "--ipam-driver", &name, "-o", "vlan=web", "--ipam-opt",
-        "vlan=web", &web,
+        "network",
+        "create",
+        "-d",
+        &name,
+        "--ipam-driver",
+        &name,
+        "-o",
+        "vlan=web",
+        "--ipam-opt",
+        "vlan=web",
+        &web,
     ])
     .expect_ok("network create");
-    assert_eq!(inspect(&web, "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}"), "10.10.0.0/16 10.10.0.1");
-    assert_eq!(records(&host), vec![format!("ovsnet-docker-network-{id}=\"{{\\\"vlan\\\":\\\"web\\\"}}\"")]);
+    assert_eq!(
+        inspect(
+            &web,
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}"
+        ),
+        "10.10.0.0/16 10.10.0.1"
+    );
+    assert_eq!(
+        records(&host),
+        vec![format!(
+            "ovsnet-docker-network-{id}=\"{{\\\"vlan\\\":\\\"web\\\"}}\""
+        )]
+    );
 
     // --subnet alone finds the VLAN too.
     let db = objects.network("db");
-    let db_id = docker(&["network", "create", "-d", &name, "--ipam-driver", &name, "--subnet", "10.20.0.0/16", &db])
-        .expect_ok("network create by subnet");
+    let db_id = docker(&[
+        "network",
+        "create",
+        "-d",
+        &name,
+        "--ipam-driver",
+        &name,
+        "--subnet",
+        "10.20.0.0/16",
+        &db,
+    ])
+    .expect_ok("network create by subnet");
     assert_eq!(records(&host).len(), 2);
 
     let refused = |args: &[&str], says: &str| {
@@ -125,28 +157,78 @@ fn a_network_is_its_vlan_and_refusals_reach_the_docker_command() {
         full.push(&net);
         let out = docker(&full);
         assert!(!out.ok, "`{}` was accepted", full.join(" "));
-        assert!(out.stderr.contains(says), "`{}` said: {}", full.join(" "), out.stderr);
-        assert!(!docker(&["network", "inspect", &net]).ok, "{net} exists after a refusal");
+        assert!(
+            out.stderr.contains(says),
+            "`{}` said: {}",
+            full.join(" "),
+            out.stderr
+        );
+        assert!(
+            !docker(&["network", "inspect", &net]).ok,
+            "{net} exists after a refusal"
+        );
     };
-    refused(&["-o", "vlan=nope", "--subnet", "10.10.0.0/16"], "VLAN `nope` is not declared on this host (declared: db, web)");
+    refused(
+        &["-o", "vlan=nope", "--subnet", "10.10.0.0/16"],
+        "VLAN `nope` is not declared on this host (declared: db, web)",
+    );
     refused(&["--ipam-opt", "vlan=nope"], "VLAN `nope` is not declared");
-    refused(&["-o", "vlan=web", "--subnet", "10.20.0.0/16"], "subnet 10.20.0.0/16 is not VLAN `web`'s subnet (10.10.0.0/16)");
-    refused(&["--subnet", "10.99.0.0/16"], "no VLAN on this host has subnet 10.99.0.0/16");
-    refused(&["-o", "colour=red", "--ipam-opt", "vlan=web"], "unknown option `-o colour`");
+    refused(
+        &["-o", "vlan=web", "--subnet", "10.20.0.0/16"],
+        "subnet 10.20.0.0/16 is not VLAN `web`'s subnet (10.10.0.0/16)",
+    );
+    refused(
+        &["--subnet", "10.99.0.0/16"],
+        "no VLAN on this host has subnet 10.99.0.0/16",
+    );
+    refused(
+        &["-o", "colour=red", "--ipam-opt", "vlan=web"],
+        "unknown option `-o colour`",
+    );
     refused(&["-o", "vlan=web"], "--ipam-opt vlan=NAME");
-    refused(&["--ipam-opt", "vlan=web", "--ip-range", "10.10.1.0/25", "--subnet", "10.10.0.0/16"], "--ip-range");
+    refused(
+        &[
+            "--ipam-opt",
+            "vlan=web",
+            "--ip-range",
+            "10.10.1.0/25",
+            "--subnet",
+            "10.10.0.0/16",
+        ],
+        "--ip-range",
+    );
     // The other IPAM driver would hand out addresses from other hosts' ranges.
     let net = unique("bad");
-    let out = docker(&["network", "create", "-d", &name, "--subnet", "10.10.0.0/16", &net]);
-    assert!(!out.ok && out.stderr.contains(&format!("--ipam-driver {name}")), "{}", out.stderr);
+    let out = docker(&[
+        "network",
+        "create",
+        "-d",
+        &name,
+        "--subnet",
+        "10.10.0.0/16",
+        &net,
+    ]);
+    assert!(
+        !out.ok && out.stderr.contains(&format!("--ipam-driver {name}")),
+        "{}",
+        out.stderr
+    );
     assert_eq!(records(&host).len(), 2, "a refused network left a record");
 
     docker(&["network", "rm", &web]).expect_ok("network rm");
     docker(&["network", "rm", &db]).expect_ok("network rm");
-    assert!(records(&host).is_empty(), "records left: {:?} ({id}, {db_id})", records(&host));
+    assert!(
+        records(&host).is_empty(),
+        "records left: {:?} ({id}, {db_id})",
+        records(&host)
+    );
     drop(objects);
     drop(serving);
-    assert_eq!(engine_fingerprint(), before, "the engine's own networks or docker0 changed");
+    assert_eq!(
+        engine_fingerprint(),
+        before,
+        "the engine's own networks or docker0 changed"
+    );
 }
 
 #[test]
@@ -156,8 +238,18 @@ fn the_issue_command_works_on_a_host_with_one_vlan_and_survives_a_plugin_restart
     let (name, serving) = serve(&host);
     let objects = Objects::new();
     let web = objects.network("web");
-    docker(&["network", "create", "-d", &name, "--ipam-driver", &name, "-o", "vlan=web", &web])
-        .expect_ok("network create");
+    docker(&[
+        "network",
+        "create",
+        "-d",
+        &name,
+        "--ipam-driver",
+        &name,
+        "-o",
+        "vlan=web",
+        &web,
+    ])
+    .expect_ok("network create");
     // A restarted plugin finds the network in OVSDB: removing it works and leaves nothing.
     drop(serving);
     let plugin = Plugin::new(
@@ -174,5 +266,8 @@ fn the_issue_command_works_on_a_host_with_one_vlan_and_survives_a_plugin_restart
     assert!(records(&host).is_empty());
     drop(objects);
     drop(again);
-    assert!(!socket_path(&name).exists(), "the plugin socket was left behind");
+    assert!(
+        !socket_path(&name).exists(),
+        "the plugin socket was left behind"
+    );
 }

@@ -309,7 +309,9 @@ fn read_request(stream: &mut UnixStream) -> Result<(String, Vec<u8>), String> {
         if buf.len() > MAX_BODY {
             return Err("request headers too large".into());
         }
-        let n = stream.read(&mut chunk).map_err(|e| format!("cannot read the request: {e}"))?;
+        let n = stream
+            .read(&mut chunk)
+            .map_err(|e| format!("cannot read the request: {e}"))?;
         if n == 0 {
             return Err("connection closed before the request ended".into());
         }
@@ -327,10 +329,14 @@ fn read_request(stream: &mut UnixStream) -> Result<(String, Vec<u8>), String> {
     let mut length = 0usize;
     let mut chunked = false;
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
         if name == "content-length" {
-            length = value.parse().map_err(|_| format!("bad Content-Length `{value}`"))?;
+            length = value
+                .parse()
+                .map_err(|_| format!("bad Content-Length `{value}`"))?;
         } else if name == "transfer-encoding" && value.to_ascii_lowercase().contains("chunked") {
             chunked = true;
         }
@@ -346,7 +352,9 @@ fn read_request(stream: &mut UnixStream) -> Result<(String, Vec<u8>), String> {
         }
     };
     while !complete(&rest) {
-        let n = stream.read(&mut chunk).map_err(|e| format!("cannot read the request body: {e}"))?;
+        let n = stream
+            .read(&mut chunk)
+            .map_err(|e| format!("cannot read the request body: {e}"))?;
         if n == 0 {
             return Err("connection closed before the request body ended".into());
         }

@@ -5,15 +5,12 @@
 //! `select`s gives a consistent snapshot; writes are `mutate`s of single keys, so they
 //! never clobber what the agent or attach write beside them.
 
+use crate::intent::HostIntent;
 use crate::ovsdb::{self, Atom, Client, Condition, Datum, Mutation, Op, OvsdbError, DB};
-use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
-/// The prefix of a VLAN's key on the bridge row.
-pub const VLAN_KEY_PREFIX: &str = "ovsnet-vlan-";
 /// The prefix of a network record's key on the `Open_vSwitch` row.
 pub const NETWORK_KEY_PREFIX: &str = "ovsnet-docker-network-";
 /// The mark naming a port's Docker endpoint.
@@ -53,20 +50,8 @@ pub enum HostError {
     },
 }
 
-/// One VLAN as `apply` describes it on the bridge (`ovsnet-vlan-<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Vlan {
-    /// The VLAN id (the access tag).
-    pub id: u16,
-    /// The VLAN's subnet.
-    pub subnet: Ipv4Net,
-    /// Its gateway, when declared.
-    #[serde(default)]
-    pub gateway: Option<Ipv4Addr>,
-    /// This host's range of it, when it has one.
-    #[serde(default)]
-    pub range: Option<Ipv4Net>,
-}
+/// One VLAN as `apply` describes it on the bridge (the shared reader in `intent`).
+pub use crate::intent::VlanIntent as Vlan;
 
 /// A Docker network the plugin created, as recorded in OVSDB.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,18 +119,22 @@ pub fn read(client: &mut Client) -> Result<HostView, HostError> {
         })
         .ok_or_else(|| HostError::NoBridge(endpoint.clone()))?;
     let ids = string_map(&bridge["external_ids"]);
+    let intent = HostIntent::from_external_ids(ids.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if let Some((key, detail)) = intent.unreadable.first() {
+        return Err(HostError::BadKey {
+            endpoint,
+            value: ids.get(key).cloned().unwrap_or_default(),
+            key: key.clone(),
+            detail: detail.clone(),
+        });
+    }
     let mut view = HostView {
         bridge: bridge["name"].as_str().unwrap_or_default().to_string(),
         cluster: ids.get("ovsnet-cluster").cloned().unwrap_or_default(),
-        mtu: ids.get("ovsnet-mtu").and_then(|m| m.parse().ok()),
+        mtu: intent.mtu,
+        vlans: intent.vlans,
         ..HostView::default()
     };
-    for (key, value) in &ids {
-        if let Some(name) = key.strip_prefix(VLAN_KEY_PREFIX) {
-            let vlan = parse_json(&endpoint, key, value)?;
-            view.vlans.insert(name.to_string(), vlan);
-        }
-    }
     if let Some(row) = ovsdb::rows(&results[0]).first() {
         for (key, value) in string_map(&row["external_ids"]) {
             if let Some(id) = key.strip_prefix(NETWORK_KEY_PREFIX) {
@@ -241,7 +230,11 @@ pub fn mark_port(
     marks: &[(&str, &str)],
     unset: &[&str],
 ) -> Result<(), HostError> {
-    let keys: Vec<&str> = marks.iter().map(|(k, _)| *k).chain(unset.iter().copied()).collect();
+    let keys: Vec<&str> = marks
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(unset.iter().copied())
+        .collect();
     let mut ops = vec![delete_keys("Port", vec![Condition::name(port)], &keys)];
     if !marks.is_empty() {
         ops.push(Op::Mutate {

@@ -96,7 +96,9 @@ pub enum PluginError {
     #[error("`--ip-range {0}` is not supported: each host hands out its own range of the VLAN\nhelp: leave `--ip-range` out")]
     IpRange(String),
     /// Not exactly one IPv4 pool.
-    #[error("an ovsnet network has exactly one IPv4 pool, not {0}\nhelp: give at most one `--subnet`")]
+    #[error(
+        "an ovsnet network has exactly one IPv4 pool, not {0}\nhelp: give at most one `--subnet`"
+    )]
     PoolCount(usize),
     /// The network's pool came from another IPAM driver.
     #[error("the network's addresses come from IPAM address space `{address_space}`, not ovsnet's\nhelp: add `--ipam-driver {plugin}` so addresses come from this host's range")]
@@ -125,7 +127,9 @@ pub enum PluginError {
     #[error("`{0}` is not an IPv4 address")]
     BadAddress(String),
     /// `--gateway` differs from the VLAN's.
-    #[error("gateway {asked} is not VLAN `{vlan}`'s gateway ({gateway})\nhelp: leave `--gateway` out")]
+    #[error(
+        "gateway {asked} is not VLAN `{vlan}`'s gateway ({gateway})\nhelp: leave `--gateway` out"
+    )]
     GatewayMismatch {
         /// The gateway asked for.
         asked: String,
@@ -256,17 +260,31 @@ pub fn publish_value(ports: &[PortBinding]) -> Result<String, PluginError> {
         let proto = match p.proto {
             6 => "tcp",
             17 => "udp",
-            _ => return Err(PluginError::Publish(format!("{}/{}", p.port, p.proto), "only tcp and udp can be published")),
+            _ => {
+                return Err(PluginError::Publish(
+                    format!("{}/{}", p.port, p.proto),
+                    "only tcp and udp can be published",
+                ))
+            }
         };
         let text = format!("{}:{}/{proto}", p.host_port, p.port);
         if p.host_port == 0 {
-            return Err(PluginError::Publish(text, "ovsnet does not choose host ports; give `-p HOSTPORT:PORT`"));
+            return Err(PluginError::Publish(
+                text,
+                "ovsnet does not choose host ports; give `-p HOSTPORT:PORT`",
+            ));
         }
         if p.host_port_end != 0 && p.host_port_end != p.host_port {
-            return Err(PluginError::Publish(text, "host port ranges are not supported"));
+            return Err(PluginError::Publish(
+                text,
+                "host port ranges are not supported",
+            ));
         }
         if !p.host_ip.is_empty() && p.host_ip != "0.0.0.0" {
-            return Err(PluginError::Publish(text, "ports are published on the host's address; leave out the host IP"));
+            return Err(PluginError::Publish(
+                text,
+                "ports are published on the host's address; leave out the host IP",
+            ));
         }
         out.push(text);
     }
@@ -297,9 +315,11 @@ impl Driver for Plugin {
 
     fn delete_network(&self, req: NetworkRef) -> Result<(), PluginError> {
         let (mut client, view) = self.view()?;
-        for port in view.ports.iter().filter(|p| {
-            self.ours(p) && p.mark(host::NETWORK_MARK) == Some(req.network_id.as_str())
-        }) {
+        for port in view
+            .ports
+            .iter()
+            .filter(|p| self.ours(p) && p.mark(host::NETWORK_MARK) == Some(req.network_id.as_str()))
+        {
             self.unplug(&port.name)?;
         }
         host::remove_network(&mut client, &req.network_id)?;
@@ -334,12 +354,11 @@ impl Driver for Plugin {
             &[],
         )?;
         let mac = port.mark("ovsnet-mac").unwrap_or_default();
-        let interface = (req.interface.mac_address.is_empty() && !mac.is_empty()).then(|| {
-            EndpointInterface {
+        let interface =
+            (req.interface.mac_address.is_empty() && !mac.is_empty()).then(|| EndpointInterface {
                 mac_address: mac.to_string(),
                 ..EndpointInterface::default()
-            }
-        });
+            });
         Ok(CreateEndpointReply { interface })
     }
 
@@ -368,10 +387,13 @@ impl Driver for Plugin {
         let veth = port
             .mark(VETH_MARK)
             .ok_or_else(|| PluginError::NoEndpoint(req.endpoint_id.clone()))?;
-        let vlan = port
-            .mark("ovsnet-vlan")
-            .and_then(|v| view.vlans.get(v));
-        host::mark_port(&mut client, &port.name, &[(host::SANDBOX_MARK, &req.sandbox_key)], &[])?;
+        let vlan = port.mark("ovsnet-vlan").and_then(|v| view.vlans.get(v));
+        host::mark_port(
+            &mut client,
+            &port.name,
+            &[(host::SANDBOX_MARK, &req.sandbox_key)],
+            &[],
+        )?;
         Ok(JoinReply {
             interface_name: InterfaceName {
                 src_name: veth.to_string(),
@@ -404,7 +426,12 @@ impl Driver for Plugin {
         if value.is_empty() {
             host::mark_port(&mut client, &port.name, &[], &[host::PUBLISH_MARK])?;
         } else {
-            host::mark_port(&mut client, &port.name, &[(host::PUBLISH_MARK, &value)], &[])?;
+            host::mark_port(
+                &mut client,
+                &port.name,
+                &[(host::PUBLISH_MARK, &value)],
+                &[],
+            )?;
         }
         Ok(())
     }
@@ -472,7 +499,12 @@ impl Driver for Plugin {
             .plug(&self.config.ovsdb, vlan_name, asked, &marks)
             .map_err(PluginError::Attach)?;
         let mut client = self.connect()?;
-        host::mark_port(&mut client, &plugged.port, &[(VETH_MARK, &plugged.veth)], &[])?;
+        host::mark_port(
+            &mut client,
+            &plugged.port,
+            &[(VETH_MARK, &plugged.veth)],
+            &[],
+        )?;
         Ok(AddressReply {
             address: plugged.address.to_string(),
             data: BTreeMap::new(),

@@ -32,10 +32,12 @@ pub fn pool_vlan(pool_id: &str) -> Result<&str, PluginError> {
 
 /// The VLAN named `name`, with a did-you-mean list when it is not declared.
 pub fn vlan<'a>(view: &'a HostView, name: &str) -> Result<&'a Vlan, PluginError> {
-    view.vlans.get(name).ok_or_else(|| PluginError::UnknownVlan {
-        vlan: name.to_string(),
-        declared: view.vlans.keys().cloned().collect(),
-    })
+    view.vlans
+        .get(name)
+        .ok_or_else(|| PluginError::UnknownVlan {
+            vlan: name.to_string(),
+            declared: view.vlans.keys().cloned().collect(),
+        })
 }
 
 /// The VLAN a RequestPool means (see the module doc for the order).
@@ -191,10 +193,12 @@ mod tests {
             v.vlans.insert(
                 name.to_string(),
                 Vlan {
-                    id: *id,
-                    subnet: subnet.parse().expect("subnet"),
+                    dhcp: None,
                     gateway: None,
+                    id: *id,
+                    nat: None,
                     range: range.map(|r| r.parse().expect("range")),
+                    subnet: subnet.parse().expect("subnet"),
                 },
             );
         }
@@ -237,9 +241,15 @@ mod tests {
         let msg = |r: Result<(&str, &Vlan), PluginError>| r.expect_err("refused").to_string();
         assert!(msg(resolve_pool(&v, &pool("", &[]))).contains("--ipam-opt vlan=NAME"));
         let undeclared = msg(resolve_pool(&v, &pool("", &[("vlan", "wbe")])));
-        assert!(undeclared.contains("`wbe`") && undeclared.contains("db, web"), "{undeclared}");
+        assert!(
+            undeclared.contains("`wbe`") && undeclared.contains("db, web"),
+            "{undeclared}"
+        );
         let mismatch = msg(resolve_pool(&v, &pool("10.20.0.0/16", &[("vlan", "web")])));
-        assert!(mismatch.contains("10.20.0.0/16") && mismatch.contains("10.10.0.0/16"), "{mismatch}");
+        assert!(
+            mismatch.contains("10.20.0.0/16") && mismatch.contains("10.10.0.0/16"),
+            "{mismatch}"
+        );
         assert!(msg(resolve_pool(&v, &pool("10.99.0.0/16", &[]))).contains("no VLAN"));
         assert!(msg(resolve_pool(&v, &pool("", &[("mtu", "1400")]))).contains("`--ipam-opt mtu`"));
         assert!(msg(resolve_pool(&v, &pool("nonsense", &[]))).contains("`nonsense`"));
@@ -267,17 +277,29 @@ mod tests {
     #[test]
     fn create_network_checks_vlan_pool_and_ipam() {
         let v = two();
-        let ok = check_create(&v, &create("ovsnet", "10.10.0.0/16", json!({"vlan": "web"})), "ovsnet")
-            .expect("web");
+        let ok = check_create(
+            &v,
+            &create("ovsnet", "10.10.0.0/16", json!({"vlan": "web"})),
+            "ovsnet",
+        )
+        .expect("web");
         assert_eq!(ok.vlan, "web");
-        let inferred =
-            check_create(&v, &create("ovsnet", "10.10.0.0/16", json!({})), "ovsnet").expect("inferred");
+        let inferred = check_create(&v, &create("ovsnet", "10.10.0.0/16", json!({})), "ovsnet")
+            .expect("inferred");
         assert_eq!(inferred.vlan, "web");
-        let err = |req: CreateNetwork| check_create(&v, &req, "ovsnet").expect_err("refused").to_string();
-        assert!(err(create("LocalDefault", "10.10.0.0/16", json!({}))).contains("--ipam-driver ovsnet"));
+        let err = |req: CreateNetwork| {
+            check_create(&v, &req, "ovsnet")
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(
+            err(create("LocalDefault", "10.10.0.0/16", json!({}))).contains("--ipam-driver ovsnet")
+        );
         assert!(err(create("ovsnet", "10.10.0.0/16", json!({"vlan": "db"}))).contains("`db`"));
         assert!(err(create("ovsnet", "10.10.0.0/16", json!({"vlan": "nope"}))).contains("`nope`"));
-        assert!(err(create("ovsnet", "10.10.0.0/16", json!({"colour": "red"}))).contains("`-o colour`"));
+        assert!(
+            err(create("ovsnet", "10.10.0.0/16", json!({"colour": "red"}))).contains("`-o colour`")
+        );
         // db has no range on this host: no container could get an address.
         assert!(err(create("ovsnet", "10.20.0.0/16", json!({}))).contains("no range"));
     }

@@ -78,7 +78,10 @@ pub fn reconcile(
         if age < grace.as_secs() {
             continue;
         }
-        let listed = match (port.mark(host::NETWORK_MARK), port.mark(host::ENDPOINT_MARK)) {
+        let listed = match (
+            port.mark(host::NETWORK_MARK),
+            port.mark(host::ENDPOINT_MARK),
+        ) {
             (Some(net), Some(ep)) => live.get(net).is_some_and(|eps| eps.contains(ep)),
             _ => false,
         };

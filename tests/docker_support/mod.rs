@@ -3,7 +3,7 @@
 //! container, network and image a test created (pass or fail), and the `docker` CLI as
 //! the independent client. Nothing here touches an object the test did not create:
 //! docker0, the engine's own networks and other people's containers stay as they were.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -144,20 +144,31 @@ impl Objects {
     /// A unique container name, remembered for removal.
     pub fn container(&self, tag: &str) -> String {
         let name = unique(tag);
-        self.containers.lock().expect("not poisoned").push(name.clone());
+        self.containers
+            .lock()
+            .expect("not poisoned")
+            .push(name.clone());
         name
     }
 
     /// A unique network name, remembered for removal.
     pub fn network(&self, tag: &str) -> String {
         let name = unique(tag);
-        self.networks.lock().expect("not poisoned").push(name.clone());
+        self.networks
+            .lock()
+            .expect("not poisoned")
+            .push(name.clone());
         name
     }
 
     /// Removes every remembered container now (they are forgotten).
     pub fn remove_containers(&self) {
-        let names: Vec<String> = self.containers.lock().expect("not poisoned").drain(..).collect();
+        let names: Vec<String> = self
+            .containers
+            .lock()
+            .expect("not poisoned")
+            .drain(..)
+            .collect();
         for chunk in names.chunks(32) {
             let mut args = vec!["rm", "-f"];
             args.extend(chunk.iter().map(String::as_str));
@@ -167,7 +178,12 @@ impl Objects {
 
     /// Removes every remembered network now (they are forgotten).
     pub fn remove_networks(&self) {
-        let names: Vec<String> = self.networks.lock().expect("not poisoned").drain(..).collect();
+        let names: Vec<String> = self
+            .networks
+            .lock()
+            .expect("not poisoned")
+            .drain(..)
+            .collect();
         for name in names {
             let _ = docker(&["network", "rm", &name]);
         }
@@ -183,8 +199,15 @@ impl Drop for Objects {
 
 /// The engine's own networks and docker0 as they are now, to compare at the end.
 pub fn engine_fingerprint() -> String {
-    let networks = docker(&["network", "ls", "--filter", "type=builtin", "--format", "{{.ID}} {{.Name}} {{.Driver}}"])
-        .expect_ok("docker network ls");
+    let networks = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "type=builtin",
+        "--format",
+        "{{.ID}} {{.Name}} {{.Driver}}",
+    ])
+    .expect_ok("docker network ls");
     let docker0 = Command::new("ip")
         .args(["-o", "addr", "show", "dev", "docker0"])
         .output()
