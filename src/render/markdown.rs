@@ -478,6 +478,13 @@ fn host_block(host: &HostPlan, condensed: bool, budget: usize) -> Option<String>
     if let Some(lag) = &host.switch_lag {
         let _ = writeln!(s, "- **warning**: {}", super::lag_sentence(&host.host, lag));
     }
+    if let Some(agent) = &host.agent {
+        let _ = writeln!(
+            s,
+            "- **warning**: {}",
+            super::agent_sentence(&host.host, agent)
+        );
+    }
     for c in &host.conflicts {
         let owner = super::text::owner_phrase(&c.owner);
         let blocks = c.blocks_delete_of.as_deref().map_or(String::new(), |b| {
