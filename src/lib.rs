@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cli;
 pub mod desire;
+pub mod fanout;
 pub mod gateway;
 pub mod intent;
 pub mod lab;

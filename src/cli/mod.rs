@@ -10,6 +10,7 @@ mod hosts;
 mod lab;
 mod load;
 mod plan;
+mod progress;
 mod reach;
 mod show;
 
