@@ -7,7 +7,8 @@ set -euo pipefail
 need=()
 for pair in ovs-vswitchd:openvswitch-switch ovsdb-server:openvswitch-switch ip:iproute2 ping:iputils-ping ethtool:ethtool \
     zsh:zsh fish:fish groff:groff-base \
-    ovs-pki:openvswitch-pki sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client openssl:openssl; do
+    ovs-pki:openvswitch-pki sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client openssl:openssl \
+    nft:nftables dnsmasq:dnsmasq-base busybox:busybox-static dhclient:isc-dhcp-client; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@
 //! `render` shows the plan and `apply` carries it out and verifies it. `cli` is the only
 //! module that knows about command-line arguments.
 
+pub mod agent;
 pub mod apply;
 pub mod cli;
 pub mod desire;

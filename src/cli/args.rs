@@ -62,6 +62,12 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Run the host agent in the foreground: gateway addresses, NAT, published ports.
+    Agent {
+        /// The local OVSDB endpoint.
+        #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
+        ovsdb: String,
+    },
     /// A whole cluster on this machine, in network namespaces.
     Lab {
         /// What to do.

@@ -8,7 +8,9 @@
 
 use super::fingerprint::fingerprint;
 use super::preflight::preflight;
-use super::{Action, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone, SwitchLag};
+use super::{
+    Action, AgentWarning, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone, SwitchLag,
+};
 use crate::state::{
     is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Row,
 };
@@ -20,6 +22,27 @@ pub enum PlanError {
     /// The desired side broke an invariant `desire` guarantees.
     #[error("bug: {0} (please report it)")]
     Bug(String),
+}
+
+/// The agent's state as the plan warns about it: only for a host that needs an agent
+/// (some VLAN has a gateway there). A stale heartbeat is not judged here (no clock).
+fn agent_warning(desired: &DesiredHost, health: Option<&str>) -> Option<AgentWarning> {
+    let needs_agent = desired.state.bridges.values().any(|b| {
+        b.ports
+            .values()
+            .any(|p| p.row.external_id(crate::state::MARK_ROLE) == Some("gateway"))
+    });
+    if !needs_agent {
+        return None;
+    }
+    let Some(text) = health else {
+        return Some(AgentWarning::Missing);
+    };
+    match crate::agent::health::parse(text) {
+        None => Some(AgentWarning::Unreadable),
+        Some(h) if !h.up => Some(AgentWarning::Down),
+        Some(h) => h.error.map(|error| AgentWarning::Failing { error }),
+    }
 }
 
 /// Plans one host: the changes that turn `observed` into `desired`.
@@ -55,6 +78,10 @@ fn plan_rows(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, 
             next_cfg: observed.system.next_cfg,
             cur_cfg: observed.system.cur_cfg,
         }),
+        // An offline plan observed nothing (no `Open_vSwitch` row): nothing to judge.
+        agent: (!observed.system.uuid.is_empty())
+            .then(|| agent_warning(&desired, observed.system.agent.as_deref()))
+            .flatten(),
         host: desired.name,
         endpoint: desired.endpoint,
         ..HostPlan::default()
@@ -881,5 +908,75 @@ mod switch_lag_tests {
     fn a_switch_that_caught_up_is_not() {
         let plan = build(&desired(), &observed(7, 7)).expect("plan");
         assert_eq!(plan.switch_lag, None);
+    }
+}
+
+#[cfg(test)]
+mod agent_warning_tests {
+    use super::*;
+    use crate::state::{Port, Value};
+
+    fn desired(gateway: bool) -> DesiredHost {
+        let mut ports = BTreeMap::new();
+        if gateway {
+            let row = Row::named("ovsgw-10")
+                .with("external_ids:ovsnet-role", Value::Str("gateway".into()));
+            ports.insert(
+                "ovsgw-10".to_string(),
+                Port {
+                    row,
+                    ..Port::default()
+                },
+            );
+        }
+        let bridge = Bridge {
+            row: Row::named("br-ovsnet"),
+            ports,
+        };
+        DesiredHost {
+            name: "a".into(),
+            cluster: "demo".into(),
+            state: HostState {
+                bridges: BTreeMap::from([("br-ovsnet".to_string(), bridge)]),
+            },
+            ..DesiredHost::default()
+        }
+    }
+
+    fn live(health: Option<&str>) -> ObservedHost {
+        let mut observed = ObservedHost::default();
+        observed.system.uuid = "u".into();
+        observed.system.agent = health.map(str::to_string);
+        observed
+    }
+
+    fn warning(gateway: bool, observed: &ObservedHost) -> Option<AgentWarning> {
+        build(&desired(gateway), observed).expect("plan").agent
+    }
+
+    #[test]
+    fn each_agent_state_gives_its_warning() {
+        let up = r#"{"last_reconcile":1,"pid":1,"up":true,"version":"0.1.0"}"#;
+        let down = r#"{"last_reconcile":1,"pid":1,"up":false,"version":"0.1.0"}"#;
+        let failing = r#"{"error":"boom","last_reconcile":1,"pid":1,"up":true,"version":"0.1.0"}"#;
+        assert_eq!(warning(true, &live(None)), Some(AgentWarning::Missing));
+        assert_eq!(warning(true, &live(Some(up))), None);
+        assert_eq!(warning(true, &live(Some(down))), Some(AgentWarning::Down));
+        assert_eq!(
+            warning(true, &live(Some(failing))),
+            Some(AgentWarning::Failing {
+                error: "boom".into()
+            })
+        );
+        assert_eq!(
+            warning(true, &live(Some("{"))),
+            Some(AgentWarning::Unreadable)
+        );
+    }
+
+    #[test]
+    fn no_gateway_or_nothing_observed_means_no_warning() {
+        assert_eq!(warning(false, &live(None)), None);
+        assert_eq!(warning(true, &ObservedHost::default()), None, "offline");
     }
 }

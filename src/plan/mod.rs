@@ -157,6 +157,27 @@ pub struct HostPlan {
     /// observed: what the plan compares against may not be running yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_lag: Option<SwitchLag>,
+    /// Set when the host needs its agent (it has gateways) and the agent is not
+    /// reported up and well (`external_ids:ovsnet-agent` on the `Open_vSwitch` row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentWarning>,
+}
+
+/// What is wrong with a host's agent, as its health key says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "agent")]
+pub enum AgentWarning {
+    /// No agent has ever reported on this host.
+    Missing,
+    /// The agent stopped (it reported `up: false`).
+    Down,
+    /// The agent runs and its last reconcile failed.
+    Failing {
+        /// The error it reported.
+        error: String,
+    },
+    /// The health key is not the agent's JSON.
+    Unreadable,
 }
 
 /// ovs-vswitchd behind its database: `cur_cfg` below `next_cfg`.
@@ -169,9 +190,13 @@ pub struct SwitchLag {
 }
 
 impl HostPlan {
-    /// Whether a reader must look at this host: changes, blockers or a lagging switch.
+    /// Whether a reader must look at this host: changes, blockers, a lagging switch or
+    /// an agent that is needed and not well.
     pub fn needs_attention(&self) -> bool {
-        !self.changes.is_empty() || self.is_blocked() || self.switch_lag.is_some()
+        !self.changes.is_empty()
+            || self.is_blocked()
+            || self.switch_lag.is_some()
+            || self.agent.is_some()
     }
 
     /// Whether apply may proceed on this host.

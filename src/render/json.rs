@@ -100,6 +100,9 @@ pub fn host_warnings(host: &HostPlan) -> Vec<String> {
     if let Some(lag) = &host.switch_lag {
         warnings.push(super::lag_sentence(&host.host, lag));
     }
+    if let Some(agent) = &host.agent {
+        warnings.push(super::agent_sentence(&host.host, agent));
+    }
     for change in host.changes.iter().filter(|c| super::deletes_bridge(c)) {
         warnings.push(format!(
             "deletes bridge `{}` and every port ovsnet owns on it",

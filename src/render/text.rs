@@ -305,6 +305,11 @@ impl TextRenderer<'_> {
                 writeln!(self.out, "  no changes to the database")?;
             }
         }
+        if let Some(agent) = &host.agent {
+            self.out.write_all(b"  ")?;
+            self.paint(YELLOW, "warning:")?;
+            writeln!(self.out, " {}", super::agent_sentence(&host.host, agent))?;
+        }
         for change in host.changes.iter().filter(|c| super::deletes_bridge(c)) {
             self.out.write_all(b"  ")?;
             self.paint(YELLOW, "warning:")?;
