@@ -13,6 +13,7 @@ pub mod fanout;
 pub mod gateway;
 pub mod intent;
 pub mod lab;
+pub mod linux;
 pub mod observe;
 pub mod offline;
 pub mod ovsdb;
