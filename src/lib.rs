@@ -10,6 +10,7 @@ pub mod apply;
 pub mod cli;
 pub mod desire;
 pub mod docker;
+pub mod fanout;
 pub mod gateway;
 pub mod intent;
 pub mod lab;
