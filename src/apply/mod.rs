@@ -16,6 +16,7 @@
 
 mod converge;
 mod executor;
+pub mod rollout;
 mod switch;
 mod transaction;
 

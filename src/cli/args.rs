@@ -214,6 +214,20 @@ pub struct ApplyArgs {
     /// Seconds to wait for ovs-vswitchd to take the new configuration.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub switch_timeout: u64,
+    /// Work on at most N hosts at once.
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub parallel: u64,
+    /// Apply and verify the first N hosts of the file before any other; if one fails,
+    /// no other host is touched.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub canary: u64,
+    /// Keep a host that fails after its commit as it is, instead of restoring it.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Output format: `json` prints one JSON event per line per host (needs
+    /// `--auto-approve`).
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub format: ApplyFormat,
     #[command(flatten)]
     pub color: ColorArgs,
 }
@@ -227,6 +241,16 @@ pub enum PlanFormat {
     Json,
     /// For a pull-request comment.
     Markdown,
+}
+
+/// `apply` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    /// The plan, then one line per host.
+    Text,
+    /// One JSON event per line: started, applied, verified, failed, rolled_back,
+    /// not_applied, then done.
+    Json,
 }
 
 /// `show` output formats.

@@ -12,6 +12,7 @@ mod hosts;
 mod lab;
 mod load;
 mod plan;
+mod progress;
 mod reach;
 mod show;
 

@@ -61,6 +61,23 @@ pub fn build(desired: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan,
 /// create move into the plan instead of being copied, which halves the allocations of a
 /// large offline plan.
 pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
+    if desired.state.bridges.is_empty() {
+        return Err(PlanError::Bug(format!(
+            "no bridge desired on host `{}`",
+            desired.name
+        )));
+    }
+    plan_rows(desired, observed)
+}
+
+/// The plan back to an earlier state of this cluster's rows (a rollback): like
+/// [`build`], except that `previous` may hold no bridge at all, as a host did before
+/// its first apply; every row of ours is then deleted.
+pub fn build_back(previous: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
+    plan_rows(previous.clone(), observed)
+}
+
+fn plan_rows(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
     let mut plan = HostPlan {
         fingerprint: fingerprint(observed),
         preflight: preflight(&desired.requirements, &observed.system),
@@ -76,12 +93,6 @@ pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<Host
         endpoint: desired.endpoint,
         ..HostPlan::default()
     };
-    if desired.state.bridges.is_empty() {
-        return Err(PlanError::Bug(format!(
-            "no bridge desired on host `{}`",
-            plan.host
-        )));
-    }
     // Room for a change and a guard per desired row up front: a 1,000-host mesh has
     // 2,000 rows per host, and growing by doubling would copy them all twice over.
     let rows = row_count(&desired.state);
