@@ -302,7 +302,7 @@ fn detach_removes_the_port_and_both_veth_ends() {
         &Selector::Identity(Identity::Netns(ns.0.clone())),
     )
     .unwrap();
-    assert_eq!(removed, [again.port.clone()]);
+    assert_eq!(removed, vec![again.port.clone()]);
     assert_eq!(leftovers(host), before);
     assert!(!linux::link_exists(&Netns::Named(ns.0.clone()), "eth0").unwrap());
 }
