@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod apply;
+pub mod attach;
 pub mod cli;
 pub mod desire;
 pub mod docker;
