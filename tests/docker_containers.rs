@@ -310,3 +310,72 @@ fn twenty_concurrent_runs_get_twenty_addresses_and_a_plugin_restart_keeps_them()
     drop(objects);
     drop(again);
 }
+
+/// The benchmark behind BENCHMARKS.md's Docker row (reports, asserts no time):
+/// `cargo test --release --test docker_containers -- --ignored --nocapture docker_run_to_first_ping`.
+/// Each round times `docker run --rm` of a container that pings until the first reply,
+/// on an ovsnet network (a target container on the same network) and on the engine's
+/// default bridge (the docker0 address; nothing is created on that network but the
+/// benchmark container itself), interleaved; the median of 10 rounds is printed.
+#[test]
+#[ignore = "a benchmark: run it with --ignored"]
+fn docker_run_to_first_ping() {
+    require_engine();
+    let image = Image::build();
+    let host = host();
+    let (name, serving) = serve(&host);
+    let objects = Objects::new();
+    let net = objects.network("bench");
+    docker(&[
+        "network",
+        "create",
+        "-d",
+        &name,
+        "--ipam-driver",
+        &name,
+        &net,
+    ])
+    .expect_ok("create");
+    let target = run(&objects, &image, &net, &[]);
+    let target_ip = address(&target).split('/').next().unwrap().to_string();
+    let docker0 = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+    ])
+    .expect_ok("bridge gateway");
+    let time = |network: &str, ip: &str| {
+        let script = format!("until ping -c 1 -W 1 {ip} >/dev/null; do :; done");
+        let start = std::time::Instant::now();
+        docker(&[
+            "run",
+            "--rm",
+            "--pull=never",
+            "--network",
+            network,
+            &image.tag,
+            "sh",
+            "-c",
+            &script,
+        ])
+        .expect_ok("bench run");
+        start.elapsed().as_secs_f64() * 1000.0
+    };
+    let (mut ovs, mut bridge) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        ovs.push(time(&net, &target_ip));
+        bridge.push(time("bridge", &docker0));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        (v[4] + v[5]) / 2.0
+    };
+    let (m_ovs, m_bridge) = (median(&mut ovs), median(&mut bridge));
+    println!("| docker run to first ping | ovsnet {m_ovs:.0} ms | bridge {m_bridge:.0} ms | ratio {:.2} |", m_ovs / m_bridge);
+    println!("ovsnet runs ms: {ovs:.0?}\nbridge runs ms: {bridge:.0?}");
+    objects.remove_containers();
+    drop(objects);
+    drop(serving);
+}
