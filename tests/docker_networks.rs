@@ -271,3 +271,70 @@ fn the_issue_command_works_on_a_host_with_one_vlan_and_survives_a_plugin_restart
         "the plugin socket was left behind"
     );
 }
+
+#[test]
+fn at_start_the_plugin_forgets_networks_docker_no_longer_has() {
+    use ovsnet::docker::engine::{Engine, DEFAULT_SOCKET};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    require_engine();
+    let host = host(false);
+    let name = unique("plugin");
+    // A record of a network Docker never had (as after `docker network rm` while the
+    // plugin was down, or a wiped engine).
+    let ghost = "0".repeat(64);
+    let key = format!(
+        "external_ids:ovsnet-docker-network-{ghost}={}",
+        quoted(r#"{"vlan":"web"}"#)
+    );
+    host.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", &key]);
+    let plugin = Arc::new(Plugin::new(
+        Config {
+            name: name.clone(),
+            ovsdb: host.endpoint(),
+            timeout: Duration::from_secs(10),
+        },
+        Box::new(NoPorts),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let (plugin, stop, socket) = (Arc::clone(&plugin), Arc::clone(&stop), socket_path(&name));
+        std::thread::spawn(move || {
+            let engine = Engine::new(DEFAULT_SOCKET, Duration::from_secs(10));
+            ovsnet::plugin::reconcile::run(plugin, &socket, &engine, &stop)
+        })
+    };
+    // The socket opens only after the first pass, so once it answers the ghost is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !socket_path(&name).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin never opened its socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(records(&host).is_empty(), "left: {:?}", records(&host));
+    let objects = Objects::new();
+    let web = objects.network("web");
+    let id = docker(&[
+        "network",
+        "create",
+        "-d",
+        &name,
+        "--ipam-driver",
+        &name,
+        &web,
+    ])
+    .expect_ok("create");
+    // A live network's record survives a pass.
+    let engine = Engine::new(DEFAULT_SOCKET, Duration::from_secs(10));
+    let report =
+        ovsnet::plugin::reconcile::reconcile(&plugin, &engine, Duration::from_secs(30), u64::MAX)
+            .expect("a pass");
+    assert!(report.networks.is_empty(), "{report:?}");
+    assert_eq!(records(&host).len(), 1, "{id}");
+    drop(objects);
+    assert!(records(&host).is_empty());
+    stop.store(true, Ordering::SeqCst);
+    runner.join().expect("runner").expect("served");
+    assert!(!socket_path(&name).exists());
+}

@@ -24,6 +24,7 @@
 //! Handlers never call the Docker Engine API (dockerd may be blocked on the very call
 //! being served); reconciling with Docker happens outside them (`reconcile`).
 
+pub mod attached;
 pub mod host;
 pub mod network;
 pub mod reconcile;
@@ -341,7 +342,7 @@ impl Driver for Plugin {
                     && p.mark("ovsnet-vlan") == Some(record.vlan.as_str())
                     && port_address(p) == Some(ip)
                     && p.mark(host::ENDPOINT_MARK)
-                        .is_none_or(|e| e == req.endpoint_id)
+                        .is_none_or(|e| e.is_empty() || e == req.endpoint_id)
             })
             .ok_or_else(|| PluginError::NoPortForAddress(ip.to_string(), record.vlan.clone()))?;
         host::mark_port(
@@ -499,12 +500,14 @@ impl Driver for Plugin {
             .plug(&self.config.ovsdb, vlan_name, asked, &marks)
             .map_err(PluginError::Attach)?;
         let mut client = self.connect()?;
-        host::mark_port(
-            &mut client,
-            &plugged.port,
-            &[(VETH_MARK, &plugged.veth)],
-            &[],
-        )?;
+        // Attach records the address and the identity; the plugin's own marks follow at
+        // once (a crash in between leaves a port `ovsnet gc`/`detach` can remove).
+        let mut all: Vec<(&str, &str)> = marks
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        all.push((VETH_MARK, &plugged.veth));
+        host::mark_port(&mut client, &plugged.port, &all, &[])?;
         Ok(AddressReply {
             address: plugged.address.to_string(),
             data: BTreeMap::new(),

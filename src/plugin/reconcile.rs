@@ -92,3 +92,58 @@ pub fn reconcile(
     }
     Ok(report)
 }
+
+/// How often the running plugin reconciles.
+pub const PERIOD: Duration = Duration::from_secs(10);
+/// How old a port must be before a pass may remove it.
+pub const GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `plugin` on `socket` until `stop` is set: one reconcile pass first (when the
+/// engine answers), then the socket, then a pass every [`PERIOD`] on this thread. A
+/// failed pass is logged to stderr and retried; it never stops the plugin.
+pub fn run(
+    plugin: std::sync::Arc<Plugin>,
+    socket: &std::path::Path,
+    engine: &Engine,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(), crate::docker::server::ServeError> {
+    use std::sync::atomic::Ordering;
+    pass(&plugin, engine);
+    let serving = crate::docker::serve(socket, std::sync::Arc::clone(&plugin))?;
+    let mut waited = Duration::ZERO;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(200));
+        waited += Duration::from_millis(200);
+        if waited >= PERIOD {
+            waited = Duration::ZERO;
+            pass(&plugin, engine);
+        }
+    }
+    serving.stop();
+    Ok(())
+}
+
+/// One logged pass.
+fn pass(plugin: &Plugin, engine: &Engine) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match reconcile(plugin, engine, GRACE, now) {
+        Ok(report) => {
+            for id in &report.networks {
+                eprintln!(
+                    "docker plugin `{}`: forgot network {id} (Docker no longer has it)",
+                    plugin.config().name
+                );
+            }
+            for port in &report.ports {
+                eprintln!(
+                    "docker plugin `{}`: removed port {port} (its endpoint is gone)",
+                    plugin.config().name
+                );
+            }
+        }
+        Err(e) => eprintln!("docker plugin `{}`: reconcile: {e}", plugin.config().name),
+    }
+}
