@@ -3,13 +3,17 @@
 //! for `--detailed-exitcode`), 2 changes pending, 1 a failure at run time, 65 an invalid
 //! topology or plan file, 64 a usage error. A usage error never exits 2.
 
+mod agent;
 mod apply;
 mod args;
+mod attach;
 mod docs;
 mod hosts;
 mod lab;
 mod load;
 mod plan;
+mod progress;
+mod reach;
 mod show;
 
 use args::{Cli, Command};
@@ -98,7 +102,12 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
         } => show::show(&topology, &target, format),
         Command::Graph { topology, format } => show::graph(&topology, format),
         Command::Diff { base, head, output } => plan::diff(&base, &head, &output),
+        Command::Attach(args) => attach::attach(args),
+        Command::Detach(args) => attach::detach(args),
+        Command::Containers { on, format } => attach::containers(on, format),
+        Command::Gc { on } => attach::gc(on),
         Command::Lab { action } => lab::lab(action),
+        Command::Agent { ovsdb } => agent::agent(&ovsdb),
         Command::Completions { shell } => {
             docs::completions(shell, &mut std::io::stdout().lock())?;
             Ok(Exit::Success)

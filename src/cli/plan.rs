@@ -52,10 +52,10 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
 }
 
 /// `ovsnet diff BASE HEAD`: the plan on hosts that hold BASE, contacting none.
-pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exit> {
+pub fn diff(base_path: &Path, head_path: &Path, output: &OutputArgs) -> anyhow::Result<Exit> {
     let color = use_color(&output.color, true);
-    let base = load(base, false, use_color(&output.color, false))?;
-    let head = load(head, true, use_color(&output.color, false))?;
+    let base = load(base_path, false, use_color(&output.color, false))?;
+    let head = load(head_path, true, use_color(&output.color, false))?;
     let context = header(&head, Mode::Diff);
     let mut plan = Plan {
         format_version: plan::FORMAT_VERSION,
@@ -75,7 +75,18 @@ pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exi
         plan.hosts.push(plan::build_owned(desired, &observed)?);
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    crate::render::render_to(output.format.into(), &plan, &mut out, color)?;
+    if output.format == PlanFormat::Markdown {
+        // The reviewer sees the YAML change next to what it does to the hosts.
+        let (base_name, head_name) = (
+            base_path.display().to_string(),
+            head_path.display().to_string(),
+        );
+        let mut writer = crate::render::markdown::MarkdownRenderer::new(&mut out)
+            .with_topology_change((&base_name, &base.source), (&head_name, &head.source));
+        crate::render::render_with(&plan, &mut writer)?;
+    } else {
+        crate::render::render_to(output.format.into(), &plan, &mut out, color)?;
+    }
     out.flush()?;
     Outcome::of(&plan, Vec::new()).exit(output.detailed_exitcode)
 }

@@ -73,7 +73,6 @@ impl Monitor {
 mod tests {
     use super::*;
     use crate::ovsdb::Conn;
-    use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
 
     /// A scripted server: what it will send, and what the client wrote.
@@ -83,31 +82,21 @@ mod tests {
         written: Arc<Mutex<Vec<u8>>>,
     }
 
-    impl Read for Script {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    impl Conn for Script {
+        /// Hands out what is scripted; with nothing left, the deadline has passed.
+        fn read_by(&mut self, buf: &mut [u8], _: std::time::Instant) -> std::io::Result<usize> {
             let mut incoming = self.incoming.lock().unwrap();
             if incoming.is_empty() {
-                return Err(std::io::ErrorKind::WouldBlock.into());
+                return Err(std::io::ErrorKind::TimedOut.into());
             }
             let n = buf.len().min(incoming.len());
             buf[..n].copy_from_slice(&incoming[..n]);
             incoming.drain(..n);
             Ok(n)
         }
-    }
 
-    impl Write for Script {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.written.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Conn for Script {
-        fn set_timeouts(&self, _: Duration) -> std::io::Result<()> {
+        fn write_by(&mut self, bytes: &[u8], _: std::time::Instant) -> std::io::Result<()> {
+            self.written.lock().unwrap().extend_from_slice(bytes);
             Ok(())
         }
     }

@@ -397,6 +397,14 @@ pub enum Problem {
     /// Warning: an explicit `loop_protection: none` on a cyclic graph.
     #[error("`loop_protection: none` on a tunnel graph with cycles: broadcast frames will loop")]
     UnprotectedCycle,
+    /// Warning: a `tcp:` endpoint off this machine, which anyone on the path can use.
+    #[error("host `{host}` is reached over plain `{value}`: unauthenticated and unencrypted")]
+    ExposedEndpoint {
+        /// The host.
+        host: String,
+        /// The endpoint written.
+        value: String,
+    },
 }
 
 fn list(names: &[String]) -> String {
@@ -467,7 +475,8 @@ impl Problem {
         match self {
             Problem::SinglePointsOfFailure { .. }
             | Problem::LargeDiameter { .. }
-            | Problem::UnprotectedCycle => Severity::Warning,
+            | Problem::UnprotectedCycle
+            | Problem::ExposedEndpoint { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -578,6 +587,9 @@ impl Problem {
                 "every hop is a relay through another host; a mesh or a star is shorter".into()
             }
             UnprotectedCycle => "use `loop_protection: auto` unless you are testing storms".into(),
+            ExposedEndpoint { .. } => {
+                "use `ssl:IP:PORT` (mutual TLS) or `ssh://HOST`; keep `tcp:` for labs".into()
+            }
         })
     }
 

@@ -121,6 +121,17 @@ const UNDERLAY: &[&str] = &["mtu"];
 const VLAN: &[&str] = &["name", "id", "subnet", "gateway", "dhcp", "nat"];
 const HOST: &[&str] = &["name", "underlay_ip", "ovsdb", "ranges"];
 
+/// Every mapping of the file with the keys the walk accepts in it, by the name the JSON
+/// Schema gives it (`json_schema`): the schema's property names come from here.
+pub(super) const MAPPINGS: [(&str, &[&str]); 6] = [
+    ("topology", TOP),
+    ("bridge", BRIDGE),
+    ("tunnel", TUNNEL),
+    ("underlay", UNDERLAY),
+    ("vlan", VLAN),
+    ("host", HOST),
+];
+
 /// Walks the tree, pushing every structural problem onto `out`.
 pub fn walk(root: &Node, out: &mut Vec<Diagnostic>) -> RawTopology {
     let mut w = Walker { out };

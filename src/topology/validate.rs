@@ -640,7 +640,6 @@ impl Checker<'_> {
             return default();
         };
         match Endpoint::parse(&text.v) {
-            Ok(endpoint) => endpoint,
             Err(_) => {
                 let problem = Problem::BadEndpoint {
                     host: name.to_string(),
@@ -648,6 +647,16 @@ impl Checker<'_> {
                 };
                 self.report(problem, text.at);
                 default()
+            }
+            Ok(endpoint) => {
+                if endpoint.is_exposed() {
+                    let problem = Problem::ExposedEndpoint {
+                        host: name.to_string(),
+                        value: text.v.clone(),
+                    };
+                    self.report(problem, text.at);
+                }
+                endpoint
             }
         }
     }
