@@ -17,6 +17,7 @@ pub mod offline;
 pub mod ovsdb;
 pub mod plan;
 pub mod planfile;
+pub mod publish;
 pub mod render;
 pub mod state;
 pub mod topology;

@@ -1,4 +1,5 @@
-//! `ovsnet agent`: parse the endpoint, stop on SIGTERM/SIGINT, run the reconciler.
+//! `ovsnet agent` (parse the endpoint, stop on SIGTERM/SIGINT, run the reconciler) and
+//! `ovsnet publish`/`unpublish` (record a mapping the agent realizes).
 
 use super::Exit;
 use crate::agent::{self, Config};
@@ -29,4 +30,22 @@ pub fn agent(ovsdb: &str) -> anyhow::Result<Exit> {
     };
     agent::run(&config, &STOP).context("the agent stopped")?;
     Ok(Exit::Success)
+}
+
+/// `ovsnet publish` (`add`) and `ovsnet unpublish`.
+pub fn publish(args: &super::args::PublishArgs, add: bool) -> anyhow::Result<Exit> {
+    use crate::publish::{self, Mapping, PublishError};
+    Endpoint::parse(&args.ovsdb).map_err(|e| super::Coded::usage(e.to_string()))?;
+    let mapping = Mapping::parse(&args.mapping).map_err(|e| super::Coded::usage(e.to_string()))?;
+    let mut client = crate::ovsdb::Client::connect(&args.ovsdb, Duration::from_secs(10))?;
+    match publish::publish(&mut client, &args.netns, mapping, add) {
+        Ok(()) => Ok(Exit::Success),
+        // Refusals are about the input, not the run: exit 65 like other invalid input.
+        Err(
+            e @ (PublishError::Taken { .. }
+            | PublishError::NoContainer { .. }
+            | PublishError::NotPublished { .. }),
+        ) => Err(super::Coded::invalid(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -68,6 +68,10 @@ pub enum Command {
         #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
         ovsdb: String,
     },
+    /// Publish a container's port on the host's addresses (like `docker run -p`).
+    Publish(PublishArgs),
+    /// Stop publishing a container's port.
+    Unpublish(PublishArgs),
     /// A whole cluster on this machine, in network namespaces.
     Lab {
         /// What to do.
@@ -230,4 +234,18 @@ pub enum GraphFormat {
     Mermaid,
     /// Graphviz.
     Dot,
+}
+
+/// `publish` and `unpublish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The host's local OVSDB endpoint.
+    #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
+    pub ovsdb: String,
+    /// The container's network namespace (as attached).
+    #[arg(long, value_name = "NAME")]
+    pub netns: String,
+    /// `HOSTPORT:PORT` or `HOSTPORT:PORT/udp`.
+    #[arg(value_name = "HOSTPORT:PORT[/udp]")]
+    pub mapping: String,
 }

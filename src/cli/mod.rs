@@ -102,6 +102,8 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Diff { base, head, output } => plan::diff(&base, &head, &output),
         Command::Lab { action } => lab::lab(action),
         Command::Agent { ovsdb } => agent::agent(&ovsdb),
+        Command::Publish(args) => agent::publish(&args, true),
+        Command::Unpublish(args) => agent::publish(&args, false),
         Command::Completions { shell } => {
             docs::completions(shell, &mut std::io::stdout().lock())?;
             Ok(Exit::Success)
