@@ -7,16 +7,21 @@
 
 pub mod agent;
 pub mod apply;
+pub mod attach;
 pub mod cli;
 pub mod desire;
+pub mod docker;
+pub mod fanout;
 pub mod gateway;
 pub mod intent;
 pub mod lab;
+pub mod linux;
 pub mod observe;
 pub mod offline;
 pub mod ovsdb;
 pub mod plan;
 pub mod planfile;
+pub mod plugin;
 pub mod publish;
 pub mod render;
 pub mod state;
