@@ -180,6 +180,38 @@ fn containers_get_this_hosts_addresses_talk_and_leave_nothing() {
         "{held:?}"
     );
 
+    // A reconcile pass names the containers on their ports (the protocol never does).
+    let engine = ovsnet::docker::engine::Engine::new(
+        ovsnet::docker::engine::DEFAULT_SOCKET,
+        Duration::from_secs(10),
+    );
+    let probe = Plugin::new(
+        Config {
+            name: name.clone(),
+            ovsdb: host.endpoint(),
+            timeout: Duration::from_secs(20),
+        },
+        Box::new(AttachPorts {
+            host_netns: Netns::Named(host.netns().to_string()),
+            engine_netns: Netns::Current,
+            timeout: Duration::from_secs(20),
+        }),
+    );
+    let report = ovsnet::plugin::reconcile::reconcile(&probe, &engine, Duration::from_secs(30), 0)
+        .expect("a pass");
+    assert_eq!(report, Default::default(), "a pass removed live state");
+    let id_a = docker(&["inspect", "--format", "{{.Id}}", &a]).expect_ok("inspect");
+    let marks = host.vsctl(&[
+        "--no-wait",
+        "find",
+        "Port",
+        &format!("external_ids:ovsnet-docker={id_a}"),
+    ]);
+    assert!(
+        marks.contains(&id_a),
+        "container {id_a} not recorded on its port"
+    );
+
     // --ip outside this host's range is refused in the docker command's output.
     let stray = objects.container("stray");
     let out = docker(&[
