@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cli;
 pub mod desire;
+pub mod diff;
 pub mod lab;
 pub mod observe;
 pub mod offline;

@@ -107,7 +107,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "star_to_mesh",
             base: star,
-            edit: |t| replace(&replace(t, "topology: star", "topology: mesh"), "  hub: ", "  # hub: "),
+            edit: |t| {
+                replace(
+                    &replace(t, "topology: star", "topology: mesh"),
+                    "  hub: ",
+                    "  # hub: ",
+                )
+            },
         },
     ]
 }
@@ -127,7 +133,9 @@ fn diff(base: &Path, head: &Path, format: &str) -> String {
     format!(
         "exit {code}\n{}{}",
         String::from_utf8_lossy(&out.stdout),
-        stderr.replace(&base.display().to_string(), "BASE").replace(&head.display().to_string(), "HEAD")
+        stderr
+            .replace(&base.display().to_string(), "BASE")
+            .replace(&head.display().to_string(), "HEAD")
     )
 }
 
