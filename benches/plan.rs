@@ -8,6 +8,8 @@
 //! column. Whole-process numbers (peak memory, stdout) come from `scripts/bench.sh`.
 //!
 //! This is a report, not a test: nothing here asserts a time.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../examples/generate.rs"]
 #[allow(dead_code)] // its `main` is the example's, not ours
@@ -130,7 +132,7 @@ fn offline_plan(loaded: &Loaded, format: Format) -> u64 {
         .enumerate()
         .map(|(index, host)| HostRef {
             index,
-            endpoint: host.ovsdb.clone(),
+            endpoint: host.ovsdb.to_string(),
         })
         .collect();
     let mut writer = render::writer(format, &mut out, false);
@@ -158,7 +160,7 @@ fn sequential_plan(loaded: &Loaded, format: Format) -> u64 {
     let empty = ObservedHost::default();
     for (i, host) in loaded.topology.hosts.iter().enumerate() {
         let mut desired = desire_host(&loaded.topology, &loaded.analysis, i);
-        desired.endpoint.clone_from(&host.ovsdb);
+        desired.endpoint = host.ovsdb.to_string();
         let host = plan::build_owned(desired, &empty).expect("offline plans build");
         writer.host(&host).expect("counting never fails");
     }

@@ -7,7 +7,7 @@
 //! business, what differs from the host is `plan`'s.
 
 use crate::state::{
-    Bridge, DesiredHost, HostState, Interface, Kind, Port, Requirements, Row, Value,
+    Bridge, DesiredHost, HostState, Interface, Kind, Port, Requirements, Role, Row, Value,
 };
 use crate::topology::{Analysis, BridgeSpec, Host, Protection, Topology, TunnelKind};
 use sha2::{Digest, Sha256};
@@ -144,10 +144,11 @@ pub fn exact_names(topology: &Topology, analysis: &Analysis, index: usize) -> bo
     })
 }
 
-/// Everything the rows all hosts share are made of: the bridge row, the internal port
-/// and the tunnel template. Two topologies with equal `Shared` give every host the same
-/// such rows, so what differs between them is only which peers a host has and where
-/// they are (`diff` relies on this). Every cluster-wide input of desire is a field here.
+/// Every cluster-wide input of the tunnel ports and their names: two topologies with
+/// equal `Shared` give a tunnel to the same peer at the same address the same rows on
+/// every host, so what differs between their tunnels is only which peers a host has
+/// and where those are (`diff` relies on this; the other rows, the bridge's and the
+/// fixed ports, it builds and compares on every host).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shared<'a> {
     cluster: &'a str,
@@ -177,21 +178,35 @@ impl<'a> Shared<'a> {
         self.protection == Protection::SplitHorizon
     }
 
-    /// The overlay bridge's own row.
-    fn bridge_row(&self) -> Row {
-        marked(
-            Row::named(self.bridge.name.as_str()),
-            self.cluster,
-            "bridge",
-        )
-        .with(
-            "datapath_type",
-            Value::Str(self.bridge.datapath.ovs_name().into()),
-        )
-        .with(
-            "rstp_enable",
-            Value::Bool(self.protection == Protection::Rstp),
-        )
+    /// The overlay bridge's own row on `host`, with the host intent (docs/host-side.md):
+    /// what attach and the agent read on the host.
+    fn bridge_row(&self, topology: &Topology, host: &Host, overlay_mtu: u32) -> Row {
+        let name = Row::named(self.bridge.name.as_str());
+        let mut row = marked(name, self.cluster, Role::Bridge)
+            .with(
+                "datapath_type",
+                Value::Str(self.bridge.datapath.ovs_name().into()),
+            )
+            .with(
+                "rstp_enable",
+                Value::Bool(self.protection == Protection::Rstp),
+            );
+        for (key, value) in crate::intent::bridge_keys(topology, host, overlay_mtu) {
+            row.attrs
+                .insert(format!("external_ids:{key}"), Value::Str(value));
+        }
+        row
+    }
+
+    /// The ports every host holds besides its tunnels: the bridge's internal port and
+    /// the gateway port of each VLAN with a gateway, in name order.
+    fn fixed_ports(&self, topology: &Topology) -> Vec<(String, Port)> {
+        let bridge_name = self.bridge.name.as_str();
+        let internal = internal_port(bridge_name, self.cluster);
+        let mut ports = vec![(bridge_name.to_string(), internal)];
+        ports.extend(crate::gateway::ports(self.cluster, &topology.vlans));
+        ports.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        ports
     }
 }
 
@@ -209,7 +224,7 @@ fn named_tunnels(
     names.into_iter().zip(neighbours.iter().copied()).collect()
 }
 
-/// Host `index` with the bridge, its internal port and the tunnel ports `tunnels`.
+/// Host `index` with its bridge, the fixed ports and the tunnel ports `tunnels`.
 fn assemble(
     topology: &Topology,
     analysis: &Analysis,
@@ -224,11 +239,8 @@ fn assemble(
     // Built in name order, so collecting into the map finds the input already sorted
     // instead of moving a thousand ports about.
     tunnels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut ports: Vec<(String, Port)> = Vec::with_capacity(tunnels.len() + 1);
-    ports.push((
-        bridge_name.to_string(),
-        internal_port(bridge_name, shared.cluster),
-    ));
+    let mut ports: Vec<(String, Port)> = Vec::with_capacity(tunnels.len() + 4);
+    ports.extend(shared.fixed_ports(topology));
     for (name, j) in tunnels {
         let port = template.port(&name, &topology.hosts[j]);
         ports.push((name, port));
@@ -236,11 +248,11 @@ fn assemble(
     // Collecting builds the map in bulk (sort, then fill), cheaper than 1,000 inserts.
     let ports: BTreeMap<String, Port> = ports.into_iter().collect();
     let mut bridges = BTreeMap::new();
-    let row = shared.bridge_row();
+    let row = shared.bridge_row(topology, host, analysis.overlay_mtu);
     bridges.insert(bridge_name.to_string(), Bridge { row, ports });
     DesiredHost {
         name: host.name.clone(),
-        endpoint: host.ovsdb.clone(),
+        endpoint: host.ovsdb.to_string(),
         cluster: shared.cluster.to_string(),
         state: HostState { bridges },
         requirements: Requirements {
@@ -263,25 +275,26 @@ pub fn visit_rows(
     mut visit: impl FnMut(Kind, &Row),
 ) {
     let shared = Shared::of(topology, analysis);
+    let host = &topology.hosts[index];
     let mut tunnels = named_tunnels(topology, &shared, analysis.neighbours(index));
     tunnels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    visit(Kind::Bridge, &shared.bridge_row());
-    let bridge_name = shared.bridge.name.as_str();
-    let internal = internal_port(bridge_name, shared.cluster);
-    let mut internal = Some(&internal);
+    visit(
+        Kind::Bridge,
+        &shared.bridge_row(topology, host, analysis.overlay_mtu),
+    );
+    let fixed = shared.fixed_ports(topology);
+    let mut fixed = fixed.iter().peekable();
     let mut template = Template::new(&shared);
     for (name, j) in &tunnels {
-        // Tunnel names never equal the bridge's (see `tunnel_port_names`).
-        if name.as_str() > bridge_name {
-            if let Some(port) = internal.take() {
-                visit_port(port, &mut visit);
-            }
+        // Tunnel names never equal a fixed port's (see `tunnel_port_names`).
+        while let Some((_, port)) = fixed.next_if(|(fixed_name, _)| fixed_name < name) {
+            visit_port(port, &mut visit);
         }
         template.fill(name, &topology.hosts[*j]);
         visit(Kind::Port, &template.port);
         visit(Kind::Interface, &template.iface);
     }
-    if let Some(port) = internal {
+    for (_, port) in fixed {
         visit_port(port, &mut visit);
     }
 }
@@ -308,9 +321,9 @@ const KEY_PEER: &str = "external_ids:ovsnet-peer";
 const KEY_REMOTE_IP: &str = "options:remote_ip";
 
 /// Adds the cluster and role marks to a row.
-fn marked(row: Row, cluster: &str, role: &str) -> Row {
+fn marked(row: Row, cluster: &str, role: Role) -> Row {
     row.with(KEY_CLUSTER, Value::Str(cluster.into()))
-        .with(KEY_ROLE, Value::Str(role.into()))
+        .with(KEY_ROLE, Value::Str(role.as_str().into()))
 }
 
 fn single(port_row: Row, iface_row: Row) -> Port {
@@ -329,9 +342,10 @@ fn single(port_row: Row, iface_row: Row) -> Port {
 }
 
 fn internal_port(name: &str, cluster: &str) -> Port {
-    let port = marked(Row::named(name), cluster, "internal").with("protected", Value::Bool(false));
-    let iface =
-        marked(Row::named(name), cluster, "internal").with("type", Value::Str("internal".into()));
+    let port =
+        marked(Row::named(name), cluster, Role::Internal).with("protected", Value::Bool(false));
+    let iface = marked(Row::named(name), cluster, Role::Internal)
+        .with("type", Value::Str("internal".into()));
     single(port, iface)
 }
 
@@ -347,11 +361,11 @@ impl Template {
         let cluster = shared.cluster;
         // The per-peer keys are present with empty values (which cost no allocation), so
         // each port is a clone with two or three values filled in, and no inserts.
-        let port = marked(Row::default(), cluster, "tunnel")
+        let port = marked(Row::default(), cluster, Role::Tunnel)
             .with(KEY_PEER, Value::Str(String::new()))
             .with("trunks", Value::IntSet(shared.vlan_ids.clone()))
             .with("protected", Value::Bool(shared.split_horizon()));
-        let mut iface = marked(Row::default(), cluster, "tunnel")
+        let mut iface = marked(Row::default(), cluster, Role::Tunnel)
             .with(KEY_PEER, Value::Str(String::new()))
             .with(KEY_REMOTE_IP, Value::Str(String::new()))
             .with("type", Value::Str(shared.kind.ovs_name().into()));

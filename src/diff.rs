@@ -2,13 +2,13 @@
 //! against a host holding what BASE wants there, contacting no host, at a cost in
 //! proportion to what changed rather than to the size of the clusters.
 //!
-//! What a host holds under a topology is its shared rows (bridge, internal port, tunnel
-//! template: a function of [`Shared`]) and one tunnel port per neighbour (a function of
-//! the neighbour's name and underlay address, and of its port name). So when BASE and
-//! HEAD have equal `Shared` and a host's port names are exact (see
-//! [`desire::exact_names`]), its plan is decided by its peers alone: those added, those
-//! removed, and those whose address moved. Only their rows are built and planned; a host
-//! with none of them gets an empty plan without building any row. Anything else (a
+//! What a host holds under a topology is a few rows of its own (the bridge with the
+//! host intent, the internal port, the gateway ports) and one tunnel port per neighbour,
+//! made from a template that depends on cluster-wide settings only ([`Shared`]) and
+//! filled with the neighbour's name and underlay address. So when BASE and HEAD have
+//! equal `Shared` and a host's port names are exact (see [`desire::exact_names`]), its
+//! tunnels differ only where a peer was added, removed or moved: the host's own rows and
+//! those peers' tunnel ports are built and planned, no other tunnel. Anything else (a
 //! cluster-wide setting changed, a shortened port name, a host new in HEAD) takes the
 //! whole host, as [`full_host`] does, which is also the reference the property tests
 //! compare the incremental plans with.

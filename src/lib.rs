@@ -5,10 +5,13 @@
 //! `render` shows the plan and `apply` carries it out and verifies it. `cli` is the only
 //! module that knows about command-line arguments.
 
+pub mod agent;
 pub mod apply;
 pub mod cli;
 pub mod desire;
 pub mod diff;
+pub mod gateway;
+pub mod intent;
 pub mod lab;
 pub mod observe;
 pub mod offline;

@@ -2,14 +2,16 @@
 //!
 //! One `transact` of four `select`s gives a consistent snapshot of the `Open_vSwitch`
 //! row and every Bridge, Port and Interface. Each row becomes a [`Row`] whose attributes
-//! are the managed columns (see [`crate::state::is_managed`]) plus every `options:*` and
-//! `external_ids:*` entry, so ownership can be judged and guards can carry whole maps.
+//! are the columns [`crate::state::columns`] models, maps flattened whole (every
+//! `options:*` and `external_ids:*` entry), so ownership can be judged and guards can
+//! carry whole maps.
 //! Ports and interfaces are attached by following `Bridge.ports` and `Port.interfaces`;
 //! rows no bridge reaches are left out. This module only reads: it never writes.
 
 use crate::ovsdb::{self, Atom, Client, Datum, Op, OvsdbError, DB};
 use crate::state::{
-    Bridge, HostState, Interface, InterfaceRuntime, ObservedHost, Port, Row, SystemInfo, Value,
+    self, Bridge, ColumnType, HostState, Interface, InterfaceRuntime, Kind, ObservedHost, Port,
+    Row, SystemInfo, Value,
 };
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -46,10 +48,10 @@ pub fn observe_with(client: &mut Client) -> Result<ObservedHost, ObserveError> {
         .unwrap_or_default()
         .to_string();
     let ops = [
-        select("Open_vSwitch", &SYSTEM_COLUMNS),
-        select("Bridge", &BRIDGE_COLUMNS),
-        select("Port", &PORT_COLUMNS),
-        select("Interface", &INTERFACE_COLUMNS),
+        select("Open_vSwitch", SYSTEM_COLUMNS.map(String::from).to_vec()),
+        select("Bridge", selected(Kind::Bridge)),
+        select("Port", selected(Kind::Port)),
+        select("Interface", selected(Kind::Interface)),
     ];
     let results = client.transact(DB, &ops)?;
     let reader = Reader {
@@ -73,40 +75,27 @@ const SYSTEM_COLUMNS: [&str; 6] = [
     "iface_types",
     "ovs_version",
 ];
-const BRIDGE_COLUMNS: [&str; 6] = [
-    "_uuid",
-    "name",
-    "datapath_type",
-    "rstp_enable",
-    "external_ids",
-    "ports",
-];
-const PORT_COLUMNS: [&str; 7] = [
-    "_uuid",
-    "name",
-    "tag",
-    "trunks",
-    "protected",
-    "external_ids",
-    "interfaces",
-];
-const INTERFACE_COLUMNS: [&str; 9] = [
-    "_uuid",
-    "name",
-    "type",
-    "options",
-    "external_ids",
-    "ofport",
-    "error",
-    "link_state",
-    "status",
-];
 
-fn select(table: &str, columns: &[&str]) -> Op {
+/// The columns selected for `kind`: identity, the modelled columns of
+/// [`state::columns`], the reference column, and the switch's runtime columns.
+fn selected(kind: Kind) -> Vec<String> {
+    let mut out = vec!["_uuid".to_string(), "name".to_string()];
+    out.extend(state::columns(kind).iter().map(|c| c.name.to_string()));
+    match kind {
+        Kind::Bridge => out.push("ports".into()),
+        Kind::Port => out.push("interfaces".into()),
+        Kind::Interface => {
+            out.extend(["ofport", "error", "link_state", "status"].map(String::from));
+        }
+    }
+    out
+}
+
+fn select(table: &str, columns: Vec<String>) -> Op {
     Op::Select {
         table: table.to_string(),
         conditions: Vec::new(),
-        columns: Some(columns.iter().map(|c| c.to_string()).collect()),
+        columns: Some(columns),
     }
 }
 
@@ -176,14 +165,7 @@ impl Reader<'_> {
     }
 
     fn bridge(&self, r: &Json) -> Result<Linked<Bridge>, ObserveError> {
-        let mut row = self.row(r)?;
-        if let Some(dp) = self.string(r, "datapath_type")?.filter(|s| !s.is_empty()) {
-            row.attrs.insert("datapath_type".into(), Value::Str(dp));
-        }
-        row.attrs.insert(
-            "rstp_enable".into(),
-            Value::Bool(self.boolean(r, "rstp_enable")?),
-        );
+        let row = self.modelled(Kind::Bridge, r)?;
         let children = self.uuids(r, "ports")?;
         Ok(Linked {
             item: Bridge {
@@ -195,20 +177,7 @@ impl Reader<'_> {
     }
 
     fn port(&self, r: &Json) -> Result<Linked<Port>, ObserveError> {
-        let mut row = self.row(r)?;
-        if let Some(tag) = self.int(r, "tag")? {
-            row.attrs.insert("tag".into(), Value::Int(tag));
-        }
-        let mut trunks = self.ints(r, "trunks")?;
-        if !trunks.is_empty() {
-            trunks.sort_unstable();
-            trunks.dedup();
-            row.attrs.insert("trunks".into(), Value::IntSet(trunks));
-        }
-        row.attrs.insert(
-            "protected".into(),
-            Value::Bool(self.boolean(r, "protected")?),
-        );
+        let row = self.modelled(Kind::Port, r)?;
         let children = self.uuids(r, "interfaces")?;
         Ok(Linked {
             item: Port {
@@ -220,14 +189,7 @@ impl Reader<'_> {
     }
 
     fn interface(&self, r: &Json) -> Result<Interface, ObserveError> {
-        let mut row = self.row(r)?;
-        if let Some(ty) = self.string(r, "type")?.filter(|s| !s.is_empty()) {
-            row.attrs.insert("type".into(), Value::Str(ty));
-        }
-        for (key, value) in self.map(r, "options")? {
-            row.attrs
-                .insert(format!("options:{key}"), Value::Str(value));
-        }
+        let row = self.modelled(Kind::Interface, r)?;
         let runtime = InterfaceRuntime {
             ofport: self.int(r, "ofport")?,
             error: self.string(r, "error")?,
@@ -240,16 +202,42 @@ impl Reader<'_> {
         })
     }
 
-    /// Name, uuid and every `external_ids` entry.
-    fn row(&self, r: &Json) -> Result<Row, ObserveError> {
+    /// Name, uuid and every modelled column of `kind`, decoded as its spec says. Maps
+    /// are read whole (managed entries or not), so ownership can be judged and guards
+    /// can carry whole maps.
+    fn modelled(&self, kind: Kind, r: &Json) -> Result<Row, ObserveError> {
         let name = self
             .string(r, "name")?
             .ok_or_else(|| self.shape("a row has no name".to_string()))?;
         let mut row = Row::named(name);
         row.uuid = Some(self.uuid(r)?);
-        for (key, value) in self.map(r, "external_ids")? {
-            row.attrs
-                .insert(format!("external_ids:{key}"), Value::Str(value));
+        for spec in state::columns(kind) {
+            let column = spec.name;
+            let value = match spec.ty {
+                ColumnType::Str => self
+                    .string(r, column)?
+                    .filter(|s| !s.is_empty())
+                    .map(Value::Str),
+                ColumnType::OptStr => self.string(r, column)?.map(Value::Str),
+                ColumnType::Bool => Some(Value::Bool(self.boolean(r, column)?)),
+                ColumnType::OptInt => self.int(r, column)?.map(Value::Int),
+                ColumnType::IntSet => {
+                    let mut items = self.ints(r, column)?;
+                    items.sort_unstable();
+                    items.dedup();
+                    (!items.is_empty()).then_some(Value::IntSet(items))
+                }
+                ColumnType::Map(_) => {
+                    for (key, value) in self.map(r, column)? {
+                        row.attrs
+                            .insert(format!("{column}:{key}"), Value::Str(value));
+                    }
+                    None
+                }
+            };
+            if let Some(value) = value {
+                row.attrs.insert(column.to_string(), value);
+            }
         }
         Ok(row)
     }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub const MARK_CLUSTER: &str = "ovsnet-cluster";
 /// `external_ids` key that marks tunnel ports and interfaces with the peer host's name.
 pub const MARK_PEER: &str = "ovsnet-peer";
-/// `external_ids` key that says what role an owned row plays (`bridge`, `internal`, `tunnel`).
+/// `external_ids` key that says what role an owned row plays (see [`Role`]).
 pub const MARK_ROLE: &str = "ovsnet-role";
 /// Prefix of every `external_ids` key ovsnet writes; keys with it are managed on owned rows.
 pub const MARK_PREFIX: &str = "ovsnet-";
@@ -84,19 +84,189 @@ impl Kind {
     }
 }
 
+/// What an owned row is for, from its `ovsnet-role` mark. Container ports belong to the
+/// host (attach, the plugin), not to the topology: the fabric reconciler never changes or
+/// deletes them. Serialized as the mark's value (`bridge`, `internal`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The overlay bridge.
+    Bridge,
+    /// The bridge's own internal port.
+    Internal,
+    /// A tunnel port to a peer host.
+    Tunnel,
+    /// A container's veth, plugged in by `attach` or the Docker plugin.
+    Container,
+    /// A VLAN's distributed gateway port (written by apply, realized by the agent).
+    Gateway,
+}
+
+impl Role {
+    /// The mark's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Bridge => "bridge",
+            Role::Internal => "internal",
+            Role::Tunnel => "tunnel",
+            Role::Container => "container",
+            Role::Gateway => "gateway",
+        }
+    }
+
+    /// The role a mark's value names, if any.
+    pub fn parse(text: &str) -> Option<Role> {
+        [
+            Role::Bridge,
+            Role::Internal,
+            Role::Tunnel,
+            Role::Container,
+            Role::Gateway,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+
+    /// Whether rows of this role belong to the topology (planned, updated, deleted by the
+    /// fabric) rather than to the host.
+    pub fn is_fabric(self) -> bool {
+        self != Role::Container
+    }
+}
+
+/// How a column is typed in OVSDB, as far as ovsnet reads and writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    /// A string; the empty string reads as absent (`datapath_type`, `type`).
+    Str,
+    /// An optional string, absent when empty (`mac`).
+    OptStr,
+    /// A boolean; always present.
+    Bool,
+    /// An optional integer (`tag`).
+    OptInt,
+    /// A set of integers, absent when empty (`trunks`).
+    IntSet,
+    /// A string-to-string map, flattened into `column:key` attributes; `managed` says
+    /// which of its entries ovsnet owns on rows it owns.
+    Map(Entries),
+}
+
+/// Which entries of a map column ovsnet owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entries {
+    /// Every key with this prefix (`external_ids:ovsnet-*`).
+    Prefix(&'static str),
+    /// Exactly these keys: what the topology can express (`options:remote_ip`, ...).
+    /// Everything else (an operator's `options:tos`) is the operator's and left alone.
+    Exactly(&'static [&'static str]),
+}
+
+impl Entries {
+    fn owns(self, key: &str) -> bool {
+        match self {
+            Entries::Prefix(prefix) => key.starts_with(prefix),
+            Entries::Exactly(keys) => keys.contains(&key),
+        }
+    }
+}
+
+/// One column ovsnet reads (observe), compares (the managed-key rule) and writes (apply).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// The OVSDB column name.
+    pub name: &'static str,
+    /// Its type, and for maps which entries are managed.
+    pub ty: ColumnType,
+}
+
+const fn col(name: &'static str, ty: ColumnType) -> ColumnSpec {
+    ColumnSpec { name, ty }
+}
+
+const OURS: ColumnType = ColumnType::Map(Entries::Prefix(MARK_PREFIX));
+
+/// Tunnel options the topology expresses (`remote_ip`, `tunnel.key`, `tunnel.dst_port`).
+pub const TUNNEL_OPTIONS: &[&str] = &["remote_ip", "key", "dst_port"];
+
+const BRIDGE_COLUMNS: &[ColumnSpec] = &[
+    col("datapath_type", ColumnType::Str),
+    col("rstp_enable", ColumnType::Bool),
+    col("external_ids", OURS),
+];
+const PORT_COLUMNS: &[ColumnSpec] = &[
+    col("tag", ColumnType::OptInt),
+    col("trunks", ColumnType::IntSet),
+    col("protected", ColumnType::Bool),
+    col("external_ids", OURS),
+];
+const INTERFACE_COLUMNS: &[ColumnSpec] = &[
+    col("type", ColumnType::Str),
+    col("mac", ColumnType::OptStr),
+    col("options", ColumnType::Map(Entries::Exactly(TUNNEL_OPTIONS))),
+    col("external_ids", OURS),
+];
+
+/// The columns of `kind` ovsnet models, besides `name` and the reference columns.
+/// This one table drives observe (what is read and how it decodes), the managed-key
+/// rule ([`is_managed`]) and how apply writes an absent value.
+pub fn columns(kind: Kind) -> &'static [ColumnSpec] {
+    match kind {
+        Kind::Bridge => BRIDGE_COLUMNS,
+        Kind::Port => PORT_COLUMNS,
+        Kind::Interface => INTERFACE_COLUMNS,
+    }
+}
+
+/// An attribute key, parsed: a whole column, or one entry of a map column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// A whole column (`trunks`).
+    Column(&'a str),
+    /// One entry of a map column (`options:remote_ip`).
+    Entry {
+        /// The map column.
+        column: &'a str,
+        /// The entry's key.
+        key: &'a str,
+    },
+}
+
+impl<'a> Key<'a> {
+    /// Parses `column` or `column:key`.
+    pub fn parse(text: &'a str) -> Key<'a> {
+        match text.split_once(':') {
+            Some((column, key)) => Key::Entry { column, key },
+            None => Key::Column(text),
+        }
+    }
+
+    /// The column this key lives in.
+    pub fn column(self) -> &'a str {
+        match self {
+            Key::Column(c) | Key::Entry { column: c, .. } => c,
+        }
+    }
+}
+
+/// The spec of `column` of `kind`, when ovsnet models it.
+pub fn column_spec(kind: Kind, column: &str) -> Option<&'static ColumnSpec> {
+    columns(kind).iter().find(|c| c.name == column)
+}
+
 /// Whether attribute `key` of a row of `kind` is one ovsnet manages on rows it owns.
 ///
 /// Managed keys are compared in both directions: present on one side and absent on the
-/// other is a change. Every other key (statistics, other tools' `external_ids`, columns
-/// ovsnet never sets) is ignored by the diff and never written.
+/// other is a change. Every other key (statistics, other tools' `external_ids`, tunnel
+/// options the topology never expresses, columns ovsnet never sets) is ignored by the
+/// diff and never written: "absent means not managed".
 pub fn is_managed(kind: Kind, key: &str) -> bool {
-    if let Some(rest) = key.strip_prefix("external_ids:") {
-        return rest.starts_with(MARK_PREFIX);
-    }
-    match kind {
-        Kind::Bridge => matches!(key, "datapath_type" | "rstp_enable"),
-        Kind::Port => matches!(key, "tag" | "trunks" | "protected"),
-        Kind::Interface => key == "type" || key.starts_with("options:"),
+    let parsed = Key::parse(key);
+    match (column_spec(kind, parsed.column()).map(|c| c.ty), parsed) {
+        (Some(ColumnType::Map(entries)), Key::Entry { key, .. }) => entries.owns(key),
+        (Some(ColumnType::Map(_)), Key::Column(_)) | (None, _) => false,
+        (Some(_), Key::Column(_)) => true,
+        (Some(_), Key::Entry { .. }) => false,
     }
 }
 
@@ -128,6 +298,11 @@ impl Row {
             Some(Value::Str(s)) => Some(s),
             _ => None,
         }
+    }
+
+    /// The role its `ovsnet-role` mark names, if any.
+    pub fn role(&self) -> Option<Role> {
+        self.external_id(MARK_ROLE).and_then(Role::parse)
     }
 
     /// Who owns this row, judged by its `ovsnet-cluster` mark.
@@ -261,4 +436,37 @@ pub struct ObservedHost {
     pub system: SystemInfo,
     /// Every bridge, port and interface, whoever owns it.
     pub state: HostState,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ovsnet_owns_exactly_the_keys_the_topology_expresses() {
+        assert!(is_managed(Kind::Interface, "options:remote_ip"));
+        assert!(is_managed(Kind::Interface, "options:key"));
+        assert!(is_managed(Kind::Interface, "options:dst_port"));
+        assert!(!is_managed(Kind::Interface, "options:tos"));
+        assert!(!is_managed(Kind::Interface, "options:df_default"));
+        assert!(is_managed(Kind::Interface, "type"));
+        assert!(is_managed(Kind::Port, "external_ids:ovsnet-cluster"));
+        assert!(!is_managed(Kind::Port, "external_ids:owner"));
+        assert!(!is_managed(Kind::Port, "other_config:transient"));
+        assert!(!is_managed(Kind::Bridge, "external_ids"));
+    }
+
+    #[test]
+    fn roles_read_back_from_their_marks() {
+        for role in [
+            Role::Bridge,
+            Role::Internal,
+            Role::Tunnel,
+            Role::Container,
+            Role::Gateway,
+        ] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("router"), None);
+    }
 }

@@ -1,5 +1,7 @@
 //! The command-line contract, run through the real binary: exit codes, offline plans of
 //! the example topologies, `graph`, `diff`. No host is contacted here.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
 use std::path::Path;

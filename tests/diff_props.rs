@@ -3,6 +3,9 @@
 //! compared), on random pairs of a topology and an edited copy of it, and renders to
 //! the same bytes in every format.
 
+// Test helpers fail loudly: a panic is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ovsnet::diff::{self, Fingerprints, Side};
 use ovsnet::plan::{self, HostPlan, Mode};
 use ovsnet::render::{self, Format};
@@ -17,6 +20,8 @@ struct Host {
     long_name: bool,
     moved: bool,
     tcp: bool,
+    /// A /25 instead of a /24 of each VLAN.
+    narrow: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +43,8 @@ struct Spec {
     key: Option<u32>,
     dst_port: Option<u16>,
     vlans: usize,
+    /// Bit k: VLAN k has a gateway; bit 4 + k: it serves DHCP; bit 8 + k: NAT.
+    vlan_bits: u16,
     shape: Shape,
     hosts: Vec<Host>,
 }
@@ -58,12 +65,14 @@ fn host() -> impl Strategy<Value = Host> {
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.1),
         any::<bool>(),
+        prop::bool::weighted(0.1),
     )
-        .prop_map(|(id, long_name, moved, tcp)| Host {
+        .prop_map(|(id, long_name, moved, tcp, narrow)| Host {
             id,
             long_name,
             moved,
             tcp,
+            narrow,
         })
 }
 
@@ -85,22 +94,26 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::option::of(1u16..),
         1usize..4,
         prop::sample::select(vec!["br-ovsnet", "vx-h3", "zz"]),
+        any::<u16>(),
     )
-        .prop_flat_map(|(mut hosts, kind, key, dst_port, vlans, bridge)| {
-            hosts.sort_by_key(|h| h.id);
-            hosts.dedup_by_key(|h| h.id);
-            let n = hosts.len();
-            shape(n).prop_map(move |shape| Spec {
-                cluster: "prop",
-                bridge,
-                kind,
-                key,
-                dst_port: dst_port.filter(|_| kind != "gre"),
-                vlans,
-                shape,
-                hosts: hosts.clone(),
-            })
-        })
+        .prop_flat_map(
+            |(mut hosts, kind, key, dst_port, vlans, bridge, vlan_bits)| {
+                hosts.sort_by_key(|h| h.id);
+                hosts.dedup_by_key(|h| h.id);
+                let n = hosts.len();
+                shape(n).prop_map(move |shape| Spec {
+                    cluster: "prop",
+                    bridge,
+                    kind,
+                    key,
+                    dst_port: dst_port.filter(|_| kind != "gre"),
+                    vlans,
+                    vlan_bits,
+                    shape,
+                    hosts: hosts.clone(),
+                })
+            },
+        )
 }
 
 /// One edit an operator might make between two revisions.
@@ -115,6 +128,8 @@ enum Edit {
     TunnelKind(&'static str),
     Key(Option<u32>),
     Vlans(usize),
+    VlanBit(u8),
+    Narrow(usize),
     Shape(Shape),
     Bridge(&'static str),
     Cluster,
@@ -131,6 +146,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         1 => prop::sample::select(vec!["vxlan", "gre", "geneve"]).prop_map(Edit::TunnelKind),
         1 => prop::option::of(1u32..5000).prop_map(Edit::Key),
         1 => (1usize..4).prop_map(Edit::Vlans),
+        2 => (0u8..12).prop_map(Edit::VlanBit),
+        1 => (0usize..16).prop_map(Edit::Narrow),
         1 => shape(8).prop_map(Edit::Shape),
         1 => prop::sample::select(vec!["br-ovsnet", "vx-h3", "zz"]).prop_map(Edit::Bridge),
         1 => Just(Edit::Cluster),
@@ -162,6 +179,8 @@ fn apply(spec: &Spec, edits: &[Edit]) -> Spec {
             }
             Edit::Key(k) => s.key = *k,
             Edit::Vlans(v) => s.vlans = *v,
+            Edit::VlanBit(b) => s.vlan_bits ^= 1 << b,
+            Edit::Narrow(i) => s.hosts[i % n].narrow ^= true,
             Edit::Shape(shape) => s.shape = shape.clone(),
             Edit::Bridge(b) => s.bridge = b,
             Edit::Cluster => s.cluster = if s.cluster == "prop" { "prop2" } else { "prop" },
@@ -214,6 +233,17 @@ fn yaml(spec: &Spec) -> String {
             "  - name: v{v}\n    id: {}\n    subnet: 10.{v}.0.0/16\n",
             10 * (v + 1)
         ));
+        let bit = |k: usize| spec.vlan_bits & (1 << (k + v)) != 0;
+        if bit(0) {
+            text.push_str(&format!("    gateway: 10.{v}.0.1\n"));
+        }
+        // DHCP and NAT need a gateway.
+        if bit(0) && bit(4) {
+            text.push_str("    dhcp: true\n");
+        }
+        if bit(0) && bit(8) {
+            text.push_str("    nat: true\n");
+        }
     }
     text.push_str("hosts:\n");
     for h in &spec.hosts {
@@ -224,7 +254,8 @@ fn yaml(spec: &Spec) -> String {
         }
         text.push_str("    ranges:\n");
         for v in 0..spec.vlans {
-            text.push_str(&format!("      v{v}: 10.{v}.{}.0/24\n", h.id));
+            let len = if h.narrow { 25 } else { 24 };
+            text.push_str(&format!("      v{v}: 10.{v}.{}.0/{len}\n", h.id));
         }
     }
     text

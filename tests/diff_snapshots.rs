@@ -2,9 +2,12 @@
 //! pull-request dry run prints for the changes operators make (a host added, removed,
 //! moved or renamed; a VLAN, the tunnel type or the shape changed; nothing changed).
 //!
-//! The snapshots were taken before `diff` became incremental, so they hold the bytes
-//! the full diff (both clusters built whole) printed; the incremental diff must print
-//! exactly those.
+//! The snapshots were taken from the full diff (both clusters built whole, every host
+//! compared: `diff::full_host` for every host), so they hold the bytes `diff` printed
+//! before it became incremental; the incremental diff must print exactly those.
+
+// Test helpers fail loudly: a panic is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;
@@ -82,6 +85,16 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "gateway_removed",
+            base: mesh,
+            edit: |t| replace(t, "    gateway: 10.10.0.1\n", ""),
+        },
+        Case {
+            name: "range_changed",
+            base: mesh,
+            edit: |t| replace(t, "web: 10.10.2.0/24", "web: 10.10.9.0/24"),
+        },
+        Case {
             name: "key_removed",
             base: mesh,
             edit: |t| replace(t, "  key: 5001\n", ""),
@@ -118,12 +131,19 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn diff(base: &Path, head: &Path, format: &str) -> String {
+/// `ovsnet diff --format FORMAT base.yaml head.yaml` run in `dir` (relative names, as a
+/// pipeline checks them out, so the markdown's file diff names no temporary directory).
+fn diff(dir: &Path, format: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ovsnet"))
-        .args(["diff", "--format", format, "--no-color"])
-        .arg(base)
-        .arg(head)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "diff",
+            "--format",
+            format,
+            "--no-color",
+            "base.yaml",
+            "head.yaml",
+        ])
+        .current_dir(dir)
         .env("NO_COLOR", "1")
         .output()
         .expect("the ovsnet binary runs");
@@ -131,26 +151,23 @@ fn diff(base: &Path, head: &Path, format: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(code == 0 || code == 1, "exit {code}: {stderr}");
     format!(
-        "exit {code}\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr
-            .replace(&base.display().to_string(), "BASE")
-            .replace(&head.display().to_string(), "HEAD")
+        "exit {code}\n{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
     )
 }
 
 #[test]
 fn diff_output_of_each_change_in_each_format() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut settings = insta::Settings::clone_current();
     settings.set_prepend_module_to_snapshot(false);
     for case in cases() {
+        let dir = tempfile::tempdir().expect("tempdir");
         let text = std::fs::read_to_string(root.join(case.base)).expect("example");
-        let head = dir.path().join(format!("{}.yaml", case.name));
-        std::fs::write(&head, (case.edit)(&text)).expect("write head");
+        std::fs::write(dir.path().join("base.yaml"), &text).expect("write base");
+        std::fs::write(dir.path().join("head.yaml"), (case.edit)(&text)).expect("write head");
         for format in ["text", "json", "markdown"] {
-            let out = diff(&root.join(case.base), &head, format);
+            let out = diff(dir.path(), format);
             settings.bind(|| insta::assert_snapshot!(format!("diff_{}_{format}", case.name), out));
         }
     }

@@ -1,6 +1,8 @@
 //! End to end on real switches, through the real binary: a fresh apply creates exactly
 //! what the plan showed (read back with stock `ovs-vsctl`), topology changes plan only
 //! the difference and converge, and drift made by hand is repaired exactly.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -327,6 +329,54 @@ fn drift_made_by_hand_is_planned_as_exactly_that_repair_and_restored() {
     assert_eq!(c.get("options:remote_ip"), Some(&json!("198.18.0.3")));
     assert_eq!(c.get("external_ids:ovsnet-peer"), Some(&json!("host-c")));
     assert_eq!(a.get("Port", "vx-host-c", "protected"), "true");
+}
+
+/// Issue 9, item 8: ovsnet owns exactly the tunnel options the topology expresses.
+#[test]
+fn options_set_by_hand_on_an_ovsnet_tunnel_survive_apply() {
+    let cluster = Cluster::start(2);
+    let topo = cluster.topology("mesh2", &Spec::mesh(2));
+    converge(&topo);
+    let a = cluster.host("host-a");
+    a.vsctl(&[
+        "set",
+        "Interface",
+        "vx-host-b",
+        "options:tos=inherit",
+        "options:csum=true",
+    ]);
+    let plan = ovsnet(&["plan", &topo, "--detailed-exitcode"]);
+    plan.expect_code(
+        0,
+        "hand-set options the topology never mentions are not drift",
+    );
+    assert!(
+        !plan.stdout.contains("tos"),
+        "unmanaged keys are not shown: {plan}"
+    );
+
+    // A real change on the same interface is applied around them.
+    a.vsctl(&[
+        "set",
+        "Interface",
+        "vx-host-b",
+        "options:remote_ip=198.18.9.9",
+    ]);
+    assert_eq!(
+        difference(&topo),
+        [(
+            "host-a".to_string(),
+            lines(&[
+                r#"update interface vx-host-b options:remote_ip: "198.18.9.9" -> "198.18.0.2""#
+            ])
+        )]
+    );
+    assert_converged(&topo);
+    let b = iface(a, "vx-host-b");
+    assert_eq!(b.get("options:tos"), Some(&json!("inherit")));
+    assert_eq!(b.get("options:csum"), Some(&json!("true")));
+    assert_eq!(b.get("options:remote_ip"), Some(&json!("198.18.0.2")));
+    ovsnet(&["plan", &topo, "--detailed-exitcode"]).expect_code(0, "the re-plan is empty");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! End to end on real switches: rows ovsnet did not create survive every apply (a port
 //! added by hand, a port added by the stock `ovs-docker` script, a hand-made bridge), and
 //! a hand-made port with a wanted tunnel's name is a conflict, never overwritten.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

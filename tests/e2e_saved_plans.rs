@@ -1,6 +1,8 @@
 //! End to end on real switches: saved plans (`plan -o`, `apply PLANFILE`) are refused when
 //! a host changed since planning and apply exactly what was reviewed otherwise; `--host`
 //! limits plan and apply to the named hosts and contacts no other.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

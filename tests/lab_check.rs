@@ -1,6 +1,8 @@
 //! `lab::check` against a lab whose overlay is built by hand (as `ovsnet apply --lab`
 //! will build it): all green on a healthy overlay, and red, naming the pairs, when a
 //! tunnel is cut or when something bridges two VLANs.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lab_support;
 

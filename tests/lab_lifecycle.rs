@@ -1,5 +1,7 @@
 //! Lab lifecycle on real namespaces and real OVS daemons: up, status, up again, down,
 //! and down after an `up` that failed half way. Nothing may be left behind.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lab_support;
 

@@ -3,6 +3,8 @@
 //! issue 4 (storm, growth, ring with RSTP, isolation, a cut tunnel). Each runs its lab
 //! under its own run root (`OVSNET_LAB_DIR`, a temporary directory) with a unique
 //! cluster name, so they run in parallel without clashing.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lab_support;
 

@@ -1,4 +1,6 @@
 //! observe() against a real ovsdb-server and ovs-vswitchd, with rows made by stock ovs-vsctl.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

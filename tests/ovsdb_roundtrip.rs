@@ -1,5 +1,7 @@
 //! The whole loop on a real switch: desired → plan::build → apply → observe → plan is empty,
 //! then drift repair, in-place updates and foreign rows surviving.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -2,6 +2,8 @@
 //! 3-host mesh, one host added, one host removed, the tunnel type changed (as delete and
 //! create, and in place), no changes, and a blocked plan with conflicts, preflight
 //! failures and foreign rows left alone.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ovsnet::plan::{
     Action, AttrChange, Change, Conflict, Context, Guard, HostPlan, LeftAlone, Mode, Plan,

@@ -1,6 +1,8 @@
 //! Every validation rule of DESIGN.md §1, each shown as the operator sees it: the
 //! message, `file:line:column`, the offending line underlined and a `help:` line.
 //! The rendered output is snapshotted so a reviewer sees any change to it.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -235,6 +237,30 @@ one_error!(
     Problem::GatewayInRange { .. }
 );
 one_error!(
+    nat_without_gateway,
+    edit(&[(
+        "subnet: 10.20.0.0/16",
+        "subnet: 10.20.0.0/16\n    nat: true"
+    )]),
+    Problem::NeedsGateway { field: "nat", .. }
+);
+one_error!(
+    dhcp_without_gateway,
+    edit(&[(
+        "subnet: 10.20.0.0/16",
+        "subnet: 10.20.0.0/16\n    dhcp: true"
+    )]),
+    Problem::NeedsGateway { field: "dhcp", .. }
+);
+one_error!(
+    dhcp_that_is_not_a_boolean,
+    edit(&[(
+        "gateway: 10.10.0.1",
+        "gateway: 10.10.0.1\n    dhcp: yes please"
+    )]),
+    Problem::WrongType { .. }
+);
+one_error!(
     gateway_outside_subnet,
     edit(&[("gateway: 10.10.0.1", "gateway: 10.11.0.1")]),
     Problem::GatewayOutsideSubnet { .. }
@@ -298,6 +324,15 @@ one_error!(
     edit(&[(
         "topology: mesh",
         "topology: custom\n  links:\n    - [host-a, host-b]"
+    )]),
+    Problem::Disconnected { .. }
+);
+// Was a panic (issue 9): two full meshes side by side have no relay to blame.
+one_error!(
+    protected_on_a_disconnected_graph_is_refused_not_a_panic,
+    edit(&[(
+        "topology: mesh",
+        "topology: custom\n  loop_protection: protected\n  links:\n    - [host-a, host-b]"
     )]),
     Problem::Disconnected { .. }
 );

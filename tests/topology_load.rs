@@ -1,5 +1,7 @@
 //! The examples load, their graphs are analysed as DESIGN.md says, and the desired
 //! state per host has the right objects, names and values.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -124,7 +126,10 @@ fn desired_rows_carry_exact_values() {
     assert_eq!(iface.attrs["options:key"], Value::Str("5001".into()));
     assert_eq!(iface.attrs["options:dst_port"], Value::Str("4789".into()));
     assert_eq!(iface.external_id("ovsnet-role"), Some("tunnel"));
-    assert_eq!(bridge.ports.len(), 3);
+    // The bridge's own port, two tunnels and the gateway port of `web` (`db` has none).
+    let gateway = &bridge.ports["ovsgw-10"];
+    assert_eq!(gateway.row.external_id("ovsnet-role"), Some("gateway"));
+    assert_eq!(bridge.ports.len(), 4);
 }
 
 #[test]

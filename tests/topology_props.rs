@@ -1,6 +1,8 @@
 //! Property tests on the pure core: desired state is deterministic, independent of the
 //! order of hosts, VLANs and keys in the file, gives every host of a connected graph a
 //! tunnel, and pairs tunnel ports symmetrically.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

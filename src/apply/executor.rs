@@ -29,6 +29,13 @@ impl OvsdbExecutor {
     }
 }
 
+impl OvsdbExecutor {
+    /// The connection, for reads that are not transactions (observe's `get_schema`).
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
 impl Executor for OvsdbExecutor {
     fn endpoint(&self) -> &str {
         self.client.endpoint()
@@ -45,6 +52,10 @@ impl Executor for OvsdbExecutor {
 pub struct Recorder {
     /// Every transaction received, in order.
     pub transactions: Vec<Vec<Op>>,
+    /// What `observe` answers, in order (the last one repeats); none: an empty host.
+    pub observations: Vec<crate::state::ObservedHost>,
+    /// How many times the host was observed.
+    pub observations_made: usize,
 }
 
 impl Executor for Recorder {

@@ -10,13 +10,18 @@
 //! Interface rows are garbage-collected by OVSDB), then `next_cfg += 1` and a `select`
 //! of `next_cfg` to learn the configuration number to wait for.
 //!
-//! Verification (observe again, plan again, expect nothing) is the caller's job:
-//! `observe` and `plan::build` compose with this module; it never re-plans itself.
+//! [`converge`] is the whole run for one host over one connection: observe, plan (or
+//! check a reviewed plan's fingerprint), this transaction, the wait, the interface
+//! check, and the verification (observe again, plan again, expect nothing).
 
+mod converge;
 mod executor;
 mod switch;
 mod transaction;
 
+pub use converge::{
+    converge, converge_all, converge_host, ConvergeError, Converged, Start, Switch,
+};
 pub use executor::{Executor, OvsdbExecutor, Recorder};
 use switch::{check_interfaces, wait_for_switch};
 pub use transaction::{guard_op, transaction};
@@ -180,15 +185,11 @@ pub fn apply(
     if plan.changes.is_empty() {
         return Ok(empty_report(plan, &endpoint));
     }
-    let ops = transaction(plan)?;
-    let results = exec
-        .transact(&ops)
+    let txn = transaction(plan)?;
+    let committed = ovsdb::commit(&txn, |ops| exec.transact(ops))
         .map_err(|e| commit_error(plan, &endpoint, e))?;
-    let target = results
-        .last()
-        .and_then(|r| ovsdb::rows(r).first())
-        .and_then(|row| row.get("next_cfg"))
-        .and_then(Json::as_i64)
+    let target = committed
+        .cfg
         .ok_or_else(|| bug(plan, "the commit did not return next_cfg"))?;
     wait_for_switch(plan, exec, target, options.cfg_timeout)?;
     let interfaces = check_interfaces(plan, exec)?;
@@ -196,7 +197,7 @@ pub fn apply(
         host: plan.host.clone(),
         endpoint,
         counts: plan.counts(),
-        operations: ops.len(),
+        operations: txn.ops().len(),
         cfg: Some(target),
         interfaces,
     })
@@ -244,7 +245,7 @@ pub fn settle(
     wait_for_switch(plan, exec, target, options.cfg_timeout)
 }
 
-fn check_not_blocked(plan: &HostPlan) -> Result<(), ApplyError> {
+pub(crate) fn check_not_blocked(plan: &HostPlan) -> Result<(), ApplyError> {
     if plan.is_blocked() {
         return Err(ApplyError::Blocked {
             host: plan.host.clone(),
@@ -255,7 +256,7 @@ fn check_not_blocked(plan: &HostPlan) -> Result<(), ApplyError> {
     Ok(())
 }
 
-fn empty_report(plan: &HostPlan, endpoint: &str) -> ApplyReport {
+pub(crate) fn empty_report(plan: &HostPlan, endpoint: &str) -> ApplyReport {
     ApplyReport {
         host: plan.host.clone(),
         endpoint: endpoint.to_string(),
@@ -391,7 +392,9 @@ mod tests {
             kind: Kind::Bridge,
             name: "br0".into(),
         }];
-        let ops = transaction(&plan(vec![br, port, iface], guards)).expect("valid plan");
+        let ops = transaction(&plan(vec![br, port, iface], guards))
+            .expect("valid plan")
+            .into_ops();
         assert_eq!(
             json_ops(&ops),
             vec![
@@ -432,7 +435,9 @@ mod tests {
         iface
             .attrs
             .push(attr("options:dst_port", None, Some(Value::Int(4790))));
-        let ops = transaction(&plan(vec![port, iface], vec![])).expect("valid plan");
+        let ops = transaction(&plan(vec![port, iface], vec![]))
+            .expect("valid plan")
+            .into_ops();
         assert_eq!(
             json_ops(&ops[..2]),
             vec![
@@ -455,7 +460,9 @@ mod tests {
         let mut other = change(Action::Delete, Kind::Port, "p1", Some("br1"));
         other.uuid = Some("u-p1".into());
         other.parent_uuid = Some("u-br1".into());
-        let ops = transaction(&plan(vec![port, other, br], vec![])).expect("valid plan");
+        let ops = transaction(&plan(vec![port, other, br], vec![]))
+            .expect("valid plan")
+            .into_ops();
         assert_eq!(
             json_ops(&ops[..2]),
             vec![

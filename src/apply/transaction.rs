@@ -2,36 +2,31 @@
 //! uuids, updates and map mutations, links to existing parents, reference drops for
 //! deletes, and the `next_cfg` bump.
 
+use crate::ovsdb::txn::{self, Txn};
 use crate::ovsdb::{Atom, Condition, Datum, Mutation, Op, RowData};
 use crate::plan::{Action, AttrChange, Change, Guard, HostPlan};
-use crate::state::{Kind, Value};
+use crate::state::{self, ColumnType, Key, Kind, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{bug, ApplyError};
 
 /// The whole transaction for `plan`: guards, changes, then the `next_cfg` bump and select.
-pub fn transaction(plan: &HostPlan) -> Result<Vec<Op>, ApplyError> {
-    let mut ops: Vec<Op> = plan.guards.iter().map(guard_op).collect();
+pub fn transaction(plan: &HostPlan) -> Result<Txn, ApplyError> {
+    let mut txn = Txn::new();
+    for guard in &plan.guards {
+        txn.push(guard_op(guard));
+    }
     let builder = Builder::new(plan);
-    builder.inserts(&mut ops)?;
+    builder.inserts(&mut txn)?;
     for change in &plan.changes {
         match change.action {
-            Action::Create => builder.link(change, &mut ops)?,
-            Action::Update => builder.update(change, &mut ops)?,
-            Action::Delete => builder.delete(change, &mut ops)?,
+            Action::Create => builder.link(change, &mut txn)?,
+            Action::Update => builder.update(change, &mut txn)?,
+            Action::Delete => builder.delete(change, &mut txn)?,
         }
     }
-    ops.push(Op::Mutate {
-        table: "Open_vSwitch".into(),
-        conditions: Vec::new(),
-        mutations: vec![Mutation::new("next_cfg", "+=", Datum::atom(Atom::Int(1)))],
-    });
-    ops.push(Op::Select {
-        table: "Open_vSwitch".into(),
-        conditions: Vec::new(),
-        columns: Some(vec!["next_cfg".into()]),
-    });
-    Ok(ops)
+    txn.bump_cfg();
+    Ok(txn)
 }
 
 /// The `wait` operation for one guard.
@@ -44,14 +39,13 @@ pub fn transaction(plan: &HostPlan) -> Result<Vec<Op>, ApplyError> {
 /// selected). `Absent` asserts no row of the table has that name.
 pub fn guard_op(guard: &Guard) -> Op {
     match guard {
-        Guard::Absent { kind, name } => Op::Wait {
-            table: kind.table().into(),
-            conditions: vec![Condition::name(name)],
-            columns: vec!["name".into()],
-            equal: true,
-            rows: Vec::new(),
-            timeout_ms: 0,
-        },
+        Guard::Absent { kind, name } => txn::wait_rows(
+            kind.table(),
+            vec![Condition::name(name)],
+            vec!["name".into()],
+            true,
+            Vec::new(),
+        ),
         Guard::Unchanged {
             kind,
             uuid,
@@ -61,12 +55,12 @@ pub fn guard_op(guard: &Guard) -> Op {
             let mut row = RowData::new();
             let mut maps: BTreeMap<&str, Vec<(Atom, Atom)>> = BTreeMap::new();
             for (key, value) in attrs {
-                match key.split_once(':') {
-                    Some((column, entry)) => maps
+                match Key::parse(key) {
+                    Key::Entry { column, key: entry } => maps
                         .entry(column)
                         .or_default()
                         .push((Atom::Str(entry.into()), Atom::Str(map_text(value)))),
-                    None => {
+                    Key::Column(_) => {
                         row.insert(key.clone(), column_datum(value));
                     }
                 }
@@ -77,14 +71,14 @@ pub fn guard_op(guard: &Guard) -> Op {
             if let (Some(column), false) = (child_column(*kind), children.is_empty()) {
                 row.insert(column.into(), Datum::uuids(children.iter().cloned()));
             }
-            Op::Wait {
-                table: kind.table().into(),
-                conditions: vec![Condition::uuid(uuid)],
-                columns: row.keys().cloned().collect(),
-                equal: true,
-                rows: vec![row],
-                timeout_ms: 0,
-            }
+            let columns = row.keys().cloned().collect();
+            txn::wait_rows(
+                kind.table(),
+                vec![Condition::uuid(uuid)],
+                columns,
+                true,
+                vec![row],
+            )
         }
     }
 }
@@ -108,13 +102,11 @@ fn column_datum(value: &Value) -> Datum {
     }
 }
 
-/// What an absent managed column is written as.
+/// What an absent managed column is written as, by its type in [`state::columns`].
 fn empty_column(kind: Kind, column: &str) -> Datum {
-    match (kind, column) {
-        (Kind::Bridge, "datapath_type") | (Kind::Interface, "type") => {
-            Datum::atom(Atom::Str(String::new()))
-        }
-        (Kind::Bridge, "rstp_enable") | (Kind::Port, "protected") => Datum::atom(Atom::Bool(false)),
+    match state::column_spec(kind, column).map(|c| c.ty) {
+        Some(ColumnType::Str) => Datum::atom(Atom::Str(String::new())),
+        Some(ColumnType::Bool) => Datum::atom(Atom::Bool(false)),
         // Optional columns (tag, trunks, ...): the empty set.
         _ => Datum::empty(),
     }
@@ -181,11 +173,11 @@ impl<'a> Builder<'a> {
     }
 
     /// Inserts for every created row, children first so named uuids are defined before use.
-    fn inserts(&self, ops: &mut Vec<Op>) -> Result<(), ApplyError> {
+    fn inserts(&self, txn: &mut Txn) -> Result<(), ApplyError> {
         for kind in [Kind::Interface, Kind::Port, Kind::Bridge] {
             for change in self.plan.changes.iter().filter(|c| c.kind == kind) {
                 if change.action == Action::Create {
-                    ops.push(self.insert(change)?);
+                    txn.push(self.insert(change)?);
                 }
             }
         }
@@ -198,12 +190,12 @@ impl<'a> Builder<'a> {
         let mut maps: BTreeMap<&str, Vec<(Atom, Atom)>> = BTreeMap::new();
         for attr in &change.attrs {
             let Some(value) = &attr.new else { continue };
-            match attr.key.split_once(':') {
-                Some((column, entry)) => maps
+            match Key::parse(&attr.key) {
+                Key::Entry { column, key: entry } => maps
                     .entry(column)
                     .or_default()
                     .push((Atom::Str(entry.into()), Atom::Str(map_text(value)))),
-                None => {
+                Key::Column(_) => {
                     row.insert(attr.key.clone(), column_datum(value));
                 }
             }
@@ -245,7 +237,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Links a created row to its parent when the parent already exists.
-    fn link(&self, change: &Change, ops: &mut Vec<Op>) -> Result<(), ApplyError> {
+    fn link(&self, change: &Change, txn: &mut Txn) -> Result<(), ApplyError> {
         let me = Datum::atom(Atom::NamedUuid(
             self.named[&(change.kind, change.name.as_str())].clone(),
         ));
@@ -268,20 +260,17 @@ impl<'a> Builder<'a> {
                     .parent_uuid
                     .as_deref()
                     .ok_or_else(|| self.bug(change, "its parent neither exists nor is created"))?;
-                let column = child_column(parent_kind).expect("bridges and ports have children");
+                let column = child_column(parent_kind)
+                    .ok_or_else(|| self.bug(change, "its parent kind holds no children"))?;
                 (parent_kind.table(), vec![Condition::uuid(uuid)], column)
             }
         };
-        ops.push(Op::Mutate {
-            table: table.into(),
-            conditions,
-            mutations: vec![Mutation::new(column, "insert", me)],
-        });
+        txn.mutate(table, conditions, Mutation::new(column, "insert", me));
         Ok(())
     }
 
     /// `update` for whole columns, `mutate` (delete keys, insert entries) for map entries.
-    fn update(&self, change: &Change, ops: &mut Vec<Op>) -> Result<(), ApplyError> {
+    fn update(&self, change: &Change, txn: &mut Txn) -> Result<(), ApplyError> {
         let uuid = change
             .uuid
             .as_deref()
@@ -289,9 +278,9 @@ impl<'a> Builder<'a> {
         let mut row = RowData::new();
         let mut entries: BTreeMap<&str, Vec<&AttrChange>> = BTreeMap::new();
         for attr in &change.attrs {
-            match attr.key.split_once(':') {
-                Some((column, _)) => entries.entry(column).or_default().push(attr),
-                None => {
+            match Key::parse(&attr.key) {
+                Key::Entry { column, .. } => entries.entry(column).or_default().push(attr),
+                Key::Column(_) => {
                     let datum = match &attr.new {
                         Some(value) => column_datum(value),
                         None => empty_column(change.kind, &attr.key),
@@ -301,14 +290,10 @@ impl<'a> Builder<'a> {
             }
         }
         if !row.is_empty() {
-            ops.push(Op::Update {
-                table: change.kind.table().into(),
-                conditions: vec![Condition::uuid(uuid)],
-                row,
-            });
+            txn.update(change.kind.table(), vec![Condition::uuid(uuid)], row);
         }
         for (column, attrs) in entries {
-            ops.push(Op::Mutate {
+            txn.push(Op::Mutate {
                 table: change.kind.table().into(),
                 conditions: vec![Condition::uuid(uuid)],
                 mutations: map_mutations(column, &attrs),
@@ -318,7 +303,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Drops the reference that keeps a deleted row alive.
-    fn delete(&self, change: &Change, ops: &mut Vec<Op>) -> Result<(), ApplyError> {
+    fn delete(&self, change: &Change, txn: &mut Txn) -> Result<(), ApplyError> {
         let uuid = change
             .uuid
             .as_deref()
@@ -341,22 +326,20 @@ impl<'a> Builder<'a> {
                 (table, vec![Condition::uuid(parent)], column)
             }
         };
-        ops.push(Op::Mutate {
-            table: table.into(),
+        txn.mutate(
+            table,
             conditions,
-            mutations: vec![Mutation::new(column, "delete", Datum::uuids([uuid]))],
-        });
+            Mutation::new(column, "delete", Datum::uuids([uuid])),
+        );
         Ok(())
     }
 }
 
 /// Deletes the keys that change or go away, then inserts the new entries.
 fn map_mutations(column: &str, attrs: &[&AttrChange]) -> Vec<Mutation> {
-    let entry = |a: &AttrChange| {
-        a.key
-            .split_once(':')
-            .map(|(_, k)| k.to_string())
-            .unwrap_or_default()
+    let entry = |a: &AttrChange| match Key::parse(&a.key) {
+        Key::Entry { key, .. } => key.to_string(),
+        Key::Column(_) => String::new(),
     };
     let stale: Vec<Atom> = attrs
         .iter()

@@ -1,15 +1,16 @@
 //! `ovsnet apply`: plan (or read a saved plan and prove it is still current), confirm,
-//! apply every host in parallel, then verify each host by observing and planning again.
+//! then hand every host's reviewed plan to the library's `converge` in parallel (which
+//! re-checks the fingerprint, applies, waits, checks interfaces and verifies).
 //! A host without changes is still settled: its switch must have taken what its database holds.
 
 use super::args::ApplyArgs;
 use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, load_text, Loaded};
-use super::plan::{header, plan_hosts, plan_one, select_mode};
+use super::plan::{header, plan_hosts, select_mode};
 use super::{use_color, Coded, Exit};
-use crate::apply::{apply_host, settle_host, ApplyOptions};
+use crate::apply::{converge_host, ApplyOptions, Start};
+use crate::desire::desire_host;
 use crate::plan::{self, HostPlan, Mode, Plan};
-use anyhow::Context as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
         cfg_timeout: Duration::from_secs(args.switch_timeout),
         request_timeout: timeout,
     };
-    let results = apply_all(&loaded, &targets, &ready, &options, timeout);
+    let results = apply_all(&loaded, &targets, &ready, &options);
     for (host, result) in ready.iter().zip(results) {
         match result {
             Ok(0) => {}
@@ -178,7 +179,6 @@ fn apply_all(
     targets: &[Target],
     work: &[&HostPlan],
     options: &ApplyOptions,
-    timeout: Duration,
 ) -> Vec<anyhow::Result<usize>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = work
@@ -189,7 +189,7 @@ fn apply_all(
                     let target = target.ok_or_else(|| {
                         anyhow::anyhow!("bug: no target for host `{}`", host.host)
                     })?;
-                    apply_one(loaded, target, host, options, timeout)
+                    apply_one(loaded, target, host, options)
                 })
             })
             .collect();
@@ -213,29 +213,12 @@ fn apply_one(
     target: &Target,
     host: &HostPlan,
     options: &ApplyOptions,
-    timeout: Duration,
 ) -> anyhow::Result<usize> {
-    // `ApplyError` names the host itself; the verification steps below do not.
-    if host.changes.is_empty() {
-        settle_host(host, &target.endpoint, options)?;
-        return Ok(0);
-    }
-    apply_host(host, &target.endpoint, options)?;
-    let verify = || -> anyhow::Result<()> {
-        let observed = crate::observe::observe(&target.endpoint, timeout)?;
-        let again = plan_one(loaded, target, &observed)?;
-        if !again.changes.is_empty() {
-            let mut left = Vec::new();
-            crate::render::render_host_to(crate::render::Format::Text, &again, &mut left)?;
-            anyhow::bail!(
-                "verification failed: after apply the plan is not empty:\n{}",
-                String::from_utf8_lossy(&left)
-            );
-        }
-        Ok(())
-    };
-    verify().with_context(|| format!("host `{}`", host.host))?;
-    Ok(host.changes.len())
+    let mut desired = desire_host(&loaded.topology, &loaded.analysis, target.index);
+    desired.endpoint = target.endpoint.clone();
+    // Every `ConvergeError` names its host.
+    let done = converge_host(&desired, Start::Reviewed(host), options)?;
+    Ok(done.plan.changes.len())
 }
 
 fn finish(failures: Vec<anyhow::Error>, done: &str) -> anyhow::Result<Exit> {

@@ -3,9 +3,18 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The version `--version` prints: the crate's, and the git commit it was built from
+/// (`unknown` when built outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("OVSNET_GIT_COMMIT"),
+    ")"
+);
+
 /// Declarative Open vSwitch overlays: plan, apply, verify.
 #[derive(Debug, Parser)]
-#[command(name = "ovsnet", version, about, propagate_version = true)]
+#[command(name = "ovsnet", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -53,12 +62,37 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Run the host agent in the foreground: gateway addresses, NAT, published ports.
+    Agent {
+        /// The local OVSDB endpoint.
+        #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
+        ovsdb: String,
+    },
     /// A whole cluster on this machine, in network namespaces.
     Lab {
         /// What to do.
         #[command(subcommand)]
         action: LabAction,
     },
+    /// Print a shell completion script (e.g. `ovsnet completions bash > /etc/bash_completion.d/ovsnet`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the manual page (roff) documenting every command (`ovsnet man | man -l -`).
+    Man,
+}
+
+/// Shells `ovsnet completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
 }
 
 /// `ovsnet lab` actions.
@@ -101,6 +135,15 @@ pub struct TargetArgs {
     /// Seconds to wait for each OVSDB request.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Private key for `ssl:` hosts (PEM; else OVSNET_PRIVATE_KEY: a path or the PEM text).
+    #[arg(long, value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Certificate for `ssl:` hosts, signed by the CA the switches trust (else OVSNET_CERTIFICATE).
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+    /// CA the switches' certificates must be signed by (else OVSNET_CA_CERT).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// How to print a plan.

@@ -30,7 +30,8 @@ pub fn lab_root() -> PathBuf {
         )
 }
 
-/// The hosts selected by `--host` (all when none), with their endpoints.
+/// The hosts selected by `--host` (all when none), with their endpoints; installs how
+/// they are reached (TLS material, the ssh command) for every later connection.
 pub fn targets(topology: &Topology, args: &TargetArgs) -> anyhow::Result<Vec<Target>> {
     for name in &args.hosts {
         if !topology.hosts.iter().any(|h| &h.name == name) {
@@ -43,7 +44,7 @@ pub fn targets(topology: &Topology, args: &TargetArgs) -> anyhow::Result<Vec<Tar
         }
     }
     let root = lab_root();
-    Ok(topology
+    let targets: Vec<Target> = topology
         .hosts
         .iter()
         .enumerate()
@@ -54,10 +55,12 @@ pub fn targets(topology: &Topology, args: &TargetArgs) -> anyhow::Result<Vec<Tar
             endpoint: if args.lab {
                 crate::lab::endpoint(topology, &host.name, &root)
             } else {
-                host.ovsdb.clone()
+                host.ovsdb.to_string()
             },
         })
-        .collect())
+        .collect();
+    super::reach::install(args, &targets)?;
+    Ok(targets)
 }
 
 /// Observes every target in parallel, in target order.

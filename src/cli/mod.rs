@@ -3,12 +3,15 @@
 //! for `--detailed-exitcode`), 2 changes pending, 1 a failure at run time, 65 an invalid
 //! topology or plan file, 64 a usage error. A usage error never exits 2.
 
+mod agent;
 mod apply;
 mod args;
+mod docs;
 mod hosts;
 mod lab;
 mod load;
 mod plan;
+mod reach;
 mod show;
 
 use args::{Cli, Command};
@@ -98,6 +101,15 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Graph { topology, format } => show::graph(&topology, format),
         Command::Diff { base, head, output } => plan::diff(&base, &head, &output),
         Command::Lab { action } => lab::lab(action),
+        Command::Agent { ovsdb } => agent::agent(&ovsdb),
+        Command::Completions { shell } => {
+            docs::completions(shell, &mut std::io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            docs::man(&mut std::io::stdout().lock())?;
+            Ok(Exit::Success)
+        }
     }
 }
 

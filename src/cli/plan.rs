@@ -54,13 +54,25 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
 
 /// `ovsnet diff BASE HEAD`: the plan on hosts that hold BASE, contacting none, streamed
 /// host by host and built from what differs (see [`crate::diff`]).
-pub fn diff(base: &Path, head: &Path, output: &OutputArgs) -> anyhow::Result<Exit> {
+pub fn diff(base_path: &Path, head_path: &Path, output: &OutputArgs) -> anyhow::Result<Exit> {
     let color = use_color(&output.color, true);
-    let base = load(base, false, use_color(&output.color, false))?;
-    let head = load(head, true, use_color(&output.color, false))?;
+    let base = load(base_path, false, use_color(&output.color, false))?;
+    let head = load(head_path, true, use_color(&output.color, false))?;
     let context = header(&head, Mode::Diff);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut writer = crate::render::writer(output.format.into(), &mut out, color);
+    let (base_name, head_name) = (
+        base_path.display().to_string(),
+        head_path.display().to_string(),
+    );
+    let mut writer: Box<dyn PlanWriter> = if output.format == PlanFormat::Markdown {
+        // The reviewer sees the YAML change next to what it does to the hosts.
+        Box::new(
+            crate::render::markdown::MarkdownRenderer::new(&mut out)
+                .with_topology_change((&base_name, &base.source), (&head_name, &head.source)),
+        )
+    } else {
+        crate::render::writer(output.format.into(), &mut out, color)
+    };
     writer.begin(&context)?;
     let fingerprints = if writer.shows_fingerprints() {
         Fingerprints::Compute

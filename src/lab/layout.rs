@@ -93,6 +93,7 @@ impl HostPaths {
     }
 
     /// The longest socket path, which must fit `sun_path` (107 bytes plus NUL).
+    #[allow(clippy::expect_used, reason = "max of a three-element array")]
     pub fn longest_socket(&self) -> &Path {
         [&self.db_sock, &self.ovsdb_ctl, &self.vswitchd_ctl]
             .into_iter()

@@ -347,6 +347,7 @@ pub fn up(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabError> {
 
 /// Refuses what the lab must not or cannot do, before anything is created.
 fn preflight(topology: &Topology, run_root: &Path) -> Result<(), LabError> {
+    #[allow(clippy::expect_used, reason = "a literal network that parses")]
     let lab_range: Ipv4Net = "198.18.0.0/15".parse().expect("a valid literal network");
     for h in &topology.hosts {
         if !lab_range.contains(&h.underlay_ip) {

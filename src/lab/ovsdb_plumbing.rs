@@ -5,6 +5,7 @@
 //! `next_cfg` in the same transaction and then wait until `cur_cfg` catches up, as
 //! `ovs-vsctl` does without `--no-wait`.
 
+use crate::ovsdb::txn::{named, uuid_of, Txn, ROOT};
 use crate::ovsdb::{self, Atom, Client, Condition, Datum, Mutation, Op, OvsdbError, RowData};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,6 @@ use std::time::Duration;
 
 /// How long one request, and the wait for the switch, may take (`ovs-vsctl --timeout=10`).
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// The root table.
-const ROOT: &str = "Open_vSwitch";
 
 /// What can go wrong in the lab's OVSDB plumbing. Every variant names the host's socket.
 #[derive(Debug, thiserror::Error)]
@@ -98,24 +97,12 @@ impl Db {
         }
     }
 
-    /// Runs `ops` followed by `next_cfg += 1`, then waits for the switch to catch up.
-    fn commit_and_wait(&mut self, mut ops: Vec<Op>) -> Result<(), PlumbingError> {
-        ops.push(Op::Mutate {
-            table: ROOT.into(),
-            conditions: Vec::new(),
-            mutations: vec![Mutation::new("next_cfg", "+=", int(1))],
-        });
-        ops.push(Op::Select {
-            table: ROOT.into(),
-            conditions: Vec::new(),
-            columns: Some(vec!["next_cfg".into()]),
-        });
-        let results = self.transact(&ops)?;
-        let target = results
-            .last()
-            .and_then(|r| ovsdb::rows(r).first())
-            .and_then(|row| row.get("next_cfg"))
-            .and_then(Json::as_i64)
+    /// Commits `txn` with `next_cfg += 1`, then waits for the switch to catch up.
+    fn commit_and_wait(&mut self, mut txn: Txn) -> Result<(), PlumbingError> {
+        txn.bump_cfg();
+        let committed = ovsdb::commit(&txn, |ops| self.transact(ops))?;
+        let target = committed
+            .cfg
             .ok_or_else(|| self.unexpected("the commit did not return next_cfg"))?;
         self.wait_for_switch(target)
     }
@@ -156,17 +143,6 @@ fn string(s: &str) -> Datum {
     Datum::atom(Atom::Str(s.to_string()))
 }
 
-fn named(n: &str) -> Datum {
-    Datum::atom(Atom::NamedUuid(n.to_string()))
-}
-
-/// The uuid of a selected row.
-fn uuid_of(row: &Json) -> Option<String> {
-    row.get("_uuid")
-        .and_then(Datum::from_json)
-        .and_then(|d| d.single().and_then(Atom::as_uuid).map(str::to_string))
-}
-
 /// The index of the operation that failed, when a transaction failed on one.
 fn failed_operation(error: &PlumbingError) -> Option<usize> {
     match error {
@@ -178,61 +154,14 @@ fn failed_operation(error: &PlumbingError) -> Option<usize> {
     }
 }
 
-/// A `wait` that holds only while no row of `table` matches `conditions`.
-fn wait_none(table: &str, conditions: Vec<Condition>) -> Op {
-    wait_empty(table, conditions, true)
-}
-
-/// A `wait` that holds only while some row of `table` matches `conditions`.
-fn wait_some(table: &str, conditions: Vec<Condition>) -> Op {
-    wait_empty(table, conditions, false)
-}
-
-/// A `wait` comparing the matching rows with no rows at all (`==` or `!=`), at once.
-fn wait_empty(table: &str, conditions: Vec<Condition>, equal: bool) -> Op {
-    Op::Wait {
-        table: table.into(),
-        conditions,
-        columns: vec!["_uuid".into()],
-        equal,
-        rows: Vec::new(),
-        timeout_ms: 0,
-    }
-}
-
-/// Inserts an Interface and a Port holding it, both called `name`, with the port's
-/// extra columns; the port's named uuid is `port_id`.
-fn insert_port(ops: &mut Vec<Op>, name: &str, port_id: &str, mut port: RowData, iface: RowData) {
-    let iface_id = format!("{port_id}_iface");
-    let mut iface_row = iface;
-    iface_row.insert("name".into(), string(name));
-    ops.push(Op::Insert {
-        table: "Interface".into(),
-        row: iface_row,
-        uuid_name: Some(iface_id.clone()),
-    });
-    port.insert("name".into(), string(name));
-    port.insert("interfaces".into(), named(&iface_id));
-    ops.push(Op::Insert {
-        table: "Port".into(),
-        row: port,
-        uuid_name: Some(port_id.to_string()),
-    });
-}
-
 /// Makes sure the database has its single `Open_vSwitch` row (`ovs-vsctl --no-wait init`):
 /// inserted only while the table is empty, so running it again changes nothing.
 pub(crate) fn init(sock: &Path) -> Result<(), PlumbingError> {
     let mut db = Db::open(sock)?;
-    let ops = [
-        wait_none(ROOT, Vec::new()),
-        Op::Insert {
-            table: ROOT.into(),
-            row: RowData::new(),
-            uuid_name: None,
-        },
-    ];
-    match db.transact(&ops) {
+    let mut txn = Txn::new();
+    txn.wait_none(ROOT, Vec::new());
+    txn.insert(ROOT, RowData::new());
+    match db.transact(txn.ops()) {
         Ok(_) => Ok(()),
         // The guard failed: the row is already there.
         Err(e) if failed_operation(&e) == Some(0) => Ok(()),
@@ -252,27 +181,24 @@ pub(crate) fn ensure_phy_bridge(
     let mut db = Db::open(sock)?;
     let bridges = db.select_named("Bridge", bridge, &["ports"])?;
     let uplinks = db.select_named("Port", uplink, &[])?;
-    let mut ops = Vec::new();
+    let mut txn = Txn::new();
     let bridge_exists = !bridges.is_empty();
     let mut new_ports = Vec::new();
     if !bridge_exists {
-        ops.push(wait_none("Bridge", vec![Condition::name(bridge)]));
+        txn.wait_none("Bridge", vec![Condition::name(bridge)]);
         let mut iface = RowData::new();
         iface.insert("type".into(), string("internal"));
-        insert_port(&mut ops, bridge, "phy_port", RowData::new(), iface);
-        new_ports.push(Atom::NamedUuid("phy_port".into()));
+        new_ports.push(Atom::NamedUuid(txn.insert_port(
+            bridge,
+            RowData::new(),
+            iface,
+        )));
     }
     match uplinks.first() {
         None => {
-            ops.push(wait_none("Port", vec![Condition::name(uplink)]));
-            insert_port(
-                &mut ops,
-                uplink,
-                "uplink_port",
-                RowData::new(),
-                RowData::new(),
-            );
-            new_ports.push(Atom::NamedUuid("uplink_port".into()));
+            txn.wait_none("Port", vec![Condition::name(uplink)]);
+            let port = txn.insert_port(uplink, RowData::new(), RowData::new());
+            new_ports.push(Atom::NamedUuid(port));
         }
         Some(row) => {
             let uuid = uuid_of(row).ok_or_else(|| db.unexpected("a Port row without _uuid"))?;
@@ -293,42 +219,26 @@ pub(crate) fn ensure_phy_bridge(
     }
     if bridge_exists {
         if !new_ports.is_empty() {
-            ops.push(Op::Mutate {
-                table: "Bridge".into(),
-                conditions: vec![Condition::name(bridge)],
-                mutations: vec![Mutation::new("ports", "insert", Datum::Set(new_ports))],
-            });
+            txn.add_ports(Condition::name(bridge), new_ports);
         }
     } else {
         let mut row = RowData::new();
         row.insert("name".into(), string(bridge));
         row.insert("ports".into(), Datum::Set(new_ports));
-        ops.push(Op::Insert {
-            table: "Bridge".into(),
-            row,
-            uuid_name: Some("phy_bridge".into()),
-        });
-        ops.push(Op::Mutate {
-            table: ROOT.into(),
-            conditions: Vec::new(),
-            mutations: vec![Mutation::new("bridges", "insert", named("phy_bridge"))],
-        });
+        let id = txn.insert("Bridge", row);
+        txn.mutate(
+            ROOT,
+            Vec::new(),
+            Mutation::new("bridges", "insert", named(&id)),
+        );
     }
     let mut settings = RowData::new();
     settings.insert("datapath_type".into(), string("netdev"));
-    ops.push(Op::Update {
-        table: "Bridge".into(),
-        conditions: vec![Condition::name(bridge)],
-        row: settings,
-    });
+    txn.update("Bridge", vec![Condition::name(bridge)], settings);
     let mut mtu_row = RowData::new();
     mtu_row.insert("mtu_request".into(), int(i64::from(mtu)));
-    ops.push(Op::Update {
-        table: "Interface".into(),
-        conditions: vec![Condition::name(bridge)],
-        row: mtu_row,
-    });
-    db.commit_and_wait(ops)
+    txn.update("Interface", vec![Condition::name(bridge)], mtu_row);
+    db.commit_and_wait(txn)
 }
 
 /// Adds port `port` (with its interface of the same name) to `bridge`, access port of
@@ -341,29 +251,24 @@ pub(crate) fn add_probe_port(
     tag: u16,
 ) -> Result<(), PlumbingError> {
     let mut db = Db::open(sock)?;
-    let mut ops = vec![
-        wait_some("Bridge", vec![Condition::name(bridge)]),
-        wait_none("Port", vec![Condition::name(port)]),
-    ];
+    let mut txn = Txn::new();
+    let no_bridge = txn.wait_some("Bridge", vec![Condition::name(bridge)]);
+    let port_exists = txn.wait_none("Port", vec![Condition::name(port)]);
     let mut port_row = RowData::new();
     port_row.insert("tag".into(), int(i64::from(tag)));
     port_row.insert(
         "other_config".into(),
         Datum::str_map([("rstp-port-admin-edge", "true")]),
     );
-    insert_port(&mut ops, port, "probe_port", port_row, RowData::new());
-    ops.push(Op::Mutate {
-        table: "Bridge".into(),
-        conditions: vec![Condition::name(bridge)],
-        mutations: vec![Mutation::new("ports", "insert", named("probe_port"))],
-    });
-    match db.commit_and_wait(ops) {
+    let id = txn.insert_port(port, port_row, RowData::new());
+    txn.add_ports(Condition::name(bridge), vec![Atom::NamedUuid(id)]);
+    match db.commit_and_wait(txn) {
         Err(e) => Err(match failed_operation(&e) {
-            Some(0) => PlumbingError::NoBridge {
+            Some(i) if i == no_bridge => PlumbingError::NoBridge {
                 sock: sock.to_path_buf(),
                 bridge: bridge.to_string(),
             },
-            Some(1) => PlumbingError::PortExists {
+            Some(i) if i == port_exists => PlumbingError::PortExists {
                 sock: sock.to_path_buf(),
                 port: port.to_string(),
             },
@@ -382,11 +287,9 @@ pub(crate) fn remove_port(sock: &Path, bridge: &str, port: &str) -> Result<(), P
     if uuids.is_empty() {
         return Ok(());
     }
-    db.commit_and_wait(vec![Op::Mutate {
-        table: "Bridge".into(),
-        conditions: vec![Condition::name(bridge)],
-        mutations: vec![Mutation::new("ports", "delete", Datum::uuids(uuids))],
-    }])
+    let mut txn = Txn::new();
+    txn.remove_ports(Condition::name(bridge), uuids);
+    db.commit_and_wait(txn)
 }
 
 /// Whether a bridge named `bridge` exists.
@@ -485,22 +388,21 @@ mod tests {
         remove_port(&sock, "br0", "p0").expect("absent port: nothing to do");
 
         // A bridge holding p0, written directly (a commit without next_cfg: no switch).
-        let mut ops = Vec::new();
-        insert_port(&mut ops, "p0", "p", RowData::new(), RowData::new());
+        let mut txn = Txn::new();
+        let p = txn.insert_port("p0", RowData::new(), RowData::new());
         let mut bridge = RowData::new();
         bridge.insert("name".into(), string("br0"));
-        bridge.insert("ports".into(), named("p"));
-        ops.push(Op::Insert {
-            table: "Bridge".into(),
-            row: bridge,
-            uuid_name: Some("b".into()),
-        });
-        ops.push(Op::Mutate {
-            table: ROOT.into(),
-            conditions: Vec::new(),
-            mutations: vec![Mutation::new("bridges", "insert", named("b"))],
-        });
-        Db::open(&sock).expect("open").transact(&ops).expect("seed");
+        bridge.insert("ports".into(), named(&p));
+        let b = txn.insert("Bridge", bridge);
+        txn.mutate(
+            ROOT,
+            Vec::new(),
+            Mutation::new("bridges", "insert", named(&b)),
+        );
+        Db::open(&sock)
+            .expect("open")
+            .transact(txn.ops())
+            .expect("seed");
 
         assert!(bridge_exists(&sock, "br0").expect("select"));
         assert!(!bridge_exists(&sock, "br1").expect("select"));

@@ -1,4 +1,5 @@
-//! A synchronous OVSDB JSON-RPC client over a unix or tcp stream.
+//! A synchronous OVSDB JSON-RPC client over any [`Conn`]: a unix or tcp socket, a TLS
+//! session, an ssh pipe.
 //!
 //! One request is outstanding at a time: `call` writes a request with a fresh id and
 //! reads until the response with that id arrives, answering the server's `echo` probes
@@ -7,32 +8,12 @@
 
 use super::framing::Framer;
 use super::op::Op;
-use super::{Endpoint, OvsdbError};
+use super::reach::{transport_error, Reach};
+use super::stream::Conn;
+use super::OvsdbError;
 use serde_json::{json, Value as Json};
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
+use std::io::ErrorKind;
 use std::time::{Duration, Instant};
-
-/// A byte stream the client can talk over: a socket with a read timeout.
-pub trait Conn: Read + Write + Send {
-    /// Sets the read and write timeout of the underlying socket.
-    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()>;
-}
-
-impl Conn for UnixStream {
-    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(timeout))?;
-        self.set_write_timeout(Some(timeout))
-    }
-}
-
-impl Conn for TcpStream {
-    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(timeout))?;
-        self.set_write_timeout(Some(timeout))
-    }
-}
 
 /// A connection to one OVSDB server.
 pub struct Client {
@@ -53,32 +34,20 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to `endpoint` (`unix:PATH` or `tcp:IP:PORT`) within `timeout`, which also
-    /// becomes the timeout of every request.
+    /// Connects to `endpoint` within `timeout`, which also becomes the timeout of
+    /// every request; `ssl:` and `ssh://` go the way [`Reach::install`] said.
     pub fn connect(endpoint: &str, timeout: Duration) -> Result<Client, OvsdbError> {
-        let conn: Box<dyn Conn> = match Endpoint::parse(endpoint)? {
-            Endpoint::Unix(path) => {
-                Box::new(
-                    UnixStream::connect(&path).map_err(|cause| OvsdbError::Connect {
-                        endpoint: endpoint.to_string(),
-                        cause,
-                    })?,
-                )
-            }
-            Endpoint::Tcp(addr) => {
-                Box::new(TcpStream::connect_timeout(&addr, timeout).map_err(|cause| {
-                    OvsdbError::Connect {
-                        endpoint: endpoint.to_string(),
-                        cause,
-                    }
-                })?)
-            }
-            Endpoint::Ssl(_) => {
-                return Err(OvsdbError::SslUnsupported {
-                    endpoint: endpoint.to_string(),
-                })
-            }
-        };
+        Client::connect_via(endpoint, Reach::installed(), timeout)
+    }
+
+    /// Connects to `endpoint` the way `reach` says, within `timeout`, which also
+    /// becomes the timeout of every request.
+    pub fn connect_via(
+        endpoint: &str,
+        reach: &Reach,
+        timeout: Duration,
+    ) -> Result<Client, OvsdbError> {
+        let conn = reach.open(endpoint, timeout)?;
         Ok(Client::over(endpoint, conn, timeout))
     }
 
@@ -160,6 +129,35 @@ impl Client {
         super::check_results(&self.endpoint, ops, result)
     }
 
+    /// Waits up to `timeout` for the next notification (a request from the server other
+    /// than `echo`, which is answered here) and returns it whole (`method`, `params`);
+    /// `None` when none came in time. Used by [`super::monitor`] on a connection of its
+    /// own: notifications arriving during `call` are not kept.
+    pub fn next_notification(&mut self, timeout: Duration) -> Result<Option<Json>, OvsdbError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(message) = self
+                .framer
+                .next_message()
+                .map_err(|e| self.protocol(e.to_string()))?
+            {
+                match message.get("method").and_then(Json::as_str) {
+                    Some("echo") => {
+                        let reply = json!({"id": message.get("id"), "result": message.get("params"), "error": null});
+                        self.send(&reply).map_err(|e| self.io_error("echo", e))?;
+                    }
+                    Some(_) => return Ok(Some(message)),
+                    // A late answer to a request that timed out.
+                    None => {}
+                }
+            }
+            match self.fill("notification", deadline) {
+                Err(OvsdbError::Timeout { .. }) => return Ok(None),
+                other => other?,
+            }
+        }
+    }
+
     /// Handles one incoming message; `Some(result)` when it answers request `id`.
     fn handle(&mut self, message: Json, id: u64, method: &str) -> Result<Option<Json>, OvsdbError> {
         if let Some(incoming) = message.get("method").and_then(Json::as_str) {
@@ -188,15 +186,8 @@ impl Client {
 
     /// Reads more bytes into the framer, failing at the deadline.
     fn fill(&mut self, method: &str, deadline: Instant) -> Result<(), OvsdbError> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(self.timed_out(method));
-        }
-        self.conn
-            .set_timeouts(remaining)
-            .map_err(|e| self.io_error(method, e))?;
         let mut buf = [0u8; 64 * 1024];
-        match self.conn.read(&mut buf) {
+        match self.conn.read_by(&mut buf, deadline) {
             Ok(0) => Err(OvsdbError::Closed {
                 endpoint: self.endpoint.clone(),
             }),
@@ -215,9 +206,7 @@ impl Client {
     fn send(&mut self, message: &Json) -> std::io::Result<()> {
         let mut bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
-        self.conn.set_timeouts(self.timeout)?;
-        self.conn.write_all(&bytes)?;
-        self.conn.flush()
+        self.conn.write_by(&bytes, Instant::now() + self.timeout)
     }
 
     fn timed_out(&self, method: &str) -> OvsdbError {
@@ -229,13 +218,7 @@ impl Client {
     }
 
     fn io_error(&self, method: &str, cause: std::io::Error) -> OvsdbError {
-        if matches!(cause.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-            return self.timed_out(method);
-        }
-        OvsdbError::Io {
-            endpoint: self.endpoint.clone(),
-            cause,
-        }
+        transport_error(&self.endpoint, cause, method, self.timeout)
     }
 
     fn protocol(&self, detail: String) -> OvsdbError {

@@ -9,12 +9,21 @@
 pub mod cfg;
 pub mod client;
 pub mod framing;
+pub mod monitor;
 pub mod op;
+pub mod reach;
+pub mod ssh;
+pub mod stream;
+pub mod tls;
+pub mod txn;
 pub mod value;
 
 pub use cfg::wait_for_cur_cfg;
-pub use client::{Client, Conn};
+pub use client::Client;
 pub use op::{Condition, Mutation, Op, RowData};
+pub use reach::Reach;
+pub use stream::Conn;
+pub use txn::{commit, Committed, Txn};
 pub use value::{Atom, Datum};
 
 use serde_json::Value as Json;
@@ -30,27 +39,59 @@ pub const DB: &str = "Open_vSwitch";
 pub enum Endpoint {
     /// `unix:PATH`.
     Unix(PathBuf),
-    /// `tcp:IP:PORT`.
+    /// `tcp:IP:PORT`: unauthenticated and unencrypted, for labs.
     Tcp(SocketAddr),
-    /// `ssl:IP:PORT`: parsed so it can be named, not yet supported.
-    Ssl(String),
+    /// `ssl:IP:PORT`: mutual TLS.
+    Ssl(SocketAddr),
+    /// `ssh://[USER@]HOST[:PORT][/PATH]`: the host's unix socket over the system's ssh.
+    Ssh(ssh::SshTarget),
 }
 
 impl Endpoint {
-    /// Parses `unix:PATH`, `tcp:IP:PORT` (IPv6 as `tcp:[::1]:6640`) or `ssl:IP:PORT`.
+    /// Parses `unix:PATH`, `tcp:IP:PORT` (IPv6 as `tcp:[::1]:6640`), `ssl:IP:PORT` or
+    /// `ssh://[USER@]HOST[:PORT][/PATH]`.
     pub fn parse(text: &str) -> Result<Endpoint, OvsdbError> {
         let bad = || OvsdbError::BadEndpoint {
             endpoint: text.to_string(),
         };
+        if let Some(rest) = text.strip_prefix("ssh://") {
+            return ssh::SshTarget::parse(rest)
+                .map(Endpoint::Ssh)
+                .ok_or_else(bad);
+        }
         let (scheme, rest) = text.split_once(':').ok_or_else(bad)?;
         match scheme {
             "unix" if !rest.is_empty() => Ok(Endpoint::Unix(PathBuf::from(rest))),
             "tcp" => parse_addr(rest).map(Endpoint::Tcp).ok_or_else(bad),
-            "ssl" => parse_addr(rest)
-                .map(|_| Endpoint::Ssl(rest.to_string()))
-                .ok_or_else(bad),
+            "ssl" => parse_addr(rest).map(Endpoint::Ssl).ok_or_else(bad),
             _ => Err(bad()),
         }
+    }
+
+    /// Whether anyone on the path could read and write this host's switch: `tcp:` to
+    /// anything but a loopback address.
+    pub fn is_exposed(&self) -> bool {
+        matches!(self, Endpoint::Tcp(addr) if !addr.ip().is_loopback())
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    /// The endpoint as OVS spells it (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`), and
+    /// `ssh://` as it was written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+            Endpoint::Tcp(addr) => write!(f, "tcp:{addr}"),
+            Endpoint::Ssl(addr) => write!(f, "ssl:{addr}"),
+            Endpoint::Ssh(target) => write!(f, "ssh://{target}"),
+        }
+    }
+}
+
+impl serde::Serialize for Endpoint {
+    /// As its text, so the topology model (and its digest) reads as the file did.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -66,19 +107,36 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
 /// Everything that can go wrong talking to an OVSDB server. Every variant names the endpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum OvsdbError {
-    /// The endpoint text is not `unix:PATH`, `tcp:IP:PORT` or `ssl:IP:PORT`.
+    /// The endpoint text is not one of the forms [`Endpoint::parse`] takes.
     #[error(
-        "invalid OVSDB endpoint `{endpoint}`\nhelp: use unix:PATH, tcp:IP:PORT or ssl:IP:PORT"
+        "invalid OVSDB endpoint `{endpoint}`\nhelp: use unix:PATH, ssl:IP:PORT, ssh://[USER@]HOST[:PORT][/PATH] or tcp:IP:PORT"
     )]
     BadEndpoint {
         /// The text given.
         endpoint: String,
     },
-    /// `ssl:` endpoints are recognised but not implemented.
-    #[error("OVSDB endpoint `{endpoint}`: ssl is not supported yet\nhelp: reach the host through unix: or tcp: (for example over an ssh tunnel)")]
-    SslUnsupported {
+    /// An `ssl:` endpoint, but no key, certificate and CA were given.
+    #[error("OVSDB endpoint `{endpoint}` needs TLS, but no key, certificate and CA were given\nhelp: pass `--private-key`, `--certificate` and `--ca-cert` (or set OVSNET_PRIVATE_KEY, OVSNET_CERTIFICATE and OVSNET_CA_CERT)")]
+    TlsNotConfigured {
         /// The endpoint.
         endpoint: String,
+    },
+    /// The TLS session was refused, by us (the server's certificate) or by the server
+    /// (ours). Nothing is ever retried without TLS.
+    #[error("TLS with OVSDB at `{endpoint}` failed: {failure}")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// What failed and why.
+        failure: tls::TlsFailure,
+    },
+    /// ssh could not carry the connection (host key, authentication, socket).
+    #[error("cannot reach OVSDB at `{endpoint}` over ssh: {failure}")]
+    Ssh {
+        /// The endpoint.
+        endpoint: String,
+        /// What ssh said.
+        failure: ssh::SshFailure,
     },
     /// The connection could not be opened.
     #[error("cannot connect to OVSDB at `{endpoint}`: {cause}")]
@@ -164,7 +222,9 @@ impl OvsdbError {
     pub fn endpoint(&self) -> &str {
         match self {
             OvsdbError::BadEndpoint { endpoint }
-            | OvsdbError::SslUnsupported { endpoint }
+            | OvsdbError::TlsNotConfigured { endpoint }
+            | OvsdbError::Tls { endpoint, .. }
+            | OvsdbError::Ssh { endpoint, .. }
             | OvsdbError::Connect { endpoint, .. }
             | OvsdbError::Timeout { endpoint, .. }
             | OvsdbError::Io { endpoint, .. }
@@ -289,10 +349,20 @@ mod tests {
             Endpoint::parse("tcp:[::1]:6640").expect("tcp6"),
             Endpoint::Tcp("[::1]:6640".parse().expect("addr"))
         );
+        assert_eq!(
+            Endpoint::parse("ssl:198.18.0.1:6640").expect("ssl"),
+            Endpoint::Ssl("198.18.0.1:6640".parse().expect("addr"))
+        );
         assert!(matches!(
-            Endpoint::parse("ssl:198.18.0.1:6640"),
-            Ok(Endpoint::Ssl(_))
+            Endpoint::parse("ssh://root@198.18.0.1:2222/run/db.sock"),
+            Ok(Endpoint::Ssh(_))
         ));
+        assert!(Endpoint::parse("tcp:198.18.0.1:6640")
+            .expect("tcp")
+            .is_exposed());
+        assert!(!Endpoint::parse("tcp:127.0.0.1:6640")
+            .expect("tcp")
+            .is_exposed());
         for bad in [
             "",
             "unix:",
@@ -300,6 +370,8 @@ mod tests {
             "tcp:1.2.3.4",
             "http://x",
             "pssl:1.2.3.4:1",
+            "ssh://",
+            "ssh://-oProxyCommand=x",
         ] {
             let err = Endpoint::parse(bad).expect_err(bad);
             assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");

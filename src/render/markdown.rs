@@ -8,6 +8,9 @@
 //! and `+` new lines, so code hosts colour every changed value). Hosts without changes
 //! share one line.
 //!
+//! `ovsnet diff` adds the topology file's own change after the facts, as a collapsible
+//! unified diff (`source_diff`).
+//!
 //! A comment is limited (65,000 characters on the common code hosts), so the renderer
 //! buffers at most about one comment's worth of host detail while streaming and, when
 //! everything does not fit, first condenses a host to one line per change, then cuts its
@@ -62,6 +65,8 @@ pub struct MarkdownRenderer<'a> {
     destroy_hosts: usize,
     bridge_deletes: Vec<String>,
     graph: GraphTrack,
+    /// The topology file's own change (`source_diff`), shown after the facts.
+    topology_change: String,
 }
 
 /// What the tunnel graph needs from the hosts: their names and the tunnels added or removed.
@@ -133,7 +138,16 @@ impl<'a> MarkdownRenderer<'a> {
             destroy_hosts: 0,
             bridge_deletes: Vec::new(),
             graph: GraphTrack::default(),
+            topology_change: String::new(),
         }
+    }
+
+    /// Also shows the topology file's own change, from `base` to `head` (`ovsnet diff`),
+    /// in a collapsible section of at most a quarter of the comment.
+    pub fn with_topology_change(mut self, base: (&str, &str), head: (&str, &str)) -> Self {
+        let budget = self.limit / 4;
+        self.topology_change = super::source_diff::section(base.0, base.1, head.0, head.1, budget);
+        self
     }
 
     fn elide(&mut self, index: usize, host: String) {
@@ -188,11 +202,13 @@ impl<'a> MarkdownRenderer<'a> {
     fn assemble(&mut self, context: &Context) -> String {
         let head = head(context, &self.summary, self);
         let mut graph = graph_section(context, &self.graph);
+        let mut change = std::mem::take(&mut self.topology_change);
         let tail_unchanged = unchanged_line(&self.unchanged, self.unchanged_count);
         loop {
             let cut = self.cut_note();
             let body: usize = self.blocks.iter().map(|b| b.text.len()).sum();
             let total = head.len()
+                + change.len()
                 + graph.len()
                 + body
                 + tail_unchanged.len()
@@ -207,10 +223,12 @@ impl<'a> MarkdownRenderer<'a> {
                     self.elide(block.index, block.host);
                 }
                 None if !graph.is_empty() => graph = String::new(),
+                None if !change.is_empty() => change = String::new(),
                 None => break,
             }
         }
         let mut doc = head;
+        doc.push_str(&change);
         doc.push_str(&graph);
         if !self.blocks.is_empty() || self.elided_count > 0 {
             doc.push_str(HOSTS_HEADING);
@@ -804,6 +822,7 @@ fn group_digits(n: usize) -> String {
 
 /// One host's `<details>` block in full, whatever its length (for messages).
 pub fn host_details(host: &HostPlan) -> String {
+    #[allow(clippy::expect_used, reason = "host_block only fails when over budget")]
     host_block(host, false, usize::MAX).expect("an unlimited budget always fits")
 }
 

@@ -11,6 +11,7 @@
 pub mod graph;
 pub mod json;
 pub mod markdown;
+pub mod source_diff;
 pub mod text;
 
 use crate::plan::{Action, Change, Context, Counts, HostPlan, Mode, Plan};
@@ -83,7 +84,19 @@ pub fn render_host_to(format: Format, host: &HostPlan, out: &mut dyn Write) -> i
     }
 }
 
+/// One host's plan as plain text (no colour), for error messages.
+pub fn host_text(host: &HostPlan) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = render_host_to(Format::Text, host, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Renders a whole plan to a string (tests, small plans).
+#[allow(
+    clippy::expect_used,
+    reason = "a Vec never fails to write; renderers only write UTF-8 (str and serde_json)"
+)]
 pub fn render(plan: &Plan, format: Format, color: bool) -> String {
     let mut out = Vec::new();
     render_to(format, plan, &mut out, color).expect("writing to a Vec never fails");

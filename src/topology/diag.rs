@@ -249,6 +249,14 @@ pub enum Problem {
         /// The subnet.
         subnet: String,
     },
+    /// `dhcp` or `nat` on a VLAN without a `gateway`.
+    #[error("`{field}` on VLAN `{vlan}` needs a `gateway`")]
+    NeedsGateway {
+        /// The VLAN.
+        vlan: String,
+        /// `dhcp` or `nat`.
+        field: &'static str,
+    },
     /// A gateway inside a host's range: a container could be handed the gateway's address.
     #[error("gateway {gateway} of VLAN `{vlan}` is inside the range {range} of `{host}`")]
     GatewayInRange {
@@ -387,6 +395,14 @@ pub enum Problem {
     /// Warning: an explicit `loop_protection: none` on a cyclic graph.
     #[error("`loop_protection: none` on a tunnel graph with cycles: broadcast frames will loop")]
     UnprotectedCycle,
+    /// Warning: a `tcp:` endpoint off this machine, which anyone on the path can use.
+    #[error("host `{host}` is reached over plain `{value}`: unauthenticated and unencrypted")]
+    ExposedEndpoint {
+        /// The host.
+        host: String,
+        /// The endpoint written.
+        value: String,
+    },
 }
 
 fn list(names: &[String]) -> String {
@@ -457,7 +473,8 @@ impl Problem {
         match self {
             Problem::SinglePointsOfFailure { .. }
             | Problem::LargeDiameter { .. }
-            | Problem::UnprotectedCycle => Severity::Warning,
+            | Problem::UnprotectedCycle
+            | Problem::ExposedEndpoint { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -529,6 +546,12 @@ impl Problem {
                  or two containers will get the same address"
             ),
             GatewayInRange { .. } => "shrink the range or move the gateway out of it".into(),
+            NeedsGateway { field: "dhcp", .. } => "add `gateway: ADDRESS` to the VLAN: DHCP \
+                 answers name it as the router"
+                .into(),
+            NeedsGateway { .. } => "add `gateway: ADDRESS` to the VLAN: containers leave \
+                 through it to be masqueraded"
+                .into(),
             UnknownVlan {
                 suggestion: Some(s),
                 ..
@@ -562,6 +585,9 @@ impl Problem {
                 "every hop is a relay through another host; a mesh or a star is shorter".into()
             }
             UnprotectedCycle => "use `loop_protection: auto` unless you are testing storms".into(),
+            ExposedEndpoint { .. } => {
+                "use `ssl:IP:PORT` (mutual TLS) or `ssh://HOST`; keep `tcp:` for labs".into()
+            }
         })
     }
 

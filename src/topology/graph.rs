@@ -265,13 +265,15 @@ fn protection(g: &Facts, problems: &mut Vec<Problem>) -> (Protection, String) {
             "`loop_protection: protected` asked for split horizon".into(),
         ),
         LoopProtection::Protected => {
-            let (relay, a, b) = relay_triple(g.adjacency)
-                .expect("a connected graph that is not complete has a relay");
-            problems.push(Problem::ProtectedNeedsMesh {
-                relay: name(relay),
-                a: name(a),
-                b: name(b),
-            });
+            // A connected graph that is not complete always has a relay; a disconnected
+            // one made of full meshes has none, and is already refused as disconnected.
+            if let Some((relay, a, b)) = relay_triple(g.adjacency) {
+                problems.push(Problem::ProtectedNeedsMesh {
+                    relay: name(relay),
+                    a: name(a),
+                    b: name(b),
+                });
+            }
             (Protection::SplitHorizon, String::new())
         }
         LoopProtection::Auto if !g.cyclic => (

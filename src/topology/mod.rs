@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod diag;
 pub mod graph;
+pub mod json_schema;
 pub mod model;
 mod schema;
 mod validate;

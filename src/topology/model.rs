@@ -168,6 +168,14 @@ pub struct Vlan {
     pub subnet: Ipv4Net,
     /// Optional gateway inside the subnet and outside every range.
     pub gateway: Option<Ipv4Addr>,
+    /// Every host answers DHCP for its own range (needs `gateway`). Left out of the
+    /// serialization when false, so topologies without it keep their digest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dhcp: bool,
+    /// Containers reach the outside through their own host, masqueraded to its underlay
+    /// address (needs `gateway`). Left out of the serialization when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nat: bool,
 }
 
 /// A host.
@@ -177,8 +185,8 @@ pub struct Host {
     pub name: String,
     /// The address peers use as `remote_ip`.
     pub underlay_ip: Ipv4Addr,
-    /// OVSDB endpoint (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`).
-    pub ovsdb: String,
+    /// OVSDB endpoint (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`), parsed at validation.
+    pub ovsdb: crate::ovsdb::Endpoint,
     /// This host's share of each VLAN, by VLAN name.
     pub ranges: BTreeMap<String, Ipv4Net>,
 }
@@ -197,6 +205,10 @@ impl Topology {
         use sha2::{Digest, Sha256};
         let mut canonical = self.clone();
         canonical.vlans.sort_by_key(|v| v.id);
+        #[allow(
+            clippy::expect_used,
+            reason = "plain data with string keys always serializes"
+        )]
         let json =
             serde_json::to_vec(&canonical).expect("the model serializes: plain data, string keys");
         let mut hasher = Sha256::new();

@@ -82,6 +82,10 @@ pub struct RawVlan {
     pub subnet: Option<Sp<String>>,
     /// `gateway`.
     pub gateway: Option<Sp<String>>,
+    /// `dhcp`.
+    pub dhcp: Option<Sp<bool>>,
+    /// `nat`.
+    pub nat: Option<Sp<bool>>,
 }
 
 /// One host, unchecked.
@@ -113,8 +117,19 @@ const TUNNEL: &[&str] = &[
     "loop_protection",
 ];
 const UNDERLAY: &[&str] = &["mtu"];
-const VLAN: &[&str] = &["name", "id", "subnet", "gateway"];
+const VLAN: &[&str] = &["name", "id", "subnet", "gateway", "dhcp", "nat"];
 const HOST: &[&str] = &["name", "underlay_ip", "ovsdb", "ranges"];
+
+/// Every mapping of the file with the keys the walk accepts in it, by the name the JSON
+/// Schema gives it (`json_schema`): the schema's property names come from here.
+pub(super) const MAPPINGS: [(&str, &[&str]); 6] = [
+    ("topology", TOP),
+    ("bridge", BRIDGE),
+    ("tunnel", TUNNEL),
+    ("underlay", UNDERLAY),
+    ("vlan", VLAN),
+    ("host", HOST),
+];
 
 /// Walks the tree, pushing every structural problem onto `out`.
 pub fn walk(root: &Node, out: &mut Vec<Diagnostic>) -> RawTopology {
@@ -292,6 +307,18 @@ impl Walker<'_> {
         }
     }
 
+    /// An optional boolean field.
+    fn boolean(&mut self, f: &Fields, name: &'static str, what: &str) -> Option<Sp<bool>> {
+        let node = f.get(name)?;
+        match node.value {
+            Value::Bool(b) => Some(Sp { v: b, at: node.at }),
+            _ => {
+                self.wrong_type(what, "a boolean (`true` or `false`)", node);
+                None
+            }
+        }
+    }
+
     fn int(
         &mut self,
         f: &Fields,
@@ -390,6 +417,8 @@ impl Walker<'_> {
             id: self.int(&f, "id", "vlans[].id", true),
             subnet: self.string(&f, "subnet", "vlans[].subnet", true),
             gateway: self.string(&f, "gateway", "vlans[].gateway", false),
+            dhcp: self.boolean(&f, "dhcp", "vlans[].dhcp"),
+            nat: self.boolean(&f, "nat", "vlans[].nat"),
         })
     }
 

@@ -10,9 +10,10 @@ use super::graph;
 use super::model::*;
 use super::schema::{RawHost, RawTopology, RawVlan, Sp};
 use super::yaml::Pos;
+use crate::ovsdb::Endpoint;
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 
 /// Where the graph-level facts were written, so graph problems can point at the file.
 #[derive(Clone, Debug, Default)]
@@ -175,19 +176,6 @@ fn name_index(hosts: &[Host]) -> HashMap<&str, usize> {
     index
 }
 
-fn endpoint_ok(value: &str) -> bool {
-    if let Some(path) = value.strip_prefix("unix:") {
-        return !path.is_empty();
-    }
-    match value
-        .strip_prefix("tcp:")
-        .or_else(|| value.strip_prefix("ssl:"))
-    {
-        Some(rest) => rest.parse::<SocketAddr>().is_ok(),
-        None => false,
-    }
-}
-
 struct Checker<'o> {
     out: &'o mut Vec<Diagnostic>,
     graph_ready: bool,
@@ -346,7 +334,7 @@ impl Checker<'_> {
             return None;
         }
         self.ranged(port, "tunnel.dst_port", 1, 65535)
-            .map(|p| u16::try_from(p).expect("checked to be at most 65535"))
+            .and_then(|p| u16::try_from(p).ok())
     }
 
     fn ranged(&mut self, value: &Sp<i128>, what: &str, min: i128, max: i128) -> Option<i128> {
@@ -370,6 +358,7 @@ impl Checker<'_> {
         let Some(value) = self.ranged(mtu, "underlay.mtu", 68, 65535) else {
             return 1500;
         };
+        #[allow(clippy::expect_used, reason = "`ranged` checked 68..=65535")]
         let underlay = u32::try_from(value).expect("checked to be at most 65535");
         let overhead = tunnel.kind.overhead(tunnel.key.is_some()) + 4;
         let overlay = i64::from(underlay) - i64::from(overhead);
@@ -432,15 +421,30 @@ impl Checker<'_> {
         let id = self.ranged(id, "vlans[].id", 1, 4094);
         let net = network(self.out, subnet, "subnet");
         let gateway = v.gateway.as_ref().and_then(|g| address(self.out, g));
-        let (id, net) = (id?, net?);
+        let (id, net) = (u16::try_from(id?).ok()?, net?);
         self.overlapping_subnet(earlier, &name.v, net, subnet.at);
         self.gateway(v, net, gateway);
+        let dhcp = self.needs_gateway(v, &v.dhcp, "dhcp");
+        let nat = self.needs_gateway(v, &v.nat, "nat");
         Some(Vlan {
             name: name.v.clone(),
-            id: u16::try_from(id).expect("checked to be in 1..=4094"),
+            id,
             subnet: net,
             gateway,
+            dhcp,
+            nat,
         })
+    }
+
+    /// The value of a host-side switch (`dhcp`, `nat`), which needs a `gateway`: the
+    /// gateway is the router the DHCP answers name and the address NAT routes through.
+    fn needs_gateway(&mut self, v: &RawVlan, flag: &Option<Sp<bool>>, field: &'static str) -> bool {
+        let Some(flag) = flag else { return false };
+        if flag.v && v.gateway.is_none() {
+            let vlan = v.name.as_ref().map_or_else(String::new, |n| n.v.clone());
+            self.report(Problem::NeedsGateway { vlan, field }, flag.at);
+        }
+        flag.v
     }
 
     fn overlapping_subnet(&mut self, earlier: &[(Vlan, Pos)], name: &str, net: Ipv4Net, at: Pos) {
@@ -570,18 +574,32 @@ impl Checker<'_> {
         ip
     }
 
-    fn ovsdb(&mut self, h: &RawHost, name: &str) -> String {
+    /// The host's endpoint, parsed once here; nobody parses it again.
+    fn ovsdb(&mut self, h: &RawHost, name: &str) -> Endpoint {
+        let default = || Endpoint::Unix(DEFAULT_OVSDB.trim_start_matches("unix:").into());
         let Some(text) = &h.ovsdb else {
-            return DEFAULT_OVSDB.to_string();
+            return default();
         };
-        if !endpoint_ok(&text.v) {
-            let problem = Problem::BadEndpoint {
-                host: name.to_string(),
-                value: text.v.clone(),
-            };
-            self.report(problem, text.at);
+        match Endpoint::parse(&text.v) {
+            Err(_) => {
+                let problem = Problem::BadEndpoint {
+                    host: name.to_string(),
+                    value: text.v.clone(),
+                };
+                self.report(problem, text.at);
+                default()
+            }
+            Ok(endpoint) => {
+                if endpoint.is_exposed() {
+                    let problem = Problem::ExposedEndpoint {
+                        host: name.to_string(),
+                        value: text.v.clone(),
+                    };
+                    self.report(problem, text.at);
+                }
+                endpoint
+            }
         }
-        text.v.clone()
     }
 
     fn host_ranges(

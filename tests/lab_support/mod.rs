@@ -43,7 +43,7 @@ pub fn topology(
             Host {
                 name: format!("host-{}", (b'a' + i as u8 - 1) as char),
                 underlay_ip: format!("198.18.0.{i}").parse().unwrap(),
-                ovsdb: "unix:/nonexistent".into(),
+                ovsdb: ovsnet::ovsdb::Endpoint::Unix("/nonexistent".into()),
                 ranges,
             }
         })
@@ -68,12 +68,16 @@ pub fn topology(
                 id: 10,
                 subnet: "10.10.0.0/16".parse().unwrap(),
                 gateway: None,
+                dhcp: false,
+                nat: false,
             },
             Vlan {
                 name: "db".into(),
                 id: 20,
                 subnet: "10.20.0.0/16".parse().unwrap(),
                 gateway: None,
+                dhcp: false,
+                nat: false,
             },
         ],
         hosts,

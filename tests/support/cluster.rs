@@ -103,7 +103,23 @@ impl Cluster {
         path
     }
 
+    /// Like [`Cluster::topology`], with host `i`'s `ovsdb:` endpoint from `endpoint(i)`.
+    pub fn topology_reaching(
+        &self,
+        file: &str,
+        spec: &Spec,
+        endpoint: impl Fn(usize) -> String,
+    ) -> String {
+        let path = self.file(&format!("{file}.yaml"));
+        std::fs::write(&path, self.yaml_reaching(spec, endpoint)).expect("write topology");
+        path
+    }
+
     fn yaml(&self, spec: &Spec) -> String {
+        self.yaml_reaching(spec, |i| self.hosts[i].endpoint())
+    }
+
+    fn yaml_reaching(&self, spec: &Spec, endpoint: impl Fn(usize) -> String) -> String {
         let mut y = String::from("version: 1\ncluster: demo\n");
         y += &format!("bridge:\n  name: {BRIDGE}\n  datapath: {}\n", spec.datapath);
         y += &format!(
@@ -123,7 +139,7 @@ impl Cluster {
                 "  - name: {}\n    underlay_ip: 198.18.0.{}\n    ovsdb: {}\n",
                 NAMES[i],
                 i + 1,
-                self.hosts[i].endpoint()
+                endpoint(i)
             );
             y += &format!(
                 "    ranges:\n      web: 10.10.{0}.0/24\n      db: 10.20.{0}.0/24\n",

@@ -5,6 +5,9 @@
 
 pub mod cluster;
 pub mod ovs;
+pub mod pki;
 pub mod plans;
+pub mod sshd;
+pub mod underlay;
 
 pub use ovs::OvsHost;

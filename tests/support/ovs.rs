@@ -92,6 +92,34 @@ impl OvsHost {
         format!("unix:{}", sock.display())
     }
 
+    /// Makes ovsdb-server also listen on `pssl:PORT:ADDR` with this key, certificate and
+    /// CA (the CA its clients' certificates must be signed by), the way an operator
+    /// configures a real host: `ovs-vsctl set-ssl` and a `Manager` row. Returns once the
+    /// port is listening.
+    pub fn listen_ssl(&self, key: &Path, cert: &Path, ca: &Path, addr: &str, port: u16) {
+        let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+        self.vsctl(&["--no-wait", "set-ssl", &s(key), &s(cert), &s(ca)]);
+        let target = format!("target=\"pssl:{port}:{addr}\"");
+        self.vsctl(&[
+            "--no-wait",
+            "--",
+            "--id=@m",
+            "create",
+            "Manager",
+            &target,
+            "--",
+            "add",
+            "Open_vSwitch",
+            ".",
+            "manager_options",
+            "@m",
+        ]);
+        let needle = format!("{addr}:{port}");
+        wait_for(&format!("ovsdb-server to listen on {needle}"), || {
+            self.run_in_ns(&["ss", "-ltnH"]).contains(&needle)
+        });
+    }
+
     /// The namespace the switch runs in.
     pub fn netns(&self) -> &str {
         &self.netns
@@ -148,6 +176,18 @@ impl OvsHost {
         }
     }
 
+    /// Stops ovsdb-server (by pid) and starts it again on the same database and socket.
+    pub fn restart_ovsdb(&mut self) {
+        self.stop_ovsdb();
+        self.start_ovsdb();
+    }
+
+    /// Stops ovs-vswitchd (by pid) and starts it again: flows and tap devices are lost.
+    pub fn restart_vswitchd(&mut self) {
+        self.stop_vswitchd();
+        self.start_vswitchd();
+    }
+
     /// Runs a command inside the namespace and returns its stdout.
     pub fn run_in_ns(&self, argv: &[&str]) -> String {
         let mut cmd = Command::new("ip");
@@ -168,8 +208,12 @@ impl OvsHost {
         let mut cmd = self.ns_command("ovsdb-server");
         cmd.arg(self.path("conf.db"))
             .arg(format!("--remote=punix:{}", sock.display()))
-            // Managers in the database add listeners (used for echo-probe tests).
+            // Managers in the database add listeners (used for echo-probe tests), and
+            // the SSL row their `pssl:` listeners use, as ovs-ctl starts a real host.
             .arg("--remote=db:Open_vSwitch,Open_vSwitch,manager_options")
+            .arg("--private-key=db:Open_vSwitch,SSL,private_key")
+            .arg("--certificate=db:Open_vSwitch,SSL,certificate")
+            .arg("--ca-cert=db:Open_vSwitch,SSL,ca_cert")
             .arg(format!(
                 "--pidfile={}",
                 self.path("ovsdb-server.pid").display()

@@ -1,0 +1,234 @@
+//! The host agent against a real ovsdb-server and ovs-vswitchd in a namespace of its
+//! own. The host's intent is written with stock `ovs-vsctl` exactly as
+//! docs/host-side.md lays it out; what the agent did is read back with `ip`, `nft` and
+//! `ovs-vsctl`, independent of ovsnet. Faults: ovs-vswitchd restarted (the gateway
+//! device comes back without its address), ovsdb-server restarted, the agent stopped
+//! and started again (nothing duplicated), a host without `nft`.
+// Tests may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::OvsHost;
+
+const WEB: &str = r#"{"dhcp":false,"gateway":"10.10.0.1","id":10,"nat":true,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
+
+/// The fabric and the host intent, as apply writes them.
+fn write_intent(host: &OvsHost) {
+    let vlan = format!(
+        "external_ids:ovsnet-vlan-web={}",
+        serde_json::to_string(WEB).unwrap()
+    );
+    host.vsctl(&[
+        "--",
+        "add-br",
+        "br-ovsnet",
+        "--",
+        "set",
+        "Bridge",
+        "br-ovsnet",
+        "datapath_type=netdev",
+        "external_ids:ovsnet-cluster=demo",
+        "external_ids:ovsnet-role=bridge",
+        "external_ids:ovsnet-host=host-a",
+        "external_ids:ovsnet-underlay-ip=198.18.0.1",
+        "external_ids:ovsnet-mtu=1446",
+        &vlan,
+        "--",
+        "add-port",
+        "br-ovsnet",
+        "ovsgw-10",
+        "tag=10",
+        "protected=true",
+        "external_ids:ovsnet-cluster=demo",
+        "external_ids:ovsnet-role=gateway",
+        "external_ids:ovsnet-vlan=web",
+        "--",
+        "set",
+        "Interface",
+        "ovsgw-10",
+        "type=internal",
+        "mac=\"02:00:00:00:0a:01\"",
+        "external_ids:ovsnet-cluster=demo",
+        "external_ids:ovsnet-role=gateway",
+        "external_ids:ovsnet-vlan=web",
+    ]);
+}
+
+/// The agent as a child inside the host's namespace, stopped by pid on drop.
+struct Agent {
+    child: Option<Child>,
+}
+
+impl Agent {
+    fn start(host: &OvsHost, path: Option<&str>) -> Agent {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", host.netns(), "env"]);
+        if let Some(path) = path {
+            cmd.arg(format!("PATH={path}"));
+        }
+        cmd.arg(env!("CARGO_BIN_EXE_ovsnet"))
+            .args(["agent", "--ovsdb", &host.endpoint()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        Agent {
+            child: Some(cmd.spawn().expect("spawn the agent")),
+        }
+    }
+
+    /// SIGTERM, then the exit status (killed after 10 s).
+    fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn in_ns(host: &OvsHost, argv: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", host.netns()])
+        .args(argv)
+        .output()
+        .expect("run in the namespace");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn gateway_addresses(host: &OvsHost) -> Vec<String> {
+    in_ns(host, &["ip", "-4", "-o", "addr", "show", "dev", "ovsgw-10"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+        .collect()
+}
+
+fn table(host: &OvsHost) -> String {
+    in_ns(host, &["nft", "list", "table", "inet", "ovsnet"])
+}
+
+fn health(host: &OvsHost) -> serde_json::Value {
+    let raw = host
+        .try_vsctl(&[
+            "--no-wait",
+            "get",
+            "Open_vSwitch",
+            ".",
+            "external_ids:ovsnet-agent",
+        ])
+        .unwrap_or_default();
+    // ovs-vsctl prints the string quoted, as OVSDB's own syntax.
+    let text: String = serde_json::from_str(raw.trim()).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+fn converged(host: &OvsHost) -> bool {
+    gateway_addresses(host) == ["10.10.0.1/16"] && table(host).contains("masquerade")
+}
+
+#[test]
+fn the_agent_realizes_the_gateway_and_nat_and_survives_faults() {
+    let mut host = OvsHost::start();
+    write_intent(&host);
+    let mut agent = Agent::start(&host, None);
+    wait_until("the gateway address and the NAT table", || converged(&host));
+    wait_until("healthy", || {
+        let h = health(&host);
+        h["up"] == true && h.get("error").is_none()
+    });
+    assert_eq!(
+        in_ns(&host, &["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "1"
+    );
+    let h = health(&host);
+    assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
+
+    // ovs-vswitchd restarted: the tap device comes back bare; the agent restores it.
+    host.restart_vswitchd();
+    wait_until("the address restored after a vswitchd restart", || {
+        converged(&host)
+    });
+
+    // ovsdb-server restarted: the agent reconnects and follows changes again.
+    host.restart_ovsdb();
+    let no_nat = WEB.replace(r#""nat":true"#, r#""nat":false"#);
+    let key = format!(
+        "external_ids:ovsnet-vlan-web={}",
+        serde_json::to_string(&no_nat).unwrap()
+    );
+    wait_until("ovsdb-server back", || {
+        host.try_vsctl(&["--no-wait", "show"]).is_ok()
+    });
+    host.vsctl(&["--no-wait", "set", "Bridge", "br-ovsnet", &key]);
+    wait_until("the table removed once no VLAN wants NAT", || {
+        table(&host).is_empty()
+    });
+    let with_nat = format!(
+        "external_ids:ovsnet-vlan-web={}",
+        serde_json::to_string(WEB).unwrap()
+    );
+    host.vsctl(&["--no-wait", "set", "Bridge", "br-ovsnet", &with_nat]);
+    wait_until("NAT back", || converged(&host));
+
+    // SIGTERM: a clean exit, health says down, the dataplane stays.
+    assert_eq!(agent.stop(), Some(0));
+    assert_eq!(health(&host)["up"], false);
+    assert!(converged(&host), "the kernel state outlives the agent");
+
+    // Started again: nothing is added twice.
+    let _again = Agent::start(&host, None);
+    wait_until("healthy again", || health(&host)["up"] == true);
+    assert_eq!(gateway_addresses(&host), ["10.10.0.1/16"]);
+    assert_eq!(table(&host).matches("masquerade").count(), 1);
+    assert_eq!(
+        in_ns(&host, &["nft", "list", "tables"])
+            .matches("ovsnet")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_host_without_nft_gets_a_health_error_naming_it() {
+    let host = OvsHost::start();
+    write_intent(&host);
+    // A PATH with neither nft nor dnsmasq: only the agent itself is given by path.
+    let _agent = Agent::start(&host, Some("/nonexistent"));
+    wait_until("a health error", || {
+        health(&host)["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("`nft` is not installed"))
+    });
+    // The gateway address does not need nft and is there regardless.
+    wait_until("the gateway address", || {
+        gateway_addresses(&host) == ["10.10.0.1/16"]
+    });
+}
