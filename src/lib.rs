@@ -7,17 +7,22 @@
 
 pub mod agent;
 pub mod apply;
+pub mod attach;
 pub mod cli;
 pub mod desire;
 pub mod diff;
+pub mod docker;
+pub mod fanout;
 pub mod gateway;
 pub mod intent;
 pub mod lab;
+pub mod linux;
 pub mod observe;
 pub mod offline;
 pub mod ovsdb;
 pub mod plan;
 pub mod planfile;
+pub mod plugin;
 pub mod render;
 pub mod state;
 pub mod topology;

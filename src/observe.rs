@@ -67,7 +67,8 @@ pub fn observe_with(client: &mut Client) -> Result<ObservedHost, ObserveError> {
     Ok(ObservedHost { system, state })
 }
 
-const SYSTEM_COLUMNS: [&str; 6] = [
+const SYSTEM_COLUMNS: [&str; 7] = [
+    "external_ids",
     "_uuid",
     "next_cfg",
     "cur_cfg",
@@ -126,6 +127,9 @@ impl Reader<'_> {
             iface_types: self.strings(row, "iface_types")?,
             ovs_version: self.string(row, "ovs_version")?,
             schema_version: String::new(),
+            agent: self
+                .map(row, "external_ids")?
+                .remove(crate::agent::health::KEY),
         })
     }
 

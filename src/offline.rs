@@ -3,21 +3,16 @@
 //!
 //! Planning runs on worker threads while the caller renders (when hosts are big enough
 //! to be worth handing over), so a 1,000-host mesh keeps every core busy, yet at most a
-//! few hosts' plans exist at any moment: output streams
-//! and memory stays flat however large the cluster. Worker `w` of `n` plans the hosts at
-//! positions `w`, `w + n`, … and sends each down its own small bounded channel; the
-//! caller takes them round-robin, which restores file order without sorting or
-//! buffering. This module does no I/O; whatever `sink` does with a plan is the caller's.
+//! few hosts' plans exist at any moment: output streams and memory stays flat however
+//! large the cluster. The threads, the order and the bound are [`crate::fanout`]'s, the
+//! one fan-out every per-host loop uses. This module does no I/O; whatever `sink` does
+//! with a plan is the caller's.
 
 use crate::desire::desire_host;
+use crate::fanout::{self, Flow};
 use crate::plan::{self, HostPlan, PlanError};
 use crate::state::ObservedHost;
 use crate::topology::{Analysis, Topology};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-
-/// Plans per worker that may wait for the caller: enough to ride out uneven hosts,
-/// few enough that memory does not grow with the cluster.
-const QUEUE: usize = 2;
 
 /// One host to plan: its index in the topology's file order and the endpoint to report.
 #[derive(Clone, Debug)]
@@ -59,48 +54,16 @@ fn each_host_on<E: From<PlanError>>(
     hosts: &[HostRef],
     mut sink: impl FnMut(HostPlan) -> Result<(), E>,
 ) -> Result<(), E> {
-    let workers = workers.min(hosts.len());
-    if workers <= 1 {
-        for host in hosts {
-            sink(plan_host(topology, analysis, host)?)?;
-        }
-        return Ok(());
-    }
-    std::thread::scope(|scope| {
-        let receivers: Vec<Receiver<Result<HostPlan, PlanError>>> = (0..workers)
-            .map(|w| {
-                let (send, receive) = sync_channel(QUEUE);
-                let share = hosts.iter().skip(w).step_by(workers);
-                scope.spawn(move || work(topology, analysis, share, &send));
-                receive
-            })
-            .collect();
-        // Returning early drops the receivers, which makes every worker's next send fail
-        // and the worker stop; the scope then joins them.
-        for position in 0..hosts.len() {
-            let planned = receivers[position % workers]
-                .recv()
-                .map_err(|_| PlanError::Bug("an offline planning worker stopped".into()))?;
+    fanout::ordered(
+        hosts,
+        workers,
+        |host| plan_host(topology, analysis, host),
+        |_, planned| -> Result<Flow, E> {
             sink(planned?)?;
-        }
-        Ok(())
-    })
-}
-
-/// A worker's loop: plan each host of its share and send it on, until done or unwanted.
-fn work<'a>(
-    topology: &Topology,
-    analysis: &Analysis,
-    share: impl Iterator<Item = &'a HostRef>,
-    send: &SyncSender<Result<HostPlan, PlanError>>,
-) {
-    for host in share {
-        let planned = plan_host(topology, analysis, host);
-        let failed = planned.is_err();
-        if send.send(planned).is_err() || failed {
-            return;
-        }
-    }
+            Ok(Flow::Continue)
+        },
+    )?;
+    Ok(())
 }
 
 /// One host's offline plan.

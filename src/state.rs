@@ -427,6 +427,9 @@ pub struct SystemInfo {
     pub ovs_version: Option<String>,
     /// Version of the `Open_vSwitch` database schema.
     pub schema_version: String,
+    /// The host agent's health (`external_ids:ovsnet-agent`, JSON), when it reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// What one host's Open vSwitch holds now.

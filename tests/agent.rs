@@ -17,6 +17,11 @@ const WEB: &str = r#"{"dhcp":false,"gateway":"10.10.0.1","id":10,"nat":true,"ran
 
 /// The fabric and the host intent, as apply writes them.
 fn write_intent(host: &OvsHost) {
+    write_bridge(host);
+    write_gateway_port(host);
+}
+
+fn write_bridge(host: &OvsHost) {
     let vlan = format!(
         "external_ids:ovsnet-vlan-web={}",
         serde_json::to_string(WEB).unwrap()
@@ -36,6 +41,12 @@ fn write_intent(host: &OvsHost) {
         "external_ids:ovsnet-underlay-ip=198.18.0.1",
         "external_ids:ovsnet-mtu=1446",
         &vlan,
+    ]);
+}
+
+/// The gateway port, as apply writes it.
+fn write_gateway_port(host: &OvsHost) {
+    host.vsctl(&[
         "--",
         "add-port",
         "br-ovsnet",
@@ -131,6 +142,10 @@ fn gateway_addresses(host: &OvsHost) -> Vec<String> {
         .collect()
 }
 
+fn ifindex(host: &OvsHost) -> String {
+    in_ns(host, &["cat", "/sys/class/net/ovsgw-10/ifindex"])
+}
+
 fn table(host: &OvsHost) -> String {
     in_ns(host, &["nft", "list", "table", "inet", "ovsnet"])
 }
@@ -171,9 +186,21 @@ fn the_agent_realizes_the_gateway_and_nat_and_survives_faults() {
     let h = health(&host);
     assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
 
-    // ovs-vswitchd restarted: the tap device comes back bare; the agent restores it.
+    // ovs-vswitchd restarted: the userspace datapath keeps its tap devices (persistent),
+    // so nothing is lost; the agent's state still holds afterwards.
     host.restart_vswitchd();
-    wait_until("the address restored after a vswitchd restart", || {
+    wait_until("converged after a vswitchd restart", || converged(&host));
+
+    // The gateway device recreated bare (the port deleted and added again, as a
+    // kernel-datapath restart does): the monitor update makes the agent restore it.
+    let before = ifindex(&host);
+    host.vsctl(&["del-port", "br-ovsnet", "ovsgw-10"]);
+    write_gateway_port(&host);
+    wait_until("a new gateway device", || {
+        let now = ifindex(&host);
+        !now.is_empty() && now != before
+    });
+    wait_until("the address restored on the new device", || {
         converged(&host)
     });
 

@@ -60,4 +60,16 @@ fn every_host_gets_the_same_gateway_port_and_a_second_plan_is_empty() {
     assert_eq!(macs[0], macs[1], "one gateway MAC on every host");
     let again = ovsnet(&["plan", &file, "--detailed-exitcode"]);
     again.expect_code(0, "nothing left to do");
+    // No agent runs on these switches: the plan says so for every host with a gateway.
+    for host in ["host-a", "host-b"] {
+        let sentence = format!("no agent has reported on `{host}`");
+        assert!(again.stdout.contains(&sentence), "{}", again.stdout);
+    }
+    let show = ovsnet(&["show", &file]);
+    show.expect_code(0, "show");
+    assert!(
+        show.stdout.contains("agent: none has reported"),
+        "{}",
+        show.stdout
+    );
 }

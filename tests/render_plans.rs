@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ovsnet::plan::{
-    Action, AttrChange, Change, Conflict, Context, Guard, HostPlan, LeftAlone, Mode, Plan,
-    Preflight, SwitchLag, FORMAT_VERSION,
+    Action, AgentWarning, AttrChange, Change, Conflict, Context, Guard, HostPlan, LeftAlone, Mode,
+    Plan, Preflight, SwitchLag, FORMAT_VERSION,
 };
 use ovsnet::render::{self, Format};
 use ovsnet::state::{Kind, Ownership, Value};
@@ -235,7 +235,9 @@ fn host(i: usize, changes: Vec<Change>) -> HostPlan {
         conflicts: Vec::new(),
         preflight: Vec::new(),
         left_alone: Vec::new(),
+        containers: Vec::new(),
         switch_lag: None,
+        agent: None,
     }
 }
 
@@ -349,6 +351,17 @@ fn switch_lag() -> Plan {
     plan
 }
 
+/// A converged cluster whose host-a agent is down and host-c agent failing: not folded
+/// away, warned about, so a reviewer sees the host side is not served.
+fn agent_unwell() -> Plan {
+    let mut plan = no_changes();
+    plan.hosts[0].agent = Some(AgentWarning::Down);
+    plan.hosts[2].agent = Some(AgentWarning::Failing {
+        error: "`nft` is not installed\nhelp: install the Debian package `nftables`".into(),
+    });
+    plan
+}
+
 /// A lab plan where host-b has a foreign port in the way, host-c lacks geneve, and
 /// host-a has foreign rows and another cluster's bridge, left alone.
 fn blocked() -> Plan {
@@ -387,12 +400,14 @@ fn blocked() -> Plan {
             name: "gnv-host-a".into(),
             owner: Ownership::Foreign,
             blocks_delete_of: None,
+            blocks_vlan: None,
         },
         Conflict {
             kind: Kind::Port,
             name: "veth-app".into(),
             owner: Ownership::Foreign,
             blocks_delete_of: Some("br-old".into()),
+            blocks_vlan: None,
         },
     ];
     hosts[2].preflight = vec![Preflight {
@@ -413,6 +428,7 @@ fn fixtures() -> Vec<(&'static str, Plan)> {
         ("no_changes", no_changes()),
         ("blocked", blocked()),
         ("switch_lag", switch_lag()),
+        ("agent_unwell", agent_unwell()),
     ]
 }
 

@@ -6,26 +6,11 @@
 //! naming the row and key, and that gateway or port is left out rather than guessed.
 
 use crate::gateway::MARK_VLAN;
+use crate::intent::{HostIntent as BridgeIntent, VlanIntent};
 use crate::state::{HostState, Row, MARK_ROLE};
 use ipnet::Ipv4Net;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-
-/// `ovsnet-vlan-<name>` on the bridge: the VLAN's intent for this host.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-struct VlanKey {
-    id: u16,
-    subnet: Ipv4Net,
-    #[serde(default)]
-    gateway: Option<Ipv4Addr>,
-    #[serde(default)]
-    range: Option<Ipv4Net>,
-    #[serde(default)]
-    dhcp: bool,
-    #[serde(default)]
-    nat: bool,
-}
 
 /// What one gateway port must serve.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,30 +122,24 @@ fn parsed<T: std::str::FromStr>(row: &Row, key: &str, intent: &mut HostIntent) -
     }
 }
 
-fn vlan_keys(row: &Row, intent: &mut HostIntent) -> BTreeMap<String, VlanKey> {
-    let mut out = BTreeMap::new();
-    for (key, value) in &row.attrs {
-        let Some(name) = key.strip_prefix("external_ids:ovsnet-vlan-") else {
-            continue;
-        };
-        let crate::state::Value::Str(text) = value else {
-            continue;
-        };
-        match serde_json::from_str::<VlanKey>(text) {
-            Ok(v) => {
-                out.insert(name.to_string(), v);
-            }
-            Err(e) => intent.problems.push((
-                row.name.clone(),
-                format!("ovsnet-vlan-{name}"),
-                e.to_string(),
-            )),
+/// The VLAN entries of the bridge, read by the one reader of those keys
+/// ([`crate::intent`]); unreadable ones become problems naming the key.
+fn vlan_keys(row: &Row, intent: &mut HostIntent) -> BTreeMap<String, VlanIntent> {
+    let entries = row.attrs.iter().filter_map(|(key, value)| {
+        let key = key.strip_prefix("external_ids:")?;
+        match value {
+            crate::state::Value::Str(text) => Some((key, text.as_str())),
+            _ => None,
         }
+    });
+    let read = BridgeIntent::from_external_ids(entries);
+    for (key, why) in read.unreadable {
+        intent.problems.push((row.name.clone(), key, why));
     }
-    out
+    read.vlans
 }
 
-fn gateway(row: &Row, vlans: &BTreeMap<String, VlanKey>, intent: &mut HostIntent) {
+fn gateway(row: &Row, vlans: &BTreeMap<String, VlanIntent>, intent: &mut HostIntent) {
     let Some(vlan) = row.external_id(MARK_VLAN) else {
         return;
     };
@@ -183,8 +162,8 @@ fn gateway(row: &Row, vlans: &BTreeMap<String, VlanKey>, intent: &mut HostIntent
         id: key.id,
         address,
         range: key.range,
-        dhcp: key.dhcp,
-        nat: key.nat,
+        dhcp: key.dhcp == Some(true),
+        nat: key.nat == Some(true),
     };
     intent.gateways.insert(row.name.clone(), gw);
 }

@@ -160,35 +160,30 @@ pub fn converge_host(
     converge(desired, &mut switch, start, options)
 }
 
-/// Converges every host in parallel (one thread and one connection each); results in
-/// input order. One host's failure never stops another.
+/// Converges every host, at most `parallel` at once (one connection each, through
+/// [`crate::fanout`]); results in input order. One host's failure never stops another.
 pub fn converge_all(
     hosts: &[(DesiredHost, Option<&HostPlan>)],
+    parallel: usize,
     options: &ApplyOptions,
 ) -> Vec<Result<Converged, ConvergeError>> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = hosts
-            .iter()
-            .map(|(desired, reviewed)| {
-                scope.spawn(move || {
-                    let start = reviewed.map_or(Start::Fresh, Start::Reviewed);
-                    converge_host(desired, start, options)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(hosts)
-            .map(|(handle, (desired, _))| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(ConvergeError::Apply(ApplyError::Bug {
-                        host: desired.name.clone(),
-                        detail: "the converge thread panicked".into(),
-                    }))
-                })
-            })
-            .collect()
-    })
+    let mut results = Vec::with_capacity(hosts.len());
+    let ran = crate::fanout::ordered::<_, _, std::convert::Infallible>(
+        hosts,
+        parallel,
+        |(desired, reviewed)| {
+            let start = reviewed.map_or(Start::Fresh, Start::Reviewed);
+            converge_host(desired, start, options)
+        },
+        |_, result| {
+            results.push(result);
+            Ok(crate::fanout::Flow::Continue)
+        },
+    );
+    if let Err(never) = ran {
+        match never {}
+    }
+    results
 }
 
 #[cfg(test)]

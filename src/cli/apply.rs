@@ -3,12 +3,14 @@
 //! re-checks the fingerprint, applies, waits, checks interfaces and verifies).
 //! A host without changes is still settled: its switch must have taken what its database holds.
 
-use super::args::ApplyArgs;
+use super::args::{ApplyArgs, ApplyFormat};
 use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, load_text, Loaded};
 use super::plan::{header, plan_hosts, select_mode};
+use super::progress::Progress;
 use super::{use_color, Coded, Exit};
-use crate::apply::{converge_host, ApplyOptions, Start};
+use crate::apply::rollout::{rollout, Outcome, Rollout, Work};
+use crate::apply::ApplyOptions;
 use crate::desire::desire_host;
 use crate::plan::{self, HostPlan, Mode, Plan};
 use std::io::{BufRead, IsTerminal, Write};
@@ -16,7 +18,13 @@ use std::time::Duration;
 
 /// `ovsnet apply TOPOLOGY|PLANFILE`.
 pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
-    let color = use_color(&args.color, true);
+    let json = args.format == ApplyFormat::Json;
+    let color = use_color(&args.color, true) && !json;
+    if json && !args.auto_approve {
+        return Err(Coded::usage(
+            "`--format json` cannot ask for confirmation\nhelp: pass `--auto-approve`",
+        ));
+    }
     let timeout = Duration::from_secs(args.target.timeout);
     let text = std::fs::read_to_string(&args.input)
         .map_err(|e| Coded::invalid(format!("cannot read `{}`: {e}", args.input.display())))?;
@@ -25,9 +33,11 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
     } else {
         fresh_plan(&args, text, timeout)?
     };
-    let mut out = std::io::stdout().lock();
-    crate::render::render_to(crate::render::Format::Text, &plan, &mut out, color)?;
-    out.flush()?;
+    if !json {
+        let mut out = std::io::stdout().lock();
+        crate::render::render_to(crate::render::Format::Text, &plan, &mut out, color)?;
+        out.flush()?;
+    }
     if let Some(blocked) = plan.hosts.iter().find(|h| h.is_blocked()) {
         failures.push(anyhow::anyhow!(
             "host `{}` has conflicts or lacks features; nothing applied there",
@@ -44,17 +54,29 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
         cfg_timeout: Duration::from_secs(args.switch_timeout),
         request_timeout: timeout,
     };
-    let results = apply_all(&loaded, &targets, &ready, &options);
-    for (host, result) in ready.iter().zip(results) {
-        match result {
-            Ok(0) => {}
-            Ok(n) => println!(
-                "{}: applied {n} change(s); verified: the plan is now empty",
-                host.host
-            ),
-            // Every error of `apply_one` already names its host.
-            Err(err) => failures.push(err),
+    let how = Rollout {
+        parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
+        canary: usize::try_from(args.canary).unwrap_or(usize::MAX),
+        rollback: !args.no_rollback,
+    };
+    let progress = Progress::new(json, std::io::stderr().is_terminal());
+    let hosts = work_of(&loaded, &targets, &ready)?;
+    let outcomes = rollout(&hosts, &how, &options, &|e| progress.event(e));
+    progress.done(&outcomes);
+    let mut not_applied = Vec::new();
+    for ((desired, _), outcome) in hosts.iter().zip(&outcomes) {
+        match outcome {
+            Outcome::Converged(_) => {}
+            // Already printed, naming the host, as it happened.
+            Outcome::Failed { .. } => failures.push(anyhow::anyhow!("")),
+            Outcome::NotApplied => not_applied.push(format!("`{}`", desired.name)),
         }
+    }
+    if !not_applied.is_empty() {
+        eprintln!(
+            "error: not applied (the rollout stopped after a failure): {}",
+            not_applied.join(", ")
+        );
     }
     finish(
         failures,
@@ -172,53 +194,24 @@ fn confirm(hosts: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies every host's plan in parallel (a host without changes is only settled);
-/// each result counts the changes applied.
-fn apply_all(
+/// Each ready host's desired state (pointed at its target's endpoint) and reviewed plan.
+fn work_of<'a>(
     loaded: &Loaded,
     targets: &[Target],
-    work: &[&HostPlan],
-    options: &ApplyOptions,
-) -> Vec<anyhow::Result<usize>> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = work
-            .iter()
-            .map(|host| {
-                let target = targets.iter().find(|t| t.name == host.host);
-                scope.spawn(move || {
-                    let target = target.ok_or_else(|| {
-                        anyhow::anyhow!("bug: no target for host `{}`", host.host)
-                    })?;
-                    apply_one(loaded, target, host, options)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(work)
-            .map(|(h, host)| {
-                h.join().unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!(
-                        "host `{}`: bug: the apply thread panicked",
-                        host.host
-                    ))
-                })
-            })
-            .collect()
-    })
-}
-
-fn apply_one(
-    loaded: &Loaded,
-    target: &Target,
-    host: &HostPlan,
-    options: &ApplyOptions,
-) -> anyhow::Result<usize> {
-    let mut desired = desire_host(&loaded.topology, &loaded.analysis, target.index);
-    desired.endpoint = target.endpoint.clone();
-    // Every `ConvergeError` names its host.
-    let done = converge_host(&desired, Start::Reviewed(host), options)?;
-    Ok(done.plan.changes.len())
+    ready: &[&'a HostPlan],
+) -> anyhow::Result<Vec<Work<'a>>> {
+    ready
+        .iter()
+        .map(|host| {
+            let target = targets
+                .iter()
+                .find(|t| t.name == host.host)
+                .ok_or_else(|| anyhow::anyhow!("bug: no target for host `{}`", host.host))?;
+            let mut desired = desire_host(&loaded.topology, &loaded.analysis, target.index);
+            desired.endpoint = target.endpoint.clone();
+            Ok((desired, Some(*host)))
+        })
+        .collect()
 }
 
 fn finish(failures: Vec<anyhow::Error>, done: &str) -> anyhow::Result<Exit> {
@@ -227,7 +220,11 @@ fn finish(failures: Vec<anyhow::Error>, done: &str) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     for failure in &failures {
-        eprintln!("error: {failure:#}");
+        let text = format!("{failure:#}");
+        // Empty: already printed as it happened.
+        if !text.is_empty() {
+            eprintln!("error: {text}");
+        }
     }
     Err(Coded {
         exit: Exit::Failure,

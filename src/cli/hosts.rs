@@ -63,25 +63,25 @@ pub fn targets(topology: &Topology, args: &TargetArgs) -> anyhow::Result<Vec<Tar
     Ok(targets)
 }
 
-/// Observes every target in parallel, in target order.
+/// Observes every target, [`crate::apply::rollout::DEFAULT_PARALLEL`] at once (the one
+/// fan-out), in target order.
 pub fn observe_all(targets: &[Target], timeout: Duration) -> Vec<anyhow::Result<ObservedHost>> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = targets
-            .iter()
-            .map(|t| scope.spawn(move || observe(&t.endpoint, timeout)))
-            .collect();
-        handles
-            .into_iter()
-            .zip(targets)
-            .map(|(handle, target)| match handle.join() {
-                // Every observe error names the endpoint already.
-                Ok(result) => result
-                    .map_err(|e| anyhow::Error::new(e).context(format!("host `{}`", target.name))),
-                Err(_) => Err(anyhow::anyhow!(
-                    "bug: observing host `{}` panicked",
-                    target.name
-                )),
-            })
-            .collect()
-    })
+    let mut observed = Vec::with_capacity(targets.len());
+    let ran = crate::fanout::ordered::<_, _, std::convert::Infallible>(
+        targets,
+        crate::apply::rollout::DEFAULT_PARALLEL,
+        // Every observe error names the endpoint already.
+        |t| {
+            observe(&t.endpoint, timeout)
+                .map_err(|e| anyhow::Error::new(e).context(format!("host `{}`", t.name)))
+        },
+        |_, result| {
+            observed.push(result);
+            Ok(crate::fanout::Flow::Continue)
+        },
+    );
+    if let Err(never) = ran {
+        match never {}
+    }
+    observed
 }

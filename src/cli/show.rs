@@ -85,6 +85,7 @@ fn write_host_text(out: &mut dyn Write, host: &ShownHost, cluster: &str) -> std:
         sys.cur_cfg,
         sys.next_cfg
     )?;
+    write_agent(out, host.host, sys.agent.as_deref())?;
     for bridge in observed.state.bridges.values() {
         writeln!(
             out,
@@ -119,6 +120,33 @@ fn write_host_text(out: &mut dyn Write, host: &ShownHost, cluster: &str) -> std:
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The agent's health line, and a warning when it is down or failing.
+fn write_agent(out: &mut dyn Write, host: &str, health: Option<&str>) -> std::io::Result<()> {
+    let Some(text) = health else {
+        return writeln!(out, "  agent: none has reported");
+    };
+    let Some(h) = crate::agent::health::parse(text) else {
+        return writeln!(
+            out,
+            "  warning: the agent's health key is unreadable: {text}"
+        );
+    };
+    let state = if h.up { "up" } else { "down" };
+    writeln!(
+        out,
+        "  agent: {state}, version {}, pid {}, last reconcile {} (unix time)",
+        h.version, h.pid, h.last_reconcile
+    )?;
+    if !h.up {
+        writeln!(out, "  warning: the agent on `{host}` is down")?;
+    }
+    if let Some(error) = &h.error {
+        let error = error.replace('\n', " ");
+        writeln!(out, "  warning: the agent on `{host}` is failing: {error}")?;
     }
     Ok(())
 }

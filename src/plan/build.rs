@@ -5,12 +5,21 @@
 //! both → update if a managed attribute differs; only desired → create;
 //! only observed and ours → delete; only observed and not ours → left alone.
 //! A wanted name held by a row we do not own is a conflict, and the host stops there.
+//! Container ports (role `container`) are ours but the host's: only observed and ours
+//! and a container → shown, never changed or deleted; they block a plan that removes
+//! their VLAN or the bridge under them.
 
 use super::fingerprint::fingerprint;
 use super::preflight::preflight;
-use super::{Action, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone, SwitchLag};
+use super::{
+    Action, AgentWarning, AttrChange, Change, Conflict, ContainerRow, Guard, HostPlan, LeftAlone,
+    SwitchLag,
+};
+use crate::attach::host::marks::{ADDRESS as MARK_ADDRESS, VLAN as MARK_VLAN};
+use crate::intent::{VlanIntent, KEY_VLAN_PREFIX};
 use crate::state::{
-    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Row,
+    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Role, Row,
+    Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +31,27 @@ pub enum PlanError {
     Bug(String),
 }
 
+/// The agent's state as the plan warns about it: only for a host that needs an agent
+/// (some VLAN has a gateway there). A stale heartbeat is not judged here (no clock).
+fn agent_warning(desired: &DesiredHost, health: Option<&str>) -> Option<AgentWarning> {
+    let needs_agent = desired.state.bridges.values().any(|b| {
+        b.ports
+            .values()
+            .any(|p| p.row.external_id(crate::state::MARK_ROLE) == Some("gateway"))
+    });
+    if !needs_agent {
+        return None;
+    }
+    let Some(text) = health else {
+        return Some(AgentWarning::Missing);
+    };
+    match crate::agent::health::parse(text) {
+        None => Some(AgentWarning::Unreadable),
+        Some(h) if !h.up => Some(AgentWarning::Down),
+        Some(h) => h.error.map(|error| AgentWarning::Failing { error }),
+    }
+}
+
 /// Plans one host: the changes that turn `observed` into `desired`.
 pub fn build(desired: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
     build_owned(desired.clone(), observed)
@@ -31,6 +61,23 @@ pub fn build(desired: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan,
 /// create move into the plan instead of being copied, which halves the allocations of a
 /// large offline plan.
 pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
+    if desired.state.bridges.is_empty() {
+        return Err(PlanError::Bug(format!(
+            "no bridge desired on host `{}`",
+            desired.name
+        )));
+    }
+    plan_rows(desired, observed)
+}
+
+/// The plan back to an earlier state of this cluster's rows (a rollback): like
+/// [`build`], except that `previous` may hold no bridge at all, as a host did before
+/// its first apply; every row of ours is then deleted.
+pub fn build_back(previous: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
+    plan_rows(previous.clone(), observed)
+}
+
+fn plan_rows(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
     let mut plan = HostPlan {
         fingerprint: fingerprint(observed),
         preflight: preflight(&desired.requirements, &observed.system),
@@ -38,16 +85,14 @@ pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<Host
             next_cfg: observed.system.next_cfg,
             cur_cfg: observed.system.cur_cfg,
         }),
+        // An offline plan observed nothing (no `Open_vSwitch` row): nothing to judge.
+        agent: (!observed.system.uuid.is_empty())
+            .then(|| agent_warning(&desired, observed.system.agent.as_deref()))
+            .flatten(),
         host: desired.name,
         endpoint: desired.endpoint,
         ..HostPlan::default()
     };
-    if desired.state.bridges.is_empty() {
-        return Err(PlanError::Bug(format!(
-            "no bridge desired on host `{}`",
-            plan.host
-        )));
-    }
     // Room for a change and a guard per desired row up front: a 1,000-host mesh has
     // 2,000 rows per host, and growing by doubling would copy them all twice over.
     let rows = row_count(&desired.state);
@@ -139,6 +184,9 @@ impl Planner<'_> {
                 continue;
             }
             match have_port.row.ownership(self.cluster) {
+                Ownership::Ours if have_port.row.role() == Some(Role::Container) => {
+                    self.container(have_port, &want.row);
+                }
                 Ownership::Ours => self.delete_port(have_port, &have.row),
                 owner => self.leave_alone(Kind::Port, &have_port.row, Some(&have.row), owner),
             }
@@ -286,10 +334,14 @@ impl Planner<'_> {
             return;
         }
         // Deleting a bridge takes every port on it; refuse while someone else's sit there.
+        // Container ports are ours but the host's: they block the delete as foreign ones do.
         let foreign: Vec<&Port> = have
             .ports
             .values()
-            .filter(|p| p.row.ownership(self.cluster) != Ownership::Ours)
+            .filter(|p| {
+                p.row.ownership(self.cluster) != Ownership::Ours
+                    || p.row.role() == Some(Role::Container)
+            })
             .collect();
         if !foreign.is_empty() {
             for port in foreign {
@@ -298,6 +350,7 @@ impl Planner<'_> {
                     name: port.row.name.clone(),
                     owner: port.row.ownership(self.cluster),
                     blocks_delete_of: Some(have.row.name.clone()),
+                    blocks_vlan: None,
                 });
             }
             return;
@@ -358,6 +411,62 @@ impl Planner<'_> {
             name: name.to_string(),
             owner,
             blocks_delete_of: None,
+            blocks_vlan: None,
+        });
+    }
+
+    /// A container port on our bridge: shown, never changed or deleted. It blocks a plan
+    /// that removes its VLAN; one outside this host's range, or broken, is reported.
+    fn container(&mut self, port: &Port, want_bridge: &Row) {
+        let vlan = port
+            .row
+            .external_id(MARK_VLAN)
+            .unwrap_or_default()
+            .to_string();
+        let address = port
+            .row
+            .external_id(MARK_ADDRESS)
+            .unwrap_or_default()
+            .to_string();
+        let key = format!("external_ids:{KEY_VLAN_PREFIX}{vlan}");
+        let intent = match want_bridge.attrs.get(&key) {
+            Some(Value::Str(json)) => serde_json::from_str::<VlanIntent>(json).ok(),
+            _ => None,
+        };
+        let stale = port.interfaces.values().find_map(|i| {
+            let rt = i.runtime.as_ref()?;
+            match (&rt.error, rt.ofport) {
+                (Some(e), _) if !e.is_empty() => Some(e.clone()),
+                (_, Some(-1)) => Some("ofport is -1".to_string()),
+                _ => None,
+            }
+        });
+        let problem = match &intent {
+            None => {
+                self.plan.conflicts.push(Conflict {
+                    kind: Kind::Port,
+                    name: port.row.name.clone(),
+                    owner: Ownership::Ours,
+                    blocks_delete_of: None,
+                    blocks_vlan: Some(vlan.clone()),
+                });
+                Some(format!("VLAN `{vlan}` is not declared"))
+            }
+            Some(intent) => {
+                let inside = address
+                    .parse::<ipnet::Ipv4Net>()
+                    .ok()
+                    .zip(intent.range)
+                    .is_some_and(|(a, r)| r.contains(&a.addr()));
+                (!inside).then(|| format!("address {address} is outside this host's range"))
+            }
+        };
+        self.plan.containers.push(ContainerRow {
+            port: port.row.name.clone(),
+            vlan,
+            address,
+            state: if stale.is_some() { "stale" } else { "ok" }.to_string(),
+            problem: stale.or(problem),
         });
     }
 
@@ -870,5 +979,75 @@ mod switch_lag_tests {
     fn a_switch_that_caught_up_is_not() {
         let plan = build(&desired(), &observed(7, 7)).expect("plan");
         assert_eq!(plan.switch_lag, None);
+    }
+}
+
+#[cfg(test)]
+mod agent_warning_tests {
+    use super::*;
+    use crate::state::{Port, Value};
+
+    fn desired(gateway: bool) -> DesiredHost {
+        let mut ports = BTreeMap::new();
+        if gateway {
+            let row = Row::named("ovsgw-10")
+                .with("external_ids:ovsnet-role", Value::Str("gateway".into()));
+            ports.insert(
+                "ovsgw-10".to_string(),
+                Port {
+                    row,
+                    ..Port::default()
+                },
+            );
+        }
+        let bridge = Bridge {
+            row: Row::named("br-ovsnet"),
+            ports,
+        };
+        DesiredHost {
+            name: "a".into(),
+            cluster: "demo".into(),
+            state: HostState {
+                bridges: BTreeMap::from([("br-ovsnet".to_string(), bridge)]),
+            },
+            ..DesiredHost::default()
+        }
+    }
+
+    fn live(health: Option<&str>) -> ObservedHost {
+        let mut observed = ObservedHost::default();
+        observed.system.uuid = "u".into();
+        observed.system.agent = health.map(str::to_string);
+        observed
+    }
+
+    fn warning(gateway: bool, observed: &ObservedHost) -> Option<AgentWarning> {
+        build(&desired(gateway), observed).expect("plan").agent
+    }
+
+    #[test]
+    fn each_agent_state_gives_its_warning() {
+        let up = r#"{"last_reconcile":1,"pid":1,"up":true,"version":"0.1.0"}"#;
+        let down = r#"{"last_reconcile":1,"pid":1,"up":false,"version":"0.1.0"}"#;
+        let failing = r#"{"error":"boom","last_reconcile":1,"pid":1,"up":true,"version":"0.1.0"}"#;
+        assert_eq!(warning(true, &live(None)), Some(AgentWarning::Missing));
+        assert_eq!(warning(true, &live(Some(up))), None);
+        assert_eq!(warning(true, &live(Some(down))), Some(AgentWarning::Down));
+        assert_eq!(
+            warning(true, &live(Some(failing))),
+            Some(AgentWarning::Failing {
+                error: "boom".into()
+            })
+        );
+        assert_eq!(
+            warning(true, &live(Some("{"))),
+            Some(AgentWarning::Unreadable)
+        );
+    }
+
+    #[test]
+    fn no_gateway_or_nothing_observed_means_no_warning() {
+        assert_eq!(warning(false, &live(None)), None);
+        assert_eq!(warning(true, &ObservedHost::default()), None, "offline");
     }
 }

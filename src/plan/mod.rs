@@ -12,7 +12,7 @@ mod fingerprint;
 mod preflight;
 pub mod simulate;
 
-pub use build::{build, build_owned, diff_attrs, PlanError};
+pub use build::{build, build_back, build_owned, diff_attrs, PlanError};
 pub use context::context;
 
 pub use fingerprint::{fingerprint, RowHasher};
@@ -107,6 +107,26 @@ pub struct Conflict {
     /// bridge, which the plan would delete (and the port with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks_delete_of: Option<String>,
+    /// When set, the row is a container port on this VLAN, which the plan would remove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks_vlan: Option<String>,
+}
+
+/// A container port on the host: the host's, never changed or deleted by the fabric.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRow {
+    /// Port name.
+    pub port: String,
+    /// Its VLAN's name.
+    pub vlan: String,
+    /// Its address (CIDR).
+    pub address: String,
+    /// `ok` or `stale`.
+    pub state: String,
+    /// What is wrong: stale (the switch's error), or outside this host's range, or on
+    /// a VLAN the topology no longer declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A row ovsnet saw and will not touch.
@@ -153,10 +173,34 @@ pub struct HostPlan {
     pub preflight: Vec<Preflight>,
     /// Rows seen and left alone.
     pub left_alone: Vec<LeftAlone>,
+    /// Container ports on the host (attach, the Docker plugin): shown, never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerRow>,
     /// Set when ovs-vswitchd had not applied the database's latest configuration when
     /// observed: what the plan compares against may not be running yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_lag: Option<SwitchLag>,
+    /// Set when the host needs its agent (it has gateways) and the agent is not
+    /// reported up and well (`external_ids:ovsnet-agent` on the `Open_vSwitch` row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentWarning>,
+}
+
+/// What is wrong with a host's agent, as its health key says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "agent")]
+pub enum AgentWarning {
+    /// No agent has ever reported on this host.
+    Missing,
+    /// The agent stopped (it reported `up: false`).
+    Down,
+    /// The agent runs and its last reconcile failed.
+    Failing {
+        /// The error it reported.
+        error: String,
+    },
+    /// The health key is not the agent's JSON.
+    Unreadable,
 }
 
 /// ovs-vswitchd behind its database: `cur_cfg` below `next_cfg`.
@@ -169,9 +213,14 @@ pub struct SwitchLag {
 }
 
 impl HostPlan {
-    /// Whether a reader must look at this host: changes, blockers or a lagging switch.
+    /// Whether a reader must look at this host: changes, blockers, a lagging switch or
+    /// an agent that is needed and not well.
     pub fn needs_attention(&self) -> bool {
-        !self.changes.is_empty() || self.is_blocked() || self.switch_lag.is_some()
+        !self.changes.is_empty()
+            || self.is_blocked()
+            || self.switch_lag.is_some()
+            || self.agent.is_some()
+            || self.containers.iter().any(|c| c.problem.is_some())
     }
 
     /// Whether apply may proceed on this host.

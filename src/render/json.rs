@@ -69,7 +69,7 @@ fn conflict_view(c: &Conflict) -> RowView<'_> {
     RowView {
         kind: c.kind,
         name: &c.name,
-        parent: c.blocks_delete_of.as_deref(),
+        parent: c.blocks_delete_of.as_deref().or(c.blocks_vlan.as_deref()),
         owner,
         owner_cluster,
     }
@@ -99,6 +99,9 @@ pub fn host_warnings(host: &HostPlan) -> Vec<String> {
     }
     if let Some(lag) = &host.switch_lag {
         warnings.push(super::lag_sentence(&host.host, lag));
+    }
+    if let Some(agent) = &host.agent {
+        warnings.push(super::agent_sentence(&host.host, agent));
     }
     for change in host.changes.iter().filter(|c| super::deletes_bridge(c)) {
         warnings.push(format!(
@@ -170,6 +173,9 @@ fn write_host<W: Write>(out: &mut W, host: &HostPlan) -> io::Result<()> {
         "left_alone",
         host.left_alone.iter().map(left_alone_view),
     )?;
+    if !host.containers.is_empty() {
+        rows(out, "containers", host.containers.iter())?;
+    }
     field(out, i, "warnings", &host_warnings(host), true)?;
     out.write_all(b"    }")
 }

@@ -195,6 +195,21 @@ pub(crate) fn lag_sentence(host: &str, lag: &crate::plan::SwitchLag) -> String {
     )
 }
 
+/// The one sentence every format uses for an agent that is needed and not well.
+pub(crate) fn agent_sentence(host: &str, warning: &crate::plan::AgentWarning) -> String {
+    use crate::plan::AgentWarning::*;
+    const WAITS: &str = "its gateways, NAT and published ports wait for `ovsnet agent`";
+    match warning {
+        Missing => format!("no agent has reported on `{host}`: {WAITS}"),
+        Down => format!("the agent on `{host}` is down: {WAITS}"),
+        Failing { error } => format!(
+            "the agent on `{host}` is failing: {}",
+            error.replace('\n', "; ")
+        ),
+        Unreadable => format!("the agent's health on `{host}` is unreadable: {WAITS}"),
+    }
+}
+
 /// Whether the change deletes a bridge (the markdown and text renderers warn about it).
 pub(crate) fn deletes_bridge(change: &Change) -> bool {
     change.action == Action::Delete && change.kind == Kind::Bridge
