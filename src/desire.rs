@@ -104,7 +104,7 @@ pub fn desire(topology: &Topology, analysis: &Analysis) -> Vec<DesiredHost> {
 /// The desired state of host `index` (file order). Panics if `index` is out of range.
 pub fn desire_host(topology: &Topology, analysis: &Analysis, index: usize) -> DesiredHost {
     let shared = Shared::of(topology, analysis);
-    let tunnels = named_tunnels(topology, &shared, analysis.neighbours(index));
+    let tunnels = named_tunnels(topology, &shared, &analysis.neighbours(index));
     assemble(topology, analysis, &shared, index, tunnels)
 }
 
@@ -276,7 +276,7 @@ pub fn visit_rows(
 ) {
     let shared = Shared::of(topology, analysis);
     let host = &topology.hosts[index];
-    let mut tunnels = named_tunnels(topology, &shared, analysis.neighbours(index));
+    let mut tunnels = named_tunnels(topology, &shared, &analysis.neighbours(index));
     tunnels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     visit(
         Kind::Bridge,

@@ -147,7 +147,7 @@ fn changed_peers(
     let mut head_changed = Vec::new();
     // HEAD's peers that BASE also has, as (BASE index, HEAD index), in BASE's order.
     let mut kept: Vec<(usize, usize)> = Vec::with_capacity(head.analysis.neighbours(i).len());
-    for &k in head.analysis.neighbours(i) {
+    for &k in head.analysis.neighbours(i).iter() {
         match in_base[k] {
             Some(m) => kept.push((m, k)),
             None => head_changed.push(k),
@@ -157,7 +157,7 @@ fn changed_peers(
     kept.sort_unstable();
     let mut base_changed = Vec::new();
     let mut kept = kept.into_iter().peekable();
-    for &m in base.analysis.neighbours(j) {
+    for &m in base.analysis.neighbours(j).iter() {
         while let Some(&(km, k)) = kept.peek() {
             if km >= m {
                 break;
