@@ -7,8 +7,10 @@
 
 pub mod agent;
 pub mod apply;
+pub mod attach;
 pub mod cli;
 pub mod desire;
+pub mod docker;
 pub mod fanout;
 pub mod gateway;
 pub mod intent;
@@ -19,6 +21,7 @@ pub mod offline;
 pub mod ovsdb;
 pub mod plan;
 pub mod planfile;
+pub mod plugin;
 pub mod render;
 pub mod state;
 pub mod topology;

@@ -364,6 +364,7 @@ fn a_blocked_plan_is_refused_without_contacting_the_host() {
         name: "vx-host-b".into(),
         owner: Ownership::Foreign,
         blocks_delete_of: None,
+        blocks_vlan: None,
     });
     let err = apply_host(&plan, "unix:/nonexistent/db.sock", &options()).expect_err("blocked");
     assert!(

@@ -235,6 +235,7 @@ fn host(i: usize, changes: Vec<Change>) -> HostPlan {
         conflicts: Vec::new(),
         preflight: Vec::new(),
         left_alone: Vec::new(),
+        containers: Vec::new(),
         switch_lag: None,
         agent: None,
     }
@@ -399,12 +400,14 @@ fn blocked() -> Plan {
             name: "gnv-host-a".into(),
             owner: Ownership::Foreign,
             blocks_delete_of: None,
+            blocks_vlan: None,
         },
         Conflict {
             kind: Kind::Port,
             name: "veth-app".into(),
             owner: Ownership::Foreign,
             blocks_delete_of: Some("br-old".into()),
+            blocks_vlan: None,
         },
     ];
     hosts[2].preflight = vec![Preflight {

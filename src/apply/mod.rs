@@ -24,6 +24,7 @@ pub use converge::{
     converge, converge_all, converge_host, ConvergeError, Converged, Start, Switch,
 };
 pub use executor::{Executor, OvsdbExecutor, Recorder};
+pub use switch::judge_interface;
 use switch::{check_interfaces, wait_for_switch};
 pub use transaction::{guard_op, transaction};
 

@@ -87,7 +87,7 @@ pub(super) fn check_interfaces(
 /// `cur_cfg`, so once the switch caught up an interface without one was never opened;
 /// that is what happens when its bridge's datapath could not be opened (a `system`
 /// bridge without the kernel module), and OVS then writes no error on the interface.
-pub(super) fn judge_interface(name: &str, result: &Json) -> Result<Option<i64>, InterfaceFailure> {
+pub fn judge_interface(name: &str, result: &Json) -> Result<Option<i64>, InterfaceFailure> {
     let failure = |ofport, error: &str| InterfaceFailure {
         name: name.to_string(),
         ofport,

@@ -68,6 +68,23 @@ pub enum Command {
         #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
         ovsdb: String,
     },
+    /// Plug a container (a netns or a pid) into the overlay, from this host's range.
+    Attach(AttachArgs),
+    /// Unplug containers: their ports and both veth ends.
+    Detach(DetachArgs),
+    /// List the containers on hosts, with their state (`ok` or `stale`).
+    Containers {
+        #[command(flatten)]
+        on: OnHost,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+    /// Remove stale container ports (their namespace is gone) and free their addresses.
+    Gc {
+        #[command(flatten)]
+        on: OnHost,
+    },
     /// A whole cluster on this machine, in network namespaces.
     Lab {
         /// What to do.
@@ -254,4 +271,68 @@ pub enum GraphFormat {
     Mermaid,
     /// Graphviz.
     Dot,
+}
+
+/// Which host's OVSDB a host-side command works on: `--ovsdb` on the host itself, or a
+/// topology with `--lab --host NAME` in the lab.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OnHost {
+    /// Topology file (with `--lab`; then `--host` picks the host).
+    pub topology: Option<PathBuf>,
+    /// The local OVSDB endpoint (`unix:/var/run/openvswitch/db.sock`).
+    #[arg(long, value_name = "ENDPOINT", conflicts_with = "topology")]
+    pub ovsdb: Option<String>,
+    /// Point at the one-machine lab (`ovsnet lab up`).
+    #[arg(long, requires = "topology")]
+    pub lab: bool,
+    /// The lab host (repeatable for `containers`).
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+    /// Seconds to wait for OVSDB and the switch.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `ovsnet attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub on: OnHost,
+    /// The VLAN's name.
+    #[arg(long)]
+    pub vlan: String,
+    /// The container's named network namespace.
+    #[arg(long, conflicts_with = "pid", required_unless_present = "pid")]
+    pub netns: Option<String>,
+    /// A process whose network namespace is the container's.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// A wanted address (in this host's range, free).
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// A wanted MAC (`02:00:00:00:00:01`).
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// The interface name inside the container.
+    #[arg(long, default_value = "eth0")]
+    pub ifname: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+}
+
+/// `ovsnet detach`.
+#[derive(Debug, Args)]
+pub struct DetachArgs {
+    #[command(flatten)]
+    pub on: OnHost,
+    /// Every port of this named namespace.
+    #[arg(long, conflicts_with_all = ["pid", "port"], required_unless_present_any = ["pid", "port"])]
+    pub netns: Option<String>,
+    /// Every port of this process.
+    #[arg(long, conflicts_with = "port")]
+    pub pid: Option<u32>,
+    /// One port by name.
+    #[arg(long)]
+    pub port: Option<String>,
 }

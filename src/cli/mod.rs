@@ -6,6 +6,7 @@
 mod agent;
 mod apply;
 mod args;
+mod attach;
 mod docs;
 mod hosts;
 mod lab;
@@ -101,6 +102,10 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
         } => show::show(&topology, &target, format),
         Command::Graph { topology, format } => show::graph(&topology, format),
         Command::Diff { base, head, output } => plan::diff(&base, &head, &output),
+        Command::Attach(args) => attach::attach(args),
+        Command::Detach(args) => attach::detach(args),
+        Command::Containers { on, format } => attach::containers(on, format),
+        Command::Gc { on } => attach::gc(on),
         Command::Lab { action } => lab::lab(action),
         Command::Agent { ovsdb } => agent::agent(&ovsdb),
         Command::Completions { shell } => {

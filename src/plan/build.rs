@@ -5,14 +5,21 @@
 //! both → update if a managed attribute differs; only desired → create;
 //! only observed and ours → delete; only observed and not ours → left alone.
 //! A wanted name held by a row we do not own is a conflict, and the host stops there.
+//! Container ports (role `container`) are ours but the host's: only observed and ours
+//! and a container → shown, never changed or deleted; they block a plan that removes
+//! their VLAN or the bridge under them.
 
 use super::fingerprint::fingerprint;
 use super::preflight::preflight;
 use super::{
-    Action, AgentWarning, AttrChange, Change, Conflict, Guard, HostPlan, LeftAlone, SwitchLag,
+    Action, AgentWarning, AttrChange, Change, Conflict, ContainerRow, Guard, HostPlan, LeftAlone,
+    SwitchLag,
 };
+use crate::attach::host::marks::{ADDRESS as MARK_ADDRESS, VLAN as MARK_VLAN};
+use crate::intent::{VlanIntent, KEY_VLAN_PREFIX};
 use crate::state::{
-    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Row,
+    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Role, Row,
+    Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -177,6 +184,9 @@ impl Planner<'_> {
                 continue;
             }
             match have_port.row.ownership(self.cluster) {
+                Ownership::Ours if have_port.row.role() == Some(Role::Container) => {
+                    self.container(have_port, &want.row);
+                }
                 Ownership::Ours => self.delete_port(have_port, &have.row),
                 owner => self.leave_alone(Kind::Port, &have_port.row, Some(&have.row), owner),
             }
@@ -324,10 +334,14 @@ impl Planner<'_> {
             return;
         }
         // Deleting a bridge takes every port on it; refuse while someone else's sit there.
+        // Container ports are ours but the host's: they block the delete as foreign ones do.
         let foreign: Vec<&Port> = have
             .ports
             .values()
-            .filter(|p| p.row.ownership(self.cluster) != Ownership::Ours)
+            .filter(|p| {
+                p.row.ownership(self.cluster) != Ownership::Ours
+                    || p.row.role() == Some(Role::Container)
+            })
             .collect();
         if !foreign.is_empty() {
             for port in foreign {
@@ -336,6 +350,7 @@ impl Planner<'_> {
                     name: port.row.name.clone(),
                     owner: port.row.ownership(self.cluster),
                     blocks_delete_of: Some(have.row.name.clone()),
+                    blocks_vlan: None,
                 });
             }
             return;
@@ -396,6 +411,62 @@ impl Planner<'_> {
             name: name.to_string(),
             owner,
             blocks_delete_of: None,
+            blocks_vlan: None,
+        });
+    }
+
+    /// A container port on our bridge: shown, never changed or deleted. It blocks a plan
+    /// that removes its VLAN; one outside this host's range, or broken, is reported.
+    fn container(&mut self, port: &Port, want_bridge: &Row) {
+        let vlan = port
+            .row
+            .external_id(MARK_VLAN)
+            .unwrap_or_default()
+            .to_string();
+        let address = port
+            .row
+            .external_id(MARK_ADDRESS)
+            .unwrap_or_default()
+            .to_string();
+        let key = format!("external_ids:{KEY_VLAN_PREFIX}{vlan}");
+        let intent = match want_bridge.attrs.get(&key) {
+            Some(Value::Str(json)) => serde_json::from_str::<VlanIntent>(json).ok(),
+            _ => None,
+        };
+        let stale = port.interfaces.values().find_map(|i| {
+            let rt = i.runtime.as_ref()?;
+            match (&rt.error, rt.ofport) {
+                (Some(e), _) if !e.is_empty() => Some(e.clone()),
+                (_, Some(-1)) => Some("ofport is -1".to_string()),
+                _ => None,
+            }
+        });
+        let problem = match &intent {
+            None => {
+                self.plan.conflicts.push(Conflict {
+                    kind: Kind::Port,
+                    name: port.row.name.clone(),
+                    owner: Ownership::Ours,
+                    blocks_delete_of: None,
+                    blocks_vlan: Some(vlan.clone()),
+                });
+                Some(format!("VLAN `{vlan}` is not declared"))
+            }
+            Some(intent) => {
+                let inside = address
+                    .parse::<ipnet::Ipv4Net>()
+                    .ok()
+                    .zip(intent.range)
+                    .is_some_and(|(a, r)| r.contains(&a.addr()));
+                (!inside).then(|| format!("address {address} is outside this host's range"))
+            }
+        };
+        self.plan.containers.push(ContainerRow {
+            port: port.row.name.clone(),
+            vlan,
+            address,
+            state: if stale.is_some() { "stale" } else { "ok" }.to_string(),
+            problem: stale.or(problem),
         });
     }
 

@@ -107,6 +107,26 @@ pub struct Conflict {
     /// bridge, which the plan would delete (and the port with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks_delete_of: Option<String>,
+    /// When set, the row is a container port on this VLAN, which the plan would remove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks_vlan: Option<String>,
+}
+
+/// A container port on the host: the host's, never changed or deleted by the fabric.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRow {
+    /// Port name.
+    pub port: String,
+    /// Its VLAN's name.
+    pub vlan: String,
+    /// Its address (CIDR).
+    pub address: String,
+    /// `ok` or `stale`.
+    pub state: String,
+    /// What is wrong: stale (the switch's error), or outside this host's range, or on
+    /// a VLAN the topology no longer declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A row ovsnet saw and will not touch.
@@ -153,6 +173,9 @@ pub struct HostPlan {
     pub preflight: Vec<Preflight>,
     /// Rows seen and left alone.
     pub left_alone: Vec<LeftAlone>,
+    /// Container ports on the host (attach, the Docker plugin): shown, never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerRow>,
     /// Set when ovs-vswitchd had not applied the database's latest configuration when
     /// observed: what the plan compares against may not be running yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +220,7 @@ impl HostPlan {
             || self.is_blocked()
             || self.switch_lag.is_some()
             || self.agent.is_some()
+            || self.containers.iter().any(|c| c.problem.is_some())
     }
 
     /// Whether apply may proceed on this host.

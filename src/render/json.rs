@@ -69,7 +69,7 @@ fn conflict_view(c: &Conflict) -> RowView<'_> {
     RowView {
         kind: c.kind,
         name: &c.name,
-        parent: c.blocks_delete_of.as_deref(),
+        parent: c.blocks_delete_of.as_deref().or(c.blocks_vlan.as_deref()),
         owner,
         owner_cluster,
     }
@@ -173,6 +173,9 @@ fn write_host<W: Write>(out: &mut W, host: &HostPlan) -> io::Result<()> {
         "left_alone",
         host.left_alone.iter().map(left_alone_view),
     )?;
+    if !host.containers.is_empty() {
+        rows(out, "containers", host.containers.iter())?;
+    }
     field(out, i, "warnings", &host_warnings(host), true)?;
     out.write_all(b"    }")
 }

@@ -487,12 +487,18 @@ fn host_block(host: &HostPlan, condensed: bool, budget: usize) -> Option<String>
     }
     for c in &host.conflicts {
         let owner = super::text::owner_phrase(&c.owner);
-        let blocks = c.blocks_delete_of.as_deref().map_or(String::new(), |b| {
+        let mut blocks = c.blocks_delete_of.as_deref().map_or(String::new(), |b| {
             format!(
                 " and sits on bridge {}, which this plan would delete",
                 code(b)
             )
         });
+        if let Some(vlan) = &c.blocks_vlan {
+            blocks = format!(
+                ", a container on VLAN {}, which this plan would remove",
+                code(vlan)
+            );
+        }
         let _ = writeln!(
             s,
             "- **conflict**: {} {} is {owner}{blocks}",
@@ -514,6 +520,17 @@ fn host_block(host: &HostPlan, condensed: bool, budget: usize) -> Option<String>
     s.push_str("```diff\n");
     diff_listing(&mut s, &host.changes, condensed, budget)?;
     left_alone_listing(&mut s, host, condensed);
+    for c in &host.containers {
+        let _ = write!(
+            s,
+            "  container {}  (VLAN {}, {}): {}",
+            c.port, c.vlan, c.address, c.state
+        );
+        if let Some(problem) = &c.problem {
+            let _ = write!(s, ", {problem}");
+        }
+        s.push('\n');
+    }
     s.push_str("```\n");
     if condensed {
         s.push_str("\n_Attribute values cut to fit the comment._\n");

@@ -79,6 +79,18 @@ impl<'a> TextRenderer<'a> {
     fn conflict(&mut self, conflict: &Conflict) -> io::Result<()> {
         self.out.write_all(b"  ")?;
         self.paint(RED, "! conflict:")?;
+        if let Some(vlan) = &conflict.blocks_vlan {
+            writeln!(
+                self.out,
+                " container port `{}` is on VLAN `{vlan}`, which this plan would remove",
+                conflict.name
+            )?;
+            return writeln!(
+                self.out,
+                "      help: detach it first (`ovsnet detach --port {}`), or keep the VLAN",
+                conflict.name
+            );
+        }
         if let Some(bridge) = &conflict.blocks_delete_of {
             writeln!(
                 self.out,
@@ -179,6 +191,19 @@ impl<'a> TextRenderer<'a> {
     }
 
     fn left_alone(&mut self, host: &HostPlan) -> io::Result<()> {
+        for c in &host.containers {
+            self.out.write_all(b"  ")?;
+            self.paint(DIM, "=")?;
+            write!(
+                self.out,
+                " container {}  (VLAN {}, {}): {}",
+                c.port, c.vlan, c.address, c.state
+            )?;
+            if let Some(problem) = &c.problem {
+                write!(self.out, ", {problem}")?;
+            }
+            writeln!(self.out)?;
+        }
         for row in &host.left_alone {
             self.out.write_all(b"  ")?;
             self.paint(DIM, "=")?;
@@ -216,6 +241,33 @@ impl<'a> TextRenderer<'a> {
                     self.out,
                     ", and {} more",
                     host.left_alone.len() - FOLDED_NAMES
+                )?;
+            }
+            self.out.write_all(b")")?;
+        }
+        if !host.containers.is_empty() {
+            let stale = host
+                .containers
+                .iter()
+                .filter(|c| c.state == "stale")
+                .count();
+            let names: Vec<&str> = host
+                .containers
+                .iter()
+                .take(FOLDED_NAMES)
+                .map(|c| c.port.as_str())
+                .collect();
+            write!(
+                self.out,
+                " ({}, {stale} stale: {}",
+                plural(host.containers.len(), "container"),
+                names.join(", ")
+            )?;
+            if host.containers.len() > FOLDED_NAMES {
+                write!(
+                    self.out,
+                    ", and {} more",
+                    host.containers.len() - FOLDED_NAMES
                 )?;
             }
             self.out.write_all(b")")?;

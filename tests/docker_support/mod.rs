@@ -1,0 +1,217 @@
+//! Helpers for the tests that drive the real Docker engine: a test image built locally
+//! (no registry: `docker import` of a busybox-static rootfs), guards that remove every
+//! container, network and image a test created (pass or fail), and the `docker` CLI as
+//! the independent client. Nothing here touches an object the test did not create:
+//! docker0, the engine's own networks and other people's containers stay as they were.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Debian's busybox-static (scripts/install-deps.sh installs it).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// A name unique to this process and call: `ovsnet-t<pid>-<tag><n>`.
+pub fn unique(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("ovsnet-t{}-{tag}{n}", std::process::id())
+}
+
+/// What a `docker` command did.
+#[derive(Debug)]
+pub struct Ran {
+    /// Exit status 0.
+    pub ok: bool,
+    /// Standard output, trimmed.
+    pub stdout: String,
+    /// Standard error, trimmed.
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Panics with both streams unless the command succeeded; returns stdout.
+    pub fn expect_ok(self, what: &str) -> String {
+        assert!(self.ok, "{what} failed:\n{}\n{}", self.stdout, self.stderr);
+        self.stdout
+    }
+}
+
+fn ran(output: Output) -> Ran {
+    Ran {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+    }
+}
+
+/// Runs `docker ARGS`.
+pub fn docker(args: &[&str]) -> Ran {
+    ran(Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the docker CLI runs (install docker.io)"))
+}
+
+/// Whether the engine answers; the Docker tests fail (never skip) when it does not.
+pub fn require_engine() {
+    let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
+    assert!(
+        info.ok && !info.stdout.is_empty(),
+        "the Docker engine must be running for this test: {}",
+        info.stderr
+    );
+}
+
+/// A local image made of busybox-static alone, tagged uniquely, removed on drop.
+pub struct Image {
+    /// `repo:tag`.
+    pub tag: String,
+}
+
+impl Image {
+    /// `docker import` of a rootfs holding `/bin/busybox` and a link per applet.
+    pub fn build() -> Image {
+        require_engine();
+        let rootfs = tempfile::tempdir().expect("temp dir");
+        let bin = rootfs.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir bin");
+        std::fs::create_dir_all(rootfs.path().join("tmp")).expect("mkdir tmp");
+        std::fs::create_dir_all(rootfs.path().join("www")).expect("mkdir www");
+        std::fs::copy(BUSYBOX, bin.join("busybox")).expect("copy busybox-static");
+        let list = Command::new(BUSYBOX)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" && !applet.is_empty() {
+                std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
+            }
+        }
+        std::fs::write(rootfs.path().join("www/index.html"), "ovsnet\n").expect("index");
+        let tag = format!("{}:local", unique("img"));
+        let image = Image { tag };
+        import(rootfs.path(), &image.tag);
+        image
+    }
+}
+
+fn import(rootfs: &Path, tag: &str) {
+    let mut tar = Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(rootfs)
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar runs");
+    let stdout = tar.stdout.take().expect("piped");
+    let out = Command::new("docker")
+        .args(["import", "-c", r#"CMD ["/bin/sh"]"#, "-", tag])
+        .stdin(stdout)
+        .output()
+        .expect("docker import runs");
+    assert!(tar.wait().expect("tar exits").success(), "tar failed");
+    assert!(
+        out.status.success(),
+        "docker import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = docker(&["image", "rm", "-f", &self.tag]);
+    }
+}
+
+/// Every container and network a test created, removed on drop (containers first).
+#[derive(Default)]
+pub struct Objects {
+    containers: Mutex<Vec<String>>,
+    networks: Mutex<Vec<String>>,
+}
+
+impl Objects {
+    /// A new, empty set.
+    pub fn new() -> Objects {
+        Objects::default()
+    }
+
+    /// A unique container name, remembered for removal.
+    pub fn container(&self, tag: &str) -> String {
+        let name = unique(tag);
+        self.containers
+            .lock()
+            .expect("not poisoned")
+            .push(name.clone());
+        name
+    }
+
+    /// A unique network name, remembered for removal.
+    pub fn network(&self, tag: &str) -> String {
+        let name = unique(tag);
+        self.networks
+            .lock()
+            .expect("not poisoned")
+            .push(name.clone());
+        name
+    }
+
+    /// Removes every remembered container now (they are forgotten).
+    pub fn remove_containers(&self) {
+        let names: Vec<String> = self
+            .containers
+            .lock()
+            .expect("not poisoned")
+            .drain(..)
+            .collect();
+        for chunk in names.chunks(32) {
+            let mut args = vec!["rm", "-f"];
+            args.extend(chunk.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+    }
+
+    /// Removes every remembered network now (they are forgotten).
+    pub fn remove_networks(&self) {
+        let names: Vec<String> = self
+            .networks
+            .lock()
+            .expect("not poisoned")
+            .drain(..)
+            .collect();
+        for name in names {
+            let _ = docker(&["network", "rm", &name]);
+        }
+    }
+}
+
+impl Drop for Objects {
+    fn drop(&mut self) {
+        self.remove_containers();
+        self.remove_networks();
+    }
+}
+
+/// The engine's own networks and docker0 as they are now, to compare at the end.
+pub fn engine_fingerprint() -> String {
+    let networks = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "type=builtin",
+        "--format",
+        "{{.ID}} {{.Name}} {{.Driver}}",
+    ])
+    .expect_ok("docker network ls");
+    let docker0 = Command::new("ip")
+        .args(["-o", "addr", "show", "dev", "docker0"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    format!("{networks}\n{docker0}")
+}
