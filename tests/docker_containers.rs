@@ -180,6 +180,38 @@ fn containers_get_this_hosts_addresses_talk_and_leave_nothing() {
         "{held:?}"
     );
 
+    // A reconcile pass names the containers on their ports (the protocol never does).
+    let engine = ovsnet::docker::engine::Engine::new(
+        ovsnet::docker::engine::DEFAULT_SOCKET,
+        Duration::from_secs(10),
+    );
+    let probe = Plugin::new(
+        Config {
+            name: name.clone(),
+            ovsdb: host.endpoint(),
+            timeout: Duration::from_secs(20),
+        },
+        Box::new(AttachPorts {
+            host_netns: Netns::Named(host.netns().to_string()),
+            engine_netns: Netns::Current,
+            timeout: Duration::from_secs(20),
+        }),
+    );
+    let report = ovsnet::plugin::reconcile::reconcile(&probe, &engine, Duration::from_secs(30), 0)
+        .expect("a pass");
+    assert_eq!(report, Default::default(), "a pass removed live state");
+    let id_a = docker(&["inspect", "--format", "{{.Id}}", &a]).expect_ok("inspect");
+    let marks = host.vsctl(&[
+        "--no-wait",
+        "find",
+        "Port",
+        &format!("external_ids:ovsnet-docker={id_a}"),
+    ]);
+    assert!(
+        marks.contains(&id_a),
+        "container {id_a} not recorded on its port"
+    );
+
     // --ip outside this host's range is refused in the docker command's output.
     let stray = objects.container("stray");
     let out = docker(&[
@@ -338,16 +370,23 @@ fn docker_run_to_first_ping() {
     .expect_ok("create");
     let target = run(&objects, &image, &net, &[]);
     let target_ip = address(&target).split('/').next().unwrap().to_string();
-    let docker0 = docker(&[
-        "network",
-        "inspect",
-        "bridge",
-        "--format",
-        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-    ])
-    .expect_ok("bridge gateway");
+    // docker0's address, read, never changed (the engine's IPAM config may omit it).
+    let out = std::process::Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "dev", "docker0"])
+        .output()
+        .expect("ip runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let docker0 = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .expect("docker0 has an IPv4 address")
+        .to_string();
     let time = |network: &str, ip: &str| {
-        let script = format!("until ping -c 1 -W 1 {ip} >/dev/null; do :; done");
+        let script = format!(
+            "i=0; until ping -c 1 -W 1 {ip} >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; done"
+        );
         let start = std::time::Instant::now();
         docker(&[
             "run",
@@ -378,4 +417,91 @@ fn docker_run_to_first_ping() {
     objects.remove_containers();
     drop(objects);
     drop(serving);
+}
+
+/// `ovsnet attach --docker` as an operator runs it on the host (here: inside the
+/// namespace the switch runs in, as on a real host where both share one).
+fn ovsnet_in(host: &OvsHost, args: &[&str]) -> docker_support::Ran {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", host.netns(), env!("CARGO_BIN_EXE_ovsnet")])
+        .args(args)
+        .output()
+        .expect("ovsnet runs");
+    docker_support::Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    }
+}
+
+#[test]
+fn attach_docker_plugs_a_network_none_container_and_detach_removes_it() {
+    require_engine();
+    let image = Image::build();
+    let host = host();
+    let objects = Objects::new();
+    let a = run(&objects, &image, "none", &[]);
+    let b = run(&objects, &image, "none", &[]);
+    let ep = host.endpoint();
+    let out = ovsnet_in(
+        &host,
+        &[
+            "attach", "--ovsdb", &ep, "--vlan", "web", "--docker", &a, "--format", "json",
+        ],
+    );
+    assert!(out.ok, "{}", out.stderr);
+    let attached: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let addr_a = attached["address"].as_str().unwrap().to_string();
+    assert!(
+        addr_a.starts_with("10.10.1.") && addr_a.ends_with("/16"),
+        "{addr_a}"
+    );
+    ovsnet_in(
+        &host,
+        &[
+            "attach",
+            "--ovsdb",
+            &ep,
+            "--vlan",
+            "web",
+            "--docker",
+            &b,
+            "--ip",
+            "10.10.1.77",
+        ],
+    )
+    .expect_ok("attach b");
+    assert_eq!(address(&a), addr_a);
+    assert_eq!(exec(&a, "cat /sys/class/net/eth0/mtu"), "1446");
+    exec(&a, "ping -c 2 -W 5 10.10.1.77");
+    let missing = ovsnet_in(
+        &host,
+        &[
+            "attach",
+            "--ovsdb",
+            &ep,
+            "--vlan",
+            "web",
+            "--docker",
+            "ovsnet-no-such-container",
+        ],
+    );
+    assert!(
+        !missing.ok
+            && missing
+                .stderr
+                .contains("no Docker container `ovsnet-no-such-container`"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(ports(&host).len(), 2);
+    ovsnet_in(&host, &["detach", "--ovsdb", &ep, "--docker", &a]).expect_ok("detach");
+    assert_eq!(ports(&host).len(), 1);
+    assert_eq!(
+        exec(&a, "ls /sys/class/net"),
+        "lo",
+        "detach left the interface"
+    );
+    drop(objects);
+    drop(image);
 }

@@ -338,3 +338,59 @@ fn at_start_the_plugin_forgets_networks_docker_no_longer_has() {
     runner.join().expect("runner").expect("served");
     assert!(!socket_path(&name).exists());
 }
+
+#[test]
+fn ovsnet_agent_serves_the_plugin_and_removes_its_socket_on_sigterm() {
+    require_engine();
+    let host = host(false);
+    let name = unique("agent");
+    // The agent runs inside the switch's namespace (its nftables table and addresses stay
+    // there); the plugin socket is a file, so the engine reaches it all the same.
+    let mut agent = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            host.netns(),
+            env!("CARGO_BIN_EXE_ovsnet"),
+            "agent",
+            "--ovsdb",
+        ])
+        .arg(host.endpoint())
+        .args(["--docker-plugin", &name])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the agent starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !socket_path(&name).exists() {
+        if std::time::Instant::now() > deadline {
+            let _ = agent.kill();
+            panic!("the agent never opened the plugin socket");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let objects = Objects::new();
+    let web = objects.network("web");
+    let made = docker(&[
+        "network",
+        "create",
+        "-d",
+        &name,
+        "--ipam-driver",
+        &name,
+        "-o",
+        "vlan=web",
+        &web,
+    ]);
+    let removed = made.ok && docker(&["network", "rm", &web]).ok;
+    let left = records(&host);
+    // SIGTERM (`ip netns exec` execs the agent, so the child's pid is the agent's).
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    let status = agent.wait().expect("the agent exits");
+    assert!(made.ok, "{}", made.stderr);
+    assert!(removed && left.is_empty(), "{left:?}");
+    assert!(status.success(), "{status}");
+    assert!(
+        !socket_path(&name).exists(),
+        "the agent left its plugin socket"
+    );
+}

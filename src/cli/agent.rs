@@ -1,4 +1,5 @@
-//! `ovsnet agent`: parse the endpoint, stop on SIGTERM/SIGINT, run the reconciler.
+//! `ovsnet agent`: parse the endpoint, stop on SIGTERM/SIGINT, run the reconciler, and
+//! with `--docker-plugin NAME` serve the Docker plugin beside it on its own thread.
 
 use super::Exit;
 use crate::agent::{self, Config};
@@ -14,8 +15,12 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// Runs the agent until SIGTERM or SIGINT.
-pub fn agent(ovsdb: &str) -> anyhow::Result<Exit> {
+/// Runs the agent (and the Docker plugin, when named) until SIGTERM or SIGINT.
+pub fn agent(
+    ovsdb: &str,
+    docker_plugin: Option<&str>,
+    docker_socket: &std::path::Path,
+) -> anyhow::Result<Exit> {
     Endpoint::parse(ovsdb).map_err(|e| super::Coded::usage(e.to_string()))?;
     let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
     // SAFETY: installing a handler that only stores to an atomic.
@@ -27,6 +32,41 @@ pub fn agent(ovsdb: &str) -> anyhow::Result<Exit> {
         endpoint: ovsdb.to_string(),
         timeout: Duration::from_secs(10),
     };
-    agent::run(&config, &STOP).context("the agent stopped")?;
+    let plugin = docker_plugin.map(|name| spawn_plugin(name, ovsdb, docker_socket));
+    let outcome = agent::run(&config, &STOP).context("the agent stopped");
+    STOP.store(true, Ordering::SeqCst);
+    if let Some(plugin) = plugin {
+        match plugin.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("error: the Docker plugin stopped: {e}"),
+            Err(_) => eprintln!("error: the Docker plugin thread panicked"),
+        }
+    }
+    outcome?;
     Ok(Exit::Success)
+}
+
+/// The plugin on its own thread: a first reconcile, the socket, then periodic passes.
+fn spawn_plugin(
+    name: &str,
+    ovsdb: &str,
+    docker_socket: &std::path::Path,
+) -> std::thread::JoinHandle<Result<(), crate::docker::server::ServeError>> {
+    use crate::linux::Netns;
+    use crate::plugin::{attached::AttachPorts, reconcile, Config as PluginConfig, Plugin};
+    let timeout = Duration::from_secs(20);
+    let ports = AttachPorts {
+        host_netns: Netns::Current,
+        engine_netns: Netns::Current,
+        timeout,
+    };
+    let config = PluginConfig {
+        name: name.to_string(),
+        ovsdb: ovsdb.to_string(),
+        timeout,
+    };
+    let plugin = std::sync::Arc::new(Plugin::new(config, Box::new(ports)));
+    let socket = crate::docker::server::socket_path(name);
+    let engine = crate::docker::engine::Engine::new(docker_socket, Duration::from_secs(10));
+    std::thread::spawn(move || reconcile::run(plugin, &socket, &engine, &STOP))
 }

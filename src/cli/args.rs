@@ -67,6 +67,13 @@ pub enum Command {
         /// The local OVSDB endpoint.
         #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
         ovsdb: String,
+        /// Also serve the Docker network and IPAM plugin on
+        /// `/run/docker/plugins/NAME.sock` (`-d NAME --ipam-driver NAME`).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "ovsnet")]
+        docker_plugin: Option<String>,
+        /// The Docker Engine API socket the plugin reconciles with.
+        #[arg(long, value_name = "PATH", default_value = crate::docker::engine::DEFAULT_SOCKET)]
+        docker_socket: std::path::PathBuf,
     },
     /// Plug a container (a netns or a pid) into the overlay, from this host's range.
     Attach(AttachArgs),
@@ -302,11 +309,18 @@ pub struct AttachArgs {
     #[arg(long)]
     pub vlan: String,
     /// The container's named network namespace.
-    #[arg(long, conflicts_with = "pid", required_unless_present = "pid")]
+    #[arg(long, conflicts_with_all = ["pid", "docker"], required_unless_present_any = ["pid", "docker"])]
     pub netns: Option<String>,
     /// A process whose network namespace is the container's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "docker")]
     pub pid: Option<u32>,
+    /// A running Docker container (name or ID), resolved through the Docker Engine API;
+    /// start it with `--network none`.
+    #[arg(long, value_name = "CONTAINER")]
+    pub docker: Option<String>,
+    /// The Docker Engine API socket (with `--docker`).
+    #[arg(long, value_name = "PATH", default_value = crate::docker::engine::DEFAULT_SOCKET)]
+    pub docker_socket: std::path::PathBuf,
     /// A wanted address (in this host's range, free).
     #[arg(long)]
     pub ip: Option<std::net::Ipv4Addr>,
@@ -327,11 +341,17 @@ pub struct DetachArgs {
     #[command(flatten)]
     pub on: OnHost,
     /// Every port of this named namespace.
-    #[arg(long, conflicts_with_all = ["pid", "port"], required_unless_present_any = ["pid", "port"])]
+    #[arg(long, conflicts_with_all = ["pid", "port", "docker"], required_unless_present_any = ["pid", "port", "docker"])]
     pub netns: Option<String>,
     /// Every port of this process.
-    #[arg(long, conflicts_with = "port")]
+    #[arg(long, conflicts_with_all = ["port", "docker"])]
     pub pid: Option<u32>,
+    /// Every port `attach --docker` gave this Docker container (name or ID).
+    #[arg(long, value_name = "CONTAINER", conflicts_with = "port")]
+    pub docker: Option<String>,
+    /// The Docker Engine API socket (with `--docker`).
+    #[arg(long, value_name = "PATH", default_value = crate::docker::engine::DEFAULT_SOCKET)]
+    pub docker_socket: std::path::PathBuf,
     /// One port by name.
     #[arg(long)]
     pub port: Option<String>,

@@ -77,10 +77,30 @@ fn connect(host: &HostRef, timeout: Duration) -> anyhow::Result<Client> {
 pub fn attach(args: AttachArgs) -> anyhow::Result<Exit> {
     let host = one_host(&args.on)?;
     let timeout = Duration::from_secs(args.on.timeout);
-    let (identity, target) = match (&args.netns, args.pid) {
-        (Some(name), _) => (Identity::Netns(name.clone()), Netns::Named(name.clone())),
-        (None, Some(pid)) => (Identity::Pid(pid), Netns::Pid(pid)),
-        (None, None) => return Err(Coded::usage("give `--netns NAME` or `--pid PID`")),
+    let (identity, target, who) = match (&args.netns, args.pid, &args.docker) {
+        (Some(name), _, _) => (
+            Identity::Netns(name.clone()),
+            Netns::Named(name.clone()),
+            format!("netns {name}"),
+        ),
+        (None, Some(pid), _) => (Identity::Pid(pid), Netns::Pid(pid), format!("pid {pid}")),
+        (None, None, Some(container)) => {
+            let found = engine(&args.docker_socket).container(container)?;
+            (
+                docker_identity(&found.id),
+                Netns::Pid(found.pid),
+                format!(
+                    "Docker container {} ({})",
+                    found.name,
+                    &found.id[..12.min(found.id.len())]
+                ),
+            )
+        }
+        (None, None, None) => {
+            return Err(Coded::usage(
+                "give `--netns NAME`, `--pid PID` or `--docker CONTAINER`",
+            ))
+        }
     };
     let mac = args.mac.as_deref().map(parse_mac).transpose()?;
     if args.ifname.is_empty() || args.ifname.len() > 15 || args.ifname.contains(['/', ' ']) {
@@ -104,11 +124,7 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Exit> {
     match args.format {
         ShowFormat::Json => println!("{}", serde_json::to_string(&attached)?),
         ShowFormat::Text => println!(
-            "attached {} as port {} on VLAN {} (tag {}): {} mac {}{}",
-            args.netns.map_or_else(
-                || format!("pid {}", args.pid.unwrap_or(0)),
-                |n| format!("netns {n}")
-            ),
+            "attached {who} as port {} on VLAN {} (tag {}): {} mac {}{}",
             attached.port,
             attached.vlan,
             attached.vlan_id,
@@ -120,6 +136,20 @@ pub fn attach(args: AttachArgs) -> anyhow::Result<Exit> {
         ),
     }
     Ok(Exit::Success)
+}
+
+/// The engine client of `--docker`.
+fn engine(socket: &std::path::Path) -> crate::docker::engine::Engine {
+    crate::docker::engine::Engine::new(socket, Duration::from_secs(10))
+}
+
+/// A container plugged in by `attach --docker` (not through the plugin: no endpoint).
+fn docker_identity(id: &str) -> Identity {
+    Identity::Docker {
+        container: id.to_string(),
+        endpoint: String::new(),
+        network: String::new(),
+    }
 }
 
 fn parse_mac(text: &str) -> anyhow::Result<[u8; 6]> {
@@ -142,11 +172,22 @@ fn parse_mac(text: &str) -> anyhow::Result<[u8; 6]> {
 /// `ovsnet detach`.
 pub fn detach(args: DetachArgs) -> anyhow::Result<Exit> {
     let host = one_host(&args.on)?;
-    let selector = match (&args.netns, args.pid, &args.port) {
-        (Some(name), _, _) => Selector::Identity(Identity::Netns(name.clone())),
-        (_, Some(pid), _) => Selector::Identity(Identity::Pid(pid)),
-        (_, _, Some(port)) => Selector::Port(port.clone()),
-        _ => return Err(Coded::usage("give `--netns`, `--pid` or `--port`")),
+    let selector = match (&args.netns, args.pid, &args.port, &args.docker) {
+        (Some(name), _, _, _) => Selector::Identity(Identity::Netns(name.clone())),
+        (_, Some(pid), _, _) => Selector::Identity(Identity::Pid(pid)),
+        (_, _, Some(port), _) => Selector::Port(port.clone()),
+        (_, _, _, Some(container)) => {
+            // A stopped container still has its ID; only a removed one must be named by ID.
+            let id = engine(&args.docker_socket)
+                .container_id(container)
+                .unwrap_or_else(|_| container.clone());
+            Selector::Identity(docker_identity(&id))
+        }
+        _ => {
+            return Err(Coded::usage(
+                "give `--netns`, `--pid`, `--port` or `--docker`",
+            ))
+        }
     };
     let mut client = connect(&host, Duration::from_secs(args.on.timeout))?;
     let netns = host.netns.clone().unwrap_or(Netns::Current);

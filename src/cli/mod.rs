@@ -107,7 +107,11 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Containers { on, format } => attach::containers(on, format),
         Command::Gc { on } => attach::gc(on),
         Command::Lab { action } => lab::lab(action),
-        Command::Agent { ovsdb } => agent::agent(&ovsdb),
+        Command::Agent {
+            ovsdb,
+            docker_plugin,
+            docker_socket,
+        } => agent::agent(&ovsdb, docker_plugin.as_deref(), &docker_socket),
         Command::Completions { shell } => {
             docs::completions(shell, &mut std::io::stdout().lock())?;
             Ok(Exit::Success)

@@ -129,6 +129,24 @@ impl Engine {
         })
     }
 
+    /// The full ID of container `name_or_id`, running or not.
+    pub fn container_id(&self, name_or_id: &str) -> Result<String, EngineError> {
+        let path = format!("/containers/{}/json", escape(name_or_id));
+        match self.get(&path) {
+            Ok(json) => json["Id"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or(EngineError::Protocol {
+                    path,
+                    detail: "no `Id`".into(),
+                }),
+            Err(EngineError::Status { status: 404, .. }) => {
+                Err(EngineError::NoSuchContainer(name_or_id.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every network the engine has.
     pub fn networks(&self) -> Result<Vec<Network>, EngineError> {
         let path = "/networks";

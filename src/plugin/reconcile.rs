@@ -13,6 +13,7 @@
 //! | network record | absent | forget the record, unplug its ports |
 //! | port with endpoint | endpoint listed on its network | keep |
 //! | port with endpoint, or without one | not listed | unplug, once older than the grace period |
+//! | port with endpoint | listed | keep; record the container's ID in `ovsnet-docker` |
 //! | anything foreign | - | never touched |
 //!
 //! The grace period covers a `docker run` in flight: an address is handed out before its
@@ -24,6 +25,9 @@ use super::{Plugin, PluginError};
 use crate::docker::engine::{Engine, EngineError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+/// The container identity mark attach writes (`ovsnet-docker`).
+const CONTAINER_MARK: &str = "ovsnet-docker";
 
 /// What one pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,8 +65,14 @@ pub fn reconcile(
         .collect();
     let (mut client, view) = plugin.view()?;
     let mut live: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Endpoint ID to container ID: the protocol never names the container, so its port
+    // is named by a pending identity until a pass learns the container from the engine.
+    let mut containers: BTreeMap<String, String> = BTreeMap::new();
     for id in view.networks.keys().filter(|id| docker.contains(*id)) {
         let endpoints = engine.network_endpoints(id)?;
+        for (container, endpoint) in &endpoints {
+            containers.insert(endpoint.clone(), container.clone());
+        }
         live.insert(id.clone(), endpoints.into_values().collect());
     }
     let mut report = Report::default();
@@ -71,6 +81,15 @@ pub fn reconcile(
         report.networks.push(id.clone());
     }
     for port in view.ports.iter().filter(|p| plugin.ours(p)) {
+        let known = port
+            .mark(host::ENDPOINT_MARK)
+            .and_then(|ep| containers.get(ep));
+        if let Some(container) = known {
+            if port.mark(CONTAINER_MARK) != Some(container.as_str()) {
+                host::mark_port(&mut client, &port.name, &[(CONTAINER_MARK, container)], &[])
+                    .map_err(PluginError::from)?;
+            }
+        }
         let age = port
             .mark(REQUESTED_MARK)
             .and_then(|t| t.parse::<u64>().ok())
