@@ -10,6 +10,7 @@ pub mod apply;
 pub mod attach;
 pub mod cli;
 pub mod desire;
+pub mod diff;
 pub mod docker;
 pub mod fanout;
 pub mod gateway;
