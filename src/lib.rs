@@ -23,6 +23,7 @@ pub mod ovsdb;
 pub mod plan;
 pub mod planfile;
 pub mod plugin;
+pub mod publish;
 pub mod render;
 pub mod state;
 pub mod topology;
