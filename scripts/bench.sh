@@ -6,8 +6,11 @@
 #            ovs-vsctl call, reset to empty between runs, ratios from the same run
 #   noop     a no-op `plan --lab` against a converged 10-host lab
 #   lab      `lab up` of 3 and 10 hosts, and which commands its time goes to
+#   rollout  apply to a 50-host lab mesh with --parallel 1, 4 and 16, interleaved in one
+#            run; every apply changes the tunnel key, so all 2,450 tunnel interfaces
+#            are updated each time (HOSTS overrides 50)
 #
-# Usage: scripts/bench.sh [plan] [apply] [noop] [lab]    (no argument: all of them)
+# Usage: scripts/bench.sh [plan] [apply] [noop] [lab] [rollout]    (no argument: all)
 # Environment: RUNS (default 3; medians are over RUNS runs), OVSNET (the binary; default:
 # built with `cargo build --release`), BENCH_SIZES (plan cases, default
 # "mesh:100 mesh:300 mesh:1000 chain:10000"), PORTS (apply, default 200).
@@ -323,6 +326,38 @@ bench_lab() {
     echo
 }
 
+bench_rollout() {
+    local hosts=${HOSTS:-50} topo="$WORK/rollout.yaml" i p t key=7000
+    lab_topology "$hosts" | sed "s/^cluster: bench$hosts$/cluster: roll$$/" >"$topo"
+    grep -q '^  key:' "$topo" || sed -i 's/^tunnel:$/tunnel:\n  key: 7000/' "$topo"
+    LABS+=("$topo")
+    export OVSNET_LAB_DIR="$WORK/lab"
+    "$OVSNET" lab up "$topo" >/dev/null
+    "$OVSNET" apply "$topo" --lab --auto-approve --no-color >/dev/null
+    echo "## Apply to a $hosts-host lab mesh by --parallel (every tunnel key changed each run)"
+    echo
+    echo "| --parallel | median s | all runs s |"
+    echo "| ---: | ---: | --- |"
+    for p in 1 4 16; do : >"$WORK/rollout.$p"; done
+    # Interleaved, so a neighbour's load on a shared machine falls on every setting alike.
+    for i in $(seq "$RUNS"); do
+        for p in 1 4 16; do
+            key=$((key + 1))
+            sed -i "s/^  key: .*/  key: $key/" "$topo"
+            t=$(time_ms "$OVSNET" apply "$topo" --lab --auto-approve --no-color --parallel "$p")
+            grep -q "apply complete" "$WORK/last.out" || { log "apply --parallel $p failed"; cat "$WORK/last.out" >&2; return 1; }
+            awk -v t="$t" 'BEGIN { printf "%.2f\n", t / 1000 }' >>"$WORK/rollout.$p"
+        done
+    done
+    for p in 1 4 16; do
+        printf '| %s | %s | %s |\n' "$p" "$(median <"$WORK/rollout.$p")" "$(tr '\n' ' ' <"$WORK/rollout.$p")"
+        log "rollout --parallel $p: median $(median <"$WORK/rollout.$p") s"
+    done
+    "$OVSNET" lab down "$topo" >/dev/null
+    unset OVSNET_LAB_DIR
+    echo
+}
+
 bench_noop() {
     local topo="$WORK/lab10.yaml" i t code
     lab_topology 10 >"$topo"
@@ -361,7 +396,7 @@ main() {
     GENERATE="$ROOT/target/release/examples/generate"
     [ -x "$GENERATE" ] || (cd "$ROOT" && cargo build --release --quiet --example generate)
     local parts=("$@")
-    [ ${#parts[@]} -gt 0 ] || parts=(plan apply noop lab)
+    [ ${#parts[@]} -gt 0 ] || parts=(plan apply noop lab rollout)
     machine
     local part
     for part in "${parts[@]}"; do
@@ -370,7 +405,8 @@ main() {
         apply) bench_apply ;;
         noop) bench_noop ;;
         lab) bench_lab ;;
-        *) log "unknown part: $part (plan, apply, noop, lab)"; exit 64 ;;
+        rollout) bench_rollout ;;
+        *) log "unknown part: $part (plan, apply, noop, lab, rollout)"; exit 64 ;;
         esac
     done
 }
