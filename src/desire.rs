@@ -9,7 +9,7 @@
 use crate::state::{
     Bridge, DesiredHost, HostState, Interface, Kind, Port, Requirements, Role, Row, Value,
 };
-use crate::topology::{Analysis, Host, Protection, Topology, TunnelKind};
+use crate::topology::{Analysis, BridgeSpec, Host, Protection, Topology, TunnelKind};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
@@ -103,58 +103,206 @@ pub fn desire(topology: &Topology, analysis: &Analysis) -> Vec<DesiredHost> {
 
 /// The desired state of host `index` (file order). Panics if `index` is out of range.
 pub fn desire_host(topology: &Topology, analysis: &Analysis, index: usize) -> DesiredHost {
-    let host = &topology.hosts[index];
-    let cluster = topology.cluster.as_str();
+    let shared = Shared::of(topology, analysis);
+    let tunnels = named_tunnels(topology, &shared, analysis.neighbours(index));
+    assemble(topology, analysis, &shared, index, tunnels)
+}
+
+/// Host `index`'s desired state holding, of its tunnel ports, only those to `peers` (host
+/// indices, a subset of its neighbours); its bridge, internal port and requirements are
+/// the whole host's. Each of those ports equals the one [`desire_host`] builds.
+///
+/// `None` when a neighbour's port name had to be shortened: then the names settle
+/// collisions among all the neighbours, and a subset alone cannot tell them.
+pub fn desire_tunnels(
+    topology: &Topology,
+    analysis: &Analysis,
+    index: usize,
+    peers: &[usize],
+) -> Option<DesiredHost> {
+    if !exact_names(topology, analysis, index) {
+        return None;
+    }
+    let shared = Shared::of(topology, analysis);
+    let kind = shared.kind;
+    let tunnels = peers
+        .iter()
+        .map(|&j| (tunnel_port_name(kind, &topology.hosts[j].name), j))
+        .collect();
+    Some(assemble(topology, analysis, &shared, index, tunnels))
+}
+
+/// Whether every tunnel port name of host `index` is its peer's name behind the type
+/// prefix, so that each depends on its own peer alone (no shortening, no collision).
+pub fn exact_names(topology: &Topology, analysis: &Analysis, index: usize) -> bool {
     let kind = topology.tunnel.kind;
-    let bridge_name = topology.bridge.name.as_str();
-    let neighbours = analysis.neighbours(index);
+    let bridge = topology.bridge.name.as_str();
+    let prefix = kind.port_prefix();
+    analysis.neighbours(index).iter().all(|&j| {
+        let peer = topology.hosts[j].name.as_str();
+        prefix.len() + peer.len() <= IFNAME_MAX && bridge.strip_prefix(prefix) != Some(peer)
+    })
+}
+
+/// Every cluster-wide input of the tunnel ports and their names: two topologies with
+/// equal `Shared` give a tunnel to the same peer at the same address the same rows on
+/// every host, so what differs between their tunnels is only which peers a host has
+/// and where those are (`diff` relies on this; the other rows, the bridge's and the
+/// fixed ports, it builds and compares on every host).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shared<'a> {
+    cluster: &'a str,
+    bridge: &'a BridgeSpec,
+    kind: TunnelKind,
+    key: Option<u32>,
+    dst_port: Option<u16>,
+    vlan_ids: Vec<i64>,
+    protection: Protection,
+}
+
+impl<'a> Shared<'a> {
+    /// The shared inputs of `topology` under `analysis`.
+    pub fn of(topology: &'a Topology, analysis: &Analysis) -> Shared<'a> {
+        Shared {
+            cluster: &topology.cluster,
+            bridge: &topology.bridge,
+            kind: topology.tunnel.kind,
+            key: topology.tunnel.key,
+            dst_port: topology.tunnel.dst_port,
+            vlan_ids: sorted_ids(topology),
+            protection: analysis.protection,
+        }
+    }
+
+    fn split_horizon(&self) -> bool {
+        self.protection == Protection::SplitHorizon
+    }
+
+    /// The overlay bridge's own row on `host`, with the host intent (docs/host-side.md):
+    /// what attach and the agent read on the host.
+    fn bridge_row(&self, topology: &Topology, host: &Host, overlay_mtu: u32) -> Row {
+        let name = Row::named(self.bridge.name.as_str());
+        let mut row = marked(name, self.cluster, Role::Bridge)
+            .with(
+                "datapath_type",
+                Value::Str(self.bridge.datapath.ovs_name().into()),
+            )
+            .with(
+                "rstp_enable",
+                Value::Bool(self.protection == Protection::Rstp),
+            );
+        for (key, value) in crate::intent::bridge_keys(topology, host, overlay_mtu) {
+            row.attrs
+                .insert(format!("external_ids:{key}"), Value::Str(value));
+        }
+        row
+    }
+
+    /// The ports every host holds besides its tunnels: the bridge's internal port and
+    /// the gateway port of each VLAN with a gateway, in name order.
+    fn fixed_ports(&self, topology: &Topology) -> Vec<(String, Port)> {
+        let bridge_name = self.bridge.name.as_str();
+        let internal = internal_port(bridge_name, self.cluster);
+        let mut ports = vec![(bridge_name.to_string(), internal)];
+        ports.extend(crate::gateway::ports(self.cluster, &topology.vlans));
+        ports.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        ports
+    }
+}
+
+/// The port names of tunnels to `neighbours`, each with its peer's index.
+fn named_tunnels(
+    topology: &Topology,
+    shared: &Shared,
+    neighbours: &[usize],
+) -> Vec<(String, usize)> {
     let peers: Vec<&str> = neighbours
         .iter()
         .map(|&j| topology.hosts[j].name.as_str())
         .collect();
-    let names = tunnel_port_names(kind, &peers, bridge_name);
-    let protected = analysis.protection == Protection::SplitHorizon;
-    let template = Template::new(topology, protected);
+    let names = tunnel_port_names(shared.kind, &peers, &shared.bridge.name);
+    names.into_iter().zip(neighbours.iter().copied()).collect()
+}
+
+/// Host `index` with its bridge, the fixed ports and the tunnel ports `tunnels`.
+fn assemble(
+    topology: &Topology,
+    analysis: &Analysis,
+    shared: &Shared,
+    index: usize,
+    mut tunnels: Vec<(String, usize)>,
+) -> DesiredHost {
+    let host = &topology.hosts[index];
+    let bridge_name = shared.bridge.name.as_str();
+    let has_tunnels = !analysis.neighbours(index).is_empty();
+    let template = Template::new(shared);
     // Built in name order, so collecting into the map finds the input already sorted
     // instead of moving a thousand ports about.
-    let mut tunnels: Vec<(String, usize)> =
-        names.into_iter().zip(neighbours.iter().copied()).collect();
     tunnels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut ports: Vec<(String, Port)> = Vec::with_capacity(tunnels.len() + 1);
-    ports.push((bridge_name.to_string(), internal_port(bridge_name, cluster)));
+    let mut ports: Vec<(String, Port)> = Vec::with_capacity(tunnels.len() + 4);
+    ports.extend(shared.fixed_ports(topology));
     for (name, j) in tunnels {
         let port = template.port(&name, &topology.hosts[j]);
         ports.push((name, port));
     }
-    ports.extend(crate::gateway::ports(cluster, &topology.vlans));
     // Collecting builds the map in bulk (sort, then fill), cheaper than 1,000 inserts.
     let ports: BTreeMap<String, Port> = ports.into_iter().collect();
-    let mut row = marked(Row::named(bridge_name), cluster, Role::Bridge)
-        .with(
-            "datapath_type",
-            Value::Str(topology.bridge.datapath.ovs_name().into()),
-        )
-        .with(
-            "rstp_enable",
-            Value::Bool(analysis.protection == Protection::Rstp),
-        );
-    // The host intent (docs/host-side.md): what attach and the agent read on the host.
-    for (key, value) in crate::intent::bridge_keys(topology, host, analysis.overlay_mtu) {
-        row.attrs
-            .insert(format!("external_ids:{key}"), Value::Str(value));
-    }
     let mut bridges = BTreeMap::new();
+    let row = shared.bridge_row(topology, host, analysis.overlay_mtu);
     bridges.insert(bridge_name.to_string(), Bridge { row, ports });
     DesiredHost {
         name: host.name.clone(),
         endpoint: host.ovsdb.to_string(),
-        cluster: cluster.to_string(),
+        cluster: shared.cluster.to_string(),
         state: HostState { bridges },
         requirements: Requirements {
-            datapath_type: topology.bridge.datapath.ovs_name().into(),
-            tunnel_type: (!neighbours.is_empty()).then(|| kind.ovs_name().to_string()),
-            needs_protected: protected && !neighbours.is_empty(),
+            datapath_type: shared.bridge.datapath.ovs_name().into(),
+            tunnel_type: has_tunnels.then(|| shared.kind.ovs_name().to_string()),
+            needs_protected: shared.split_horizon() && has_tunnels,
         },
+    }
+}
+
+/// Calls `visit` with every row of host `index`'s desired state, in the order its
+/// [`HostState`] iterates them (the bridge, then each port by name followed by its
+/// interface), exactly as [`desire_host`] builds them, yet without building the host:
+/// the tunnel rows are one reused template filled in place, so this allocates per host,
+/// not per row (`diff` fingerprints every host this way).
+pub fn visit_rows(
+    topology: &Topology,
+    analysis: &Analysis,
+    index: usize,
+    mut visit: impl FnMut(Kind, &Row),
+) {
+    let shared = Shared::of(topology, analysis);
+    let host = &topology.hosts[index];
+    let mut tunnels = named_tunnels(topology, &shared, analysis.neighbours(index));
+    tunnels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    visit(
+        Kind::Bridge,
+        &shared.bridge_row(topology, host, analysis.overlay_mtu),
+    );
+    let fixed = shared.fixed_ports(topology);
+    let mut fixed = fixed.iter().peekable();
+    let mut template = Template::new(&shared);
+    for (name, j) in &tunnels {
+        // Tunnel names never equal a fixed port's (see `tunnel_port_names`).
+        while let Some((_, port)) = fixed.next_if(|(fixed_name, _)| fixed_name < name) {
+            visit_port(port, &mut visit);
+        }
+        template.fill(name, &topology.hosts[*j]);
+        visit(Kind::Port, &template.port);
+        visit(Kind::Interface, &template.iface);
+    }
+    for (_, port) in fixed {
+        visit_port(port, &mut visit);
+    }
+}
+
+fn visit_port(port: &Port, visit: &mut impl FnMut(Kind, &Row)) {
+    visit(Kind::Port, &port.row);
+    for iface in port.interfaces.values() {
+        visit(Kind::Interface, &iface.row);
     }
 }
 
@@ -209,24 +357,23 @@ struct Template {
 }
 
 impl Template {
-    fn new(topology: &Topology, protected: bool) -> Template {
-        let cluster = topology.cluster.as_str();
-        let tunnel = &topology.tunnel;
+    fn new(shared: &Shared) -> Template {
+        let cluster = shared.cluster;
         // The per-peer keys are present with empty values (which cost no allocation), so
         // each port is a clone with two or three values filled in, and no inserts.
         let port = marked(Row::default(), cluster, Role::Tunnel)
             .with(KEY_PEER, Value::Str(String::new()))
-            .with("trunks", Value::IntSet(sorted_ids(topology)))
-            .with("protected", Value::Bool(protected));
+            .with("trunks", Value::IntSet(shared.vlan_ids.clone()))
+            .with("protected", Value::Bool(shared.split_horizon()));
         let mut iface = marked(Row::default(), cluster, Role::Tunnel)
             .with(KEY_PEER, Value::Str(String::new()))
             .with(KEY_REMOTE_IP, Value::Str(String::new()))
-            .with("type", Value::Str(tunnel.kind.ovs_name().into()));
+            .with("type", Value::Str(shared.kind.ovs_name().into()));
         // OVS keeps every `options` value as a string; so must we, or the diff never settles.
-        if let Some(key) = tunnel.key {
+        if let Some(key) = shared.key {
             iface = iface.with("options:key", Value::Str(key.to_string()));
         }
-        if let Some(port) = tunnel.dst_port {
+        if let Some(port) = shared.dst_port {
             iface = iface.with("options:dst_port", Value::Str(port.to_string()));
         }
         Template { port, iface }
@@ -242,6 +389,24 @@ impl Template {
         fill(&mut iface, KEY_PEER, peer.name.clone());
         fill(&mut iface, KEY_REMOTE_IP, peer.underlay_ip.to_string());
         single(port, iface)
+    }
+
+    /// Turns the template's own rows into the tunnel port `name` to `peer`, in place,
+    /// reusing their buffers: the same rows [`Template::port`] returns.
+    fn fill(&mut self, name: &str, peer: &Host) {
+        use std::fmt::Write as _;
+        self.port.name.clear();
+        self.port.name.push_str(name);
+        self.iface.name.clone_from(&self.port.name);
+        for (row, key) in [(&mut self.port, KEY_PEER), (&mut self.iface, KEY_PEER)] {
+            if let Some(Value::Str(slot)) = row.attrs.get_mut(key) {
+                slot.clone_from(&peer.name);
+            }
+        }
+        if let Some(Value::Str(slot)) = self.iface.attrs.get_mut(KEY_REMOTE_IP) {
+            slot.clear();
+            let _ = write!(slot, "{}", peer.underlay_ip);
+        }
     }
 }
 

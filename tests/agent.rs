@@ -259,3 +259,225 @@ fn a_host_without_nft_gets_a_health_error_naming_it() {
         gateway_addresses(&host) == ["10.10.0.1/16"]
     });
 }
+
+/// A child killed (by pid) and reaped on drop, pass or fail.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A network namespace of the test's own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("ovsnet-ag{}-{tag}", std::process::id());
+        sh(&format!("ip netns add {name}"));
+        sh(&format!("ip -n {name} link set lo up"));
+        Netns(name)
+    }
+    fn run(&self, script: &str) -> String {
+        sh(&format!("ip netns exec {} sh -c '{script}'", self.0))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Runs a shell command, returns stdout; stderr is shown on failure but not fatal.
+fn sh(script: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .expect("sh");
+    if !out.status.success() {
+        eprintln!(
+            "`{script}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A container netns plugged into the bridge as docs/host-side.md says attach does.
+fn plug_container(host: &OvsHost, ctr: &Netns) {
+    let h = host.netns();
+    sh(&format!(
+        "ip link add vc1 netns {h} type veth peer name eth0 netns {}",
+        ctr.0
+    ));
+    sh(&format!("ip -n {h} link set vc1 up"));
+    ctr.run("ip link set eth0 up && ip addr add 10.10.1.5/16 dev eth0 && ip route add default via 10.10.0.1 && ethtool -K eth0 tx off >/dev/null");
+    host.vsctl(&[
+        "add-port",
+        "br-ovsnet",
+        "vc1",
+        "tag=10",
+        "external_ids:ovsnet-cluster=demo",
+        "external_ids:ovsnet-role=container",
+        "external_ids:ovsnet-vlan=web",
+        "external_ids:ovsnet-address=10.10.1.5/16",
+        &format!("external_ids:ovsnet-netns={}", ctr.0),
+    ]);
+}
+
+/// The "outside": a namespace on the host's uplink, 198.18.100.2, the host being .1.
+fn plug_outside(host: &OvsHost, out: &Netns) {
+    let h = host.netns();
+    sh(&format!(
+        "ip link add up0 netns {h} type veth peer name eth0 netns {}",
+        out.0
+    ));
+    sh(&format!(
+        "ip -n {h} addr add 198.18.100.1/24 dev up0 && ip -n {h} link set up0 up"
+    ));
+    out.run("ip link set eth0 up && ip addr add 198.18.100.2/24 dev eth0");
+}
+
+/// The body of `GET path` from `addr:port`, from inside `ns` (busybox nc; its wget
+/// crashes in some static builds). Empty when nothing answered within 2 s.
+fn http_get(ns: &Netns, addr: &str, port: u16, path: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "sh", "-c"])
+        .arg(format!(
+            "printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {addr} {port}"
+        ))
+        .output()
+        .expect("nc");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+fn ovsnet(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ovsnet"))
+        .args(args)
+        .output()
+        .expect("ovsnet runs")
+}
+
+#[test]
+fn nat_leaves_with_the_host_address_and_a_published_port_is_reached_from_outside() {
+    let host = OvsHost::start();
+    write_intent(&host);
+    let ctr = Netns::new("c");
+    let outside = Netns::new("o");
+    plug_container(&host, &ctr);
+    plug_outside(&host, &outside);
+    let _agent = Agent::start(&host, None);
+    wait_until("converged", || converged(&host));
+
+    // Outside: a CGI page that prints the peer's address.
+    let www = tempfile::tempdir().unwrap();
+    let cgi = www.path().join("cgi-bin");
+    std::fs::create_dir_all(&cgi).unwrap();
+    std::fs::write(
+        cgi.join("who"),
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$REMOTE_ADDR\"\n",
+    )
+    .unwrap();
+    sh(&format!("chmod +x {}/who", cgi.display()));
+    let _web = Reap(
+        Command::new("ip")
+            .args([
+                "netns", "exec", &outside.0, "busybox", "httpd", "-f", "-p", "80", "-h",
+            ])
+            .arg(www.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The userspace datapath passes the kernel's partial checksums on: the tap of the
+    // gateway must checksum in software, as the container's veth end does (DESIGN.md §5).
+    in_ns(&host, &["ethtool", "-K", "ovsgw-10", "tx", "off"]);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && seen.is_empty() {
+        seen = http_get(&ctr, "198.18.100.2", 80, "/cgi-bin/who");
+    }
+    // busybox httpd prints IPv4 peers mapped into IPv6: `[::ffff:198.18.100.1]`.
+    assert_eq!(
+        seen, "[::ffff:198.18.100.1]",
+        "the container leaves with its host's address"
+    );
+
+    // Published: the outside reaches the container through host:8080.
+    let page = tempfile::tempdir().unwrap();
+    std::fs::write(page.path().join("index.html"), "inside").unwrap();
+    let _inner = Reap(
+        Command::new("ip")
+            .args([
+                "netns", "exec", &ctr.0, "busybox", "httpd", "-f", "-p", "80", "-h",
+            ])
+            .arg(page.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let endpoint = host.endpoint();
+    let publish = ovsnet(&[
+        "publish", "--ovsdb", &endpoint, "--netns", &ctr.0, "8080:80",
+    ]);
+    assert!(
+        publish.status.success(),
+        "{}",
+        String::from_utf8_lossy(&publish.stderr)
+    );
+    assert_eq!(
+        host.get("Port", "vc1", "external_ids:ovsnet-publish"),
+        "\"8080:80/tcp\""
+    );
+    wait_until("the DNAT rule", || table(&host).contains("dport 8080"));
+    let mut got = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && got.is_empty() {
+        got = http_get(&outside, "198.18.100.1", 8080, "/");
+    }
+    assert_eq!(got, "inside");
+
+    // Unpublished (and never published directly): nothing from outside reaches it.
+    outside.run("ip route add 10.10.0.0/16 via 198.18.100.1");
+    let direct = http_get(&outside, "10.10.1.5", 80, "/");
+    assert_eq!(
+        direct, "",
+        "an unpublished container is not reachable from outside"
+    );
+
+    // The same host port again is refused with a clear error, exit 65.
+    let again = ovsnet(&[
+        "publish", "--ovsdb", &endpoint, "--netns", &ctr.0, "8080:81",
+    ]);
+    assert_eq!(again.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("host port 8080/tcp is already published by container port `vc1`"),
+        "{err}"
+    );
+
+    let un = ovsnet(&[
+        "unpublish",
+        "--ovsdb",
+        &endpoint,
+        "--netns",
+        &ctr.0,
+        "8080:80",
+    ]);
+    assert!(
+        un.status.success(),
+        "{}",
+        String::from_utf8_lossy(&un.stderr)
+    );
+    wait_until("the DNAT rule gone", || {
+        !table(&host).contains("dport 8080")
+    });
+}

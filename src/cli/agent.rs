@@ -1,5 +1,6 @@
 //! `ovsnet agent`: parse the endpoint, stop on SIGTERM/SIGINT, run the reconciler, and
 //! with `--docker-plugin NAME` serve the Docker plugin beside it on its own thread.
+//! `ovsnet publish`/`unpublish`: record a mapping the agent realizes.
 
 use super::Exit;
 use crate::agent::{self, Config};
@@ -44,6 +45,24 @@ pub fn agent(
     }
     outcome?;
     Ok(Exit::Success)
+}
+
+/// `ovsnet publish` (`add`) and `ovsnet unpublish`.
+pub fn publish(args: &super::args::PublishArgs, add: bool) -> anyhow::Result<Exit> {
+    use crate::publish::{self, Mapping, PublishError};
+    Endpoint::parse(&args.ovsdb).map_err(|e| super::Coded::usage(e.to_string()))?;
+    let mapping = Mapping::parse(&args.mapping).map_err(|e| super::Coded::usage(e.to_string()))?;
+    let mut client = crate::ovsdb::Client::connect(&args.ovsdb, Duration::from_secs(10))?;
+    match publish::publish(&mut client, &args.netns, mapping, add) {
+        Ok(()) => Ok(Exit::Success),
+        // Refusals are about the input, not the run: exit 65 like other invalid input.
+        Err(
+            e @ (PublishError::Taken { .. }
+            | PublishError::NoContainer { .. }
+            | PublishError::NotPublished { .. }),
+        ) => Err(super::Coded::invalid(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The plugin on its own thread: a first reconcile, the socket, then periodic passes.

@@ -75,6 +75,10 @@ pub enum Command {
         #[arg(long, value_name = "PATH", default_value = crate::docker::engine::DEFAULT_SOCKET)]
         docker_socket: std::path::PathBuf,
     },
+    /// Publish a container's port on the host's addresses (like `docker run -p`).
+    Publish(PublishArgs),
+    /// Stop publishing a container's port.
+    Unpublish(PublishArgs),
     /// Plug a container (a netns or a pid) into the overlay, from this host's range.
     Attach(AttachArgs),
     /// Unplug containers: their ports and both veth ends.
@@ -278,6 +282,20 @@ pub enum GraphFormat {
     Mermaid,
     /// Graphviz.
     Dot,
+}
+
+/// `publish` and `unpublish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The host's local OVSDB endpoint.
+    #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
+    pub ovsdb: String,
+    /// The container's network namespace (as attached).
+    #[arg(long, value_name = "NAME")]
+    pub netns: String,
+    /// `HOSTPORT:PORT` or `HOSTPORT:PORT/udp`.
+    #[arg(value_name = "HOSTPORT:PORT[/udp]")]
+    pub mapping: String,
 }
 
 /// Which host's OVSDB a host-side command works on: `--ovsdb` on the host itself, or a

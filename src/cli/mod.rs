@@ -112,6 +112,8 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             docker_plugin,
             docker_socket,
         } => agent::agent(&ovsdb, docker_plugin.as_deref(), &docker_socket),
+        Command::Publish(args) => agent::publish(&args, true),
+        Command::Unpublish(args) => agent::publish(&args, false),
         Command::Completions { shell } => {
             docs::completions(shell, &mut std::io::stdout().lock())?;
             Ok(Exit::Success)

@@ -7,6 +7,7 @@ use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, load, Loaded};
 use super::{use_color, Coded, Exit};
 use crate::desire::desire_host;
+use crate::diff::{Fingerprints, Side};
 use crate::offline::{self, HostRef};
 use crate::plan::{self, Context, HostPlan, Mode, Plan};
 use crate::render::PlanWriter;
@@ -51,44 +52,49 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     outcome.exit(args.output.detailed_exitcode)
 }
 
-/// `ovsnet diff BASE HEAD`: the plan on hosts that hold BASE, contacting none.
+/// `ovsnet diff BASE HEAD`: the plan on hosts that hold BASE, contacting none, streamed
+/// host by host and built from what differs (see [`crate::diff`]).
 pub fn diff(base_path: &Path, head_path: &Path, output: &OutputArgs) -> anyhow::Result<Exit> {
     let color = use_color(&output.color, true);
     let base = load(base_path, false, use_color(&output.color, false))?;
     let head = load(head_path, true, use_color(&output.color, false))?;
     let context = header(&head, Mode::Diff);
-    let mut plan = Plan {
-        format_version: plan::FORMAT_VERSION,
-        context,
-        hosts: Vec::new(),
-    };
-    for (index, host) in head.topology.hosts.iter().enumerate() {
-        let desired = desire_host(&head.topology, &head.analysis, index);
-        let observed = base
-            .topology
-            .host_index(&host.name)
-            .map(|i| ObservedHost {
-                state: desire_host(&base.topology, &base.analysis, i).state,
-                ..ObservedHost::default()
-            })
-            .unwrap_or_default();
-        plan.hosts.push(plan::build_owned(desired, &observed)?);
-    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if output.format == PlanFormat::Markdown {
+    let (base_name, head_name) = (
+        base_path.display().to_string(),
+        head_path.display().to_string(),
+    );
+    let mut writer: Box<dyn PlanWriter> = if output.format == PlanFormat::Markdown {
         // The reviewer sees the YAML change next to what it does to the hosts.
-        let (base_name, head_name) = (
-            base_path.display().to_string(),
-            head_path.display().to_string(),
-        );
-        let mut writer = crate::render::markdown::MarkdownRenderer::new(&mut out)
-            .with_topology_change((&base_name, &base.source), (&head_name, &head.source));
-        crate::render::render_with(&plan, &mut writer)?;
+        Box::new(
+            crate::render::markdown::MarkdownRenderer::new(&mut out)
+                .with_topology_change((&base_name, &base.source), (&head_name, &head.source)),
+        )
     } else {
-        crate::render::render_to(output.format.into(), &plan, &mut out, color)?;
-    }
+        crate::render::writer(output.format.into(), &mut out, color)
+    };
+    writer.begin(&context)?;
+    let fingerprints = if writer.shows_fingerprints() {
+        Fingerprints::Compute
+    } else {
+        Fingerprints::Skip
+    };
+    let mut outcome = Outcome::default();
+    crate::diff::each_host(side(&base), side(&head), fingerprints, |host| {
+        outcome.add(&host);
+        writer.host(&host).map_err(anyhow::Error::from)
+    })?;
+    writer.finish()?;
+    drop(writer);
     out.flush()?;
-    Outcome::of(&plan, Vec::new()).exit(output.detailed_exitcode)
+    outcome.exit(output.detailed_exitcode)
+}
+
+fn side(loaded: &Loaded) -> Side<'_> {
+    Side {
+        topology: &loaded.topology,
+        analysis: &loaded.analysis,
+    }
 }
 
 /// The mode a plan runs in; `--lab` also switches every host to the userspace datapath.

@@ -15,7 +15,7 @@ pub mod simulate;
 pub use build::{build, build_back, build_owned, diff_attrs, PlanError};
 pub use context::context;
 
-pub use fingerprint::fingerprint;
+pub use fingerprint::{fingerprint, RowHasher};
 
 use crate::state::{Kind, Ownership, Value};
 use serde::{Deserialize, Serialize};

@@ -27,6 +27,11 @@ pub trait PlanWriter {
     fn host(&mut self, host: &HostPlan) -> io::Result<()>;
     /// Writes the closing part and flushes; returns the totals over every host seen.
     fn finish(&mut self) -> io::Result<Summary>;
+    /// Whether the output shows each host's fingerprint (a `diff` skips computing it
+    /// for a renderer that does not).
+    fn shows_fingerprints(&self) -> bool {
+        true
+    }
 }
 
 /// The output formats a plan can be rendered in.

@@ -327,6 +327,11 @@ impl PlanWriter for TextRenderer<'_> {
         self.out.flush()?;
         Ok(summary)
     }
+
+    /// Never: a host's fingerprint is for apply's staleness check, not for readers.
+    fn shows_fingerprints(&self) -> bool {
+        false
+    }
 }
 
 impl TextRenderer<'_> {

@@ -1,0 +1,274 @@
+//! The plan between two revisions of a topology (`ovsnet diff`): each HEAD host planned
+//! against a host holding what BASE wants there, contacting no host, at a cost in
+//! proportion to what changed rather than to the size of the clusters.
+//!
+//! What a host holds under a topology is a few rows of its own (the bridge with the
+//! host intent, the internal port, the gateway ports) and one tunnel port per neighbour,
+//! made from a template that depends on cluster-wide settings only ([`Shared`]) and
+//! filled with the neighbour's name and underlay address. So when BASE and HEAD have
+//! equal `Shared` and a host's port names are exact (see [`desire::exact_names`]), its
+//! tunnels differ only where a peer was added, removed or moved: the host's own rows and
+//! those peers' tunnel ports are built and planned, no other tunnel. Anything else (a
+//! cluster-wide setting changed, a shortened port name, a host new in HEAD) takes the
+//! whole host, as [`full_host`] does, which is also the reference the property tests
+//! compare the incremental plans with.
+//!
+//! One cost is not in proportion: the JSON document states every host's fingerprint,
+//! a digest over all the rows BASE wants there. It is computed only when the renderer
+//! shows it ([`Fingerprints`]), by streaming the rows through the hasher without
+//! building them. This module does no I/O.
+
+use crate::desire::{self, desire_host, desire_tunnels, Shared};
+use crate::plan::{self, HostPlan, PlanError, RowHasher};
+use crate::state::ObservedHost;
+use crate::topology::{Analysis, Topology};
+use std::collections::HashMap;
+
+/// One revision of the topology: the validated model and its graph analysis.
+#[derive(Clone, Copy)]
+pub struct Side<'a> {
+    /// The validated model.
+    pub topology: &'a Topology,
+    /// Its tunnel graph's analysis.
+    pub analysis: &'a Analysis,
+}
+
+/// Whether the plans must carry each host's fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fingerprints {
+    /// Every plan carries the digest of the host's BASE state, as [`full_host`]'s does.
+    Compute,
+    /// Plans planned incrementally carry an empty fingerprint: for a renderer that
+    /// never shows it (text, markdown), which saves hashing every row of the cluster.
+    Skip,
+}
+
+/// Plans every HEAD host against BASE, handing each plan to `sink` in HEAD's file order.
+/// Hosts only BASE has get no plan (their peers' plans remove the tunnels to them).
+///
+/// Stops at the first error, from planning or from `sink`, and returns it.
+pub fn each_host<E: From<PlanError>>(
+    base: Side,
+    head: Side,
+    fingerprints: Fingerprints,
+    mut sink: impl FnMut(HostPlan) -> Result<(), E>,
+) -> Result<(), E> {
+    let index: HashMap<&str, usize> = base
+        .topology
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.as_str(), i))
+        .collect();
+    let in_base: Vec<Option<usize>> = head
+        .topology
+        .hosts
+        .iter()
+        .map(|h| index.get(h.name.as_str()).copied())
+        .collect();
+    let same_shared =
+        Shared::of(base.topology, base.analysis) == Shared::of(head.topology, head.analysis);
+    for (i, base_index) in in_base.iter().enumerate() {
+        let planned = match base_index {
+            Some(j) if same_shared => incremental(base, head, i, *j, &in_base, fingerprints)?
+                .map_or_else(|| full_host(base, head, i), Ok)?,
+            _ => full_host(base, head, i)?,
+        };
+        sink(planned)?;
+    }
+    Ok(())
+}
+
+/// HEAD host `index`'s plan built from both sides whole: the desired state HEAD wants
+/// against the state BASE wants (or nothing, for a host BASE lacks).
+pub fn full_host(base: Side, head: Side, index: usize) -> Result<HostPlan, PlanError> {
+    let desired = desire_host(head.topology, head.analysis, index);
+    let observed = base
+        .topology
+        .host_index(&desired.name)
+        .map(|j| ObservedHost {
+            state: desire_host(base.topology, base.analysis, j).state,
+            ..ObservedHost::default()
+        })
+        .unwrap_or_default();
+    plan::build_owned(desired, &observed)
+}
+
+/// The digest [`full_host`] puts in the plan of a host BASE holds at `index`.
+pub fn base_fingerprint(base: Side, index: usize) -> String {
+    let mut hasher = RowHasher::default();
+    desire::visit_rows(base.topology, base.analysis, index, |kind, row| {
+        hasher.row(kind, row);
+    });
+    hasher.finish()
+}
+
+/// HEAD host `i` (BASE host `j`) planned from its changed peers alone; `None` when its
+/// port names are not exact on either side and the whole host must be planned.
+/// `in_base` maps every HEAD host to its BASE index. The caller has checked that both
+/// sides share their [`Shared`] rows.
+fn incremental(
+    base: Side,
+    head: Side,
+    i: usize,
+    j: usize,
+    in_base: &[Option<usize>],
+    fingerprints: Fingerprints,
+) -> Result<Option<HostPlan>, PlanError> {
+    let (head_peers, base_peers) = changed_peers(base, head, i, j, in_base);
+    let (Some(desired), Some(held)) = (
+        desire_tunnels(head.topology, head.analysis, i, &head_peers),
+        desire_tunnels(base.topology, base.analysis, j, &base_peers),
+    ) else {
+        return Ok(None);
+    };
+    let observed = ObservedHost {
+        state: held.state,
+        ..ObservedHost::default()
+    };
+    let mut planned = plan::build_owned(desired, &observed)?;
+    planned.fingerprint = match fingerprints {
+        Fingerprints::Compute => base_fingerprint(base, j),
+        Fingerprints::Skip => String::new(),
+    };
+    Ok(Some(planned))
+}
+
+/// The peers whose tunnel port differs between BASE host `j` and HEAD host `i`: HEAD's
+/// (added, or moved to another address) and BASE's (removed, or moved), as host indices
+/// of each side, ascending.
+fn changed_peers(
+    base: Side,
+    head: Side,
+    i: usize,
+    j: usize,
+    in_base: &[Option<usize>],
+) -> (Vec<usize>, Vec<usize>) {
+    let mut head_changed = Vec::new();
+    // HEAD's peers that BASE also has, as (BASE index, HEAD index), in BASE's order.
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(head.analysis.neighbours(i).len());
+    for &k in head.analysis.neighbours(i) {
+        match in_base[k] {
+            Some(m) => kept.push((m, k)),
+            None => head_changed.push(k),
+        }
+    }
+    // Already sorted unless HEAD reordered its hosts; sorting sorted input is one pass.
+    kept.sort_unstable();
+    let mut base_changed = Vec::new();
+    let mut kept = kept.into_iter().peekable();
+    for &m in base.analysis.neighbours(j) {
+        while let Some(&(km, k)) = kept.peek() {
+            if km >= m {
+                break;
+            }
+            head_changed.push(k);
+            kept.next();
+        }
+        match kept.peek() {
+            Some(&(km, k)) if km == m => {
+                if head.topology.hosts[k].underlay_ip != base.topology.hosts[m].underlay_ip {
+                    head_changed.push(k);
+                    base_changed.push(m);
+                }
+                kept.next();
+            }
+            _ => base_changed.push(m),
+        }
+    }
+    head_changed.extend(kept.map(|(_, k)| k));
+    head_changed.sort_unstable();
+    (head_changed, base_changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::load;
+
+    fn mesh(hosts: &[(&str, &str)]) -> crate::topology::Loaded {
+        mesh_on("br-ovsnet", hosts)
+    }
+
+    fn mesh_on(bridge: &str, hosts: &[(&str, &str)]) -> crate::topology::Loaded {
+        let mut text = format!(
+            "version: 1\ncluster: t\nbridge:\n  name: {bridge}\ntunnel:\n  type: vxlan\n  topology: mesh\n\
+             vlans:\n  - name: web\n    id: 10\n    subnet: 10.0.0.0/16\nhosts:\n",
+        );
+        for (i, (name, ip)) in hosts.iter().enumerate() {
+            text.push_str(&format!(
+                "  - name: {name}\n    underlay_ip: {ip}\n    ranges:\n      web: 10.0.{i}.0/24\n"
+            ));
+        }
+        load("t.yaml", &text).expect("valid mesh")
+    }
+
+    fn side(loaded: &crate::topology::Loaded) -> Side<'_> {
+        Side {
+            topology: &loaded.topology,
+            analysis: &loaded.analysis,
+        }
+    }
+
+    fn names(side: Side, indices: &[usize]) -> Vec<String> {
+        indices
+            .iter()
+            .map(|&k| side.topology.hosts[k].name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn changed_peers_are_the_added_the_removed_and_the_moved() {
+        let base = mesh(&[
+            ("a", "198.18.0.1"),
+            ("b", "198.18.0.2"),
+            ("c", "198.18.0.3"),
+            ("d", "198.18.0.4"),
+        ]);
+        // `b` gone, `c` moved, `e` new, and the order shuffled.
+        let head = mesh(&[
+            ("e", "198.18.0.5"),
+            ("d", "198.18.0.4"),
+            ("c", "198.18.0.33"),
+            ("a", "198.18.0.1"),
+        ]);
+        let in_base = vec![None, Some(3), Some(2), Some(0)];
+        let (h, b) = changed_peers(side(&base), side(&head), 3, 0, &in_base);
+        assert_eq!(names(side(&head), &h), ["e", "c"]);
+        assert_eq!(names(side(&base), &b), ["b", "c"]);
+        let (h, b) = changed_peers(
+            side(&base),
+            side(&base),
+            1,
+            1,
+            &[Some(0), Some(1), Some(2), Some(3)],
+        );
+        assert!(
+            h.is_empty() && b.is_empty(),
+            "a host against itself has nothing to do"
+        );
+    }
+
+    #[test]
+    fn the_streamed_fingerprint_is_the_fingerprint_of_the_built_host() {
+        // The bridge's own port sorts between the tunnels `vx-a` and `vx-zz`, and the
+        // tunnel to `m` would take the bridge's name, so it is shortened.
+        let hosts = [
+            ("zz", "198.18.0.1"),
+            ("a", "198.18.0.2"),
+            ("m", "198.18.0.3"),
+        ];
+        let loaded = mesh_on("vx-m", &hosts);
+        assert!(!desire::exact_names(&loaded.topology, &loaded.analysis, 0));
+        for j in 0..3 {
+            let observed = ObservedHost {
+                state: desire_host(&loaded.topology, &loaded.analysis, j).state,
+                ..ObservedHost::default()
+            };
+            assert_eq!(
+                base_fingerprint(side(&loaded), j),
+                plan::fingerprint(&observed)
+            );
+        }
+    }
+}
