@@ -52,7 +52,8 @@ EOF
 HOSTNS="ovlab.$CLUSTER.h1"
 SOCK="$OVSNET_LAB_DIR/$CLUSTER/hosts/h1/db.sock"
 n=0
-newns() { n=$((n + 1)); local ns="battc$$-$n"; ip netns add "$ns"; NSES+=("$ns"); echo "$ns"; }
+# Sets NS (not a subshell's echo, so the counter survives).
+newns() { n=$((n + 1)); NS="battc$$-$n"; ip netns add "$NS"; NSES+=("$NS"); }
 now() { date +%s%N; }
 ovsnet_one() { "$OVSNET" attach "$TOPO" --lab --host h1 --vlan web --netns "$1" >/dev/null; }
 recipe_one() { # what ovs-docker add-port does, with the address ovsnet would not pick
@@ -71,15 +72,15 @@ recipe_one() { # what ovs-docker add-port does, with the address ovsnet would no
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 lat_o=() lat_r=()
 for _ in $(seq "$N"); do
-    ns=$(newns); t=$(now); ovsnet_one "$ns"; lat_o+=($(( ($(now) - t) / 1000 )))
-    ns=$(newns); t=$(now); recipe_one "$ns"; lat_r+=($(( ($(now) - t) / 1000 )))
+    newns; t=$(now); ovsnet_one "$NS"; lat_o+=($(( ($(now) - t) / 1000 )))
+    newns; t=$(now); recipe_one "$NS"; lat_r+=($(( ($(now) - t) / 1000 )))
 done
 mo=$(printf '%s\n' "${lat_o[@]}" | median)
 mr=$(printf '%s\n' "${lat_r[@]}" | median)
 pre_o=(); pre_r=()
-for _ in $(seq "$M"); do pre_o+=("$(newns)"); pre_r+=("$(newns)"); done
+for _ in $(seq "$M"); do newns; pre_o+=("$NS"); newns; pre_r+=("$NS"); done
 t=$(now); for ns in "${pre_o[@]}"; do ovsnet_one "$ns"; done; so=$(( ($(now) - t) / 1000000 ))
-t=$(now); for ns in "${pre_r[@]}"; do recipe_one "$ns"; done; sr=$(( ($(now) - t) / 1000000 ))
+t=$(now); for ns in "${pre_r[@]}"; do n=$((n + 1)); recipe_one "$ns"; done; sr=$(( ($(now) - t) / 1000000 ))
 count=$("$OVSNET" containers "$TOPO" --lab --format json | grep -c '"port"')
 echo "attach latency, median of $N: ovsnet ${mo} µs, ovs-docker recipe ${mr} µs"
 echo "$M sequential attaches: ovsnet ${so} ms, ovs-docker recipe ${sr} ms"
