@@ -6,8 +6,14 @@
 #            ovs-vsctl call, reset to empty between runs, ratios from the same run
 #   noop     a no-op `plan --lab` against a converged 10-host lab
 #   lab      `lab up` of 3 and 10 hosts, and which commands its time goes to
+#   rollout  apply to a 50-host lab mesh with --parallel 1, 4 and 16, interleaved in one
+#            run; every apply changes the tunnel key, so all 2,450 tunnel interfaces
+#            are updated each time (HOSTS overrides 50)
+#   diff     `ovsnet diff` of a 1,000-host mesh against itself and against itself plus
+#            one host, as ratios to the full offline plan of the same mesh, interleaved
+#            in the same run (text and json; DIFF_HOSTS overrides 1000); no root needed
 #
-# Usage: scripts/bench.sh [plan] [apply] [noop] [lab]    (no argument: all of them)
+# Usage: scripts/bench.sh [plan] [apply] [noop] [lab] [rollout] [diff]    (no argument: all)
 # Environment: RUNS (default 3; medians are over RUNS runs), OVSNET (the binary; default:
 # built with `cargo build --release`), BENCH_SIZES (plan cases, default
 # "mesh:100 mesh:300 mesh:1000 chain:10000"), PORTS (apply, default 200).
@@ -323,6 +329,38 @@ bench_lab() {
     echo
 }
 
+bench_rollout() {
+    local hosts=${HOSTS:-50} topo="$WORK/rollout.yaml" i p t key=7000
+    lab_topology "$hosts" | sed "s/^cluster: bench$hosts$/cluster: roll$$/" >"$topo"
+    grep -q '^  key:' "$topo" || sed -i 's/^tunnel:$/tunnel:\n  key: 7000/' "$topo"
+    LABS+=("$topo")
+    export OVSNET_LAB_DIR="$WORK/lab"
+    "$OVSNET" lab up "$topo" >/dev/null
+    "$OVSNET" apply "$topo" --lab --auto-approve --no-color >/dev/null
+    echo "## Apply to a $hosts-host lab mesh by --parallel (every tunnel key changed each run)"
+    echo
+    echo "| --parallel | median s | all runs s |"
+    echo "| ---: | ---: | --- |"
+    for p in 1 4 16; do : >"$WORK/rollout.$p"; done
+    # Interleaved, so a neighbour's load on a shared machine falls on every setting alike.
+    for i in $(seq "$RUNS"); do
+        for p in 1 4 16; do
+            key=$((key + 1))
+            sed -i "s/^  key: .*/  key: $key/" "$topo"
+            t=$(time_ms "$OVSNET" apply "$topo" --lab --auto-approve --no-color --parallel "$p")
+            grep -q "apply complete" "$WORK/last.out" || { log "apply --parallel $p failed"; cat "$WORK/last.out" >&2; return 1; }
+            awk -v t="$t" 'BEGIN { printf "%.2f\n", t / 1000 }' >>"$WORK/rollout.$p"
+        done
+    done
+    for p in 1 4 16; do
+        printf '| %s | %s | %s |\n' "$p" "$(median <"$WORK/rollout.$p")" "$(tr '\n' ' ' <"$WORK/rollout.$p")"
+        log "rollout --parallel $p: median $(median <"$WORK/rollout.$p") s"
+    done
+    "$OVSNET" lab down "$topo" >/dev/null
+    unset OVSNET_LAB_DIR
+    echo
+}
+
 bench_noop() {
     local topo="$WORK/lab10.yaml" i t code
     lab_topology 10 >"$topo"
@@ -352,8 +390,53 @@ bench_noop() {
     echo
 }
 
+# ---------------------------------------------------------------- diff (pull-request dry run)
+
+# One whole-process run: wall seconds, CPU seconds, peak RSS MiB.
+run_measured() {
+    local start end
+    start=$EPOCHREALTIME
+    /usr/bin/time -o "$WORK/time.out" -f '%U %S %M' "$@" >/dev/null 2>&1 || [ $? -eq 2 ]
+    end=$EPOCHREALTIME
+    awk -v a="$start" -v b="$end" -v t="$(cat "$WORK/time.out")" \
+        'BEGIN { split(t, f, " "); printf "%.4f %.2f %.0f\n", b - a, f[1] + f[2], f[3] / 1024 }'
+}
+
+bench_diff() {
+    local hosts=${DIFF_HOSTS:-1000} base head format i name
+    base="$WORK/diff-base.yaml"
+    head="$WORK/diff-head.yaml"
+    "$GENERATE" mesh "$hosts" >"$base"
+    "$GENERATE" mesh "$((hosts + 1))" >"$head"
+    echo "## Diff: a $hosts-host mesh, as ratios to its full offline plan (same run, interleaved)"
+    echo
+    echo "| format | case | wall s (median) | CPU s | peak RSS MiB | ratio to plan (wall) |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: |"
+    for format in text json; do
+        : >"$WORK/diff.times"
+        for i in $(seq "$RUNS"); do
+            echo "plan $(run_measured "$OVSNET" plan "$base" --offline --format "$format" --no-color)" >>"$WORK/diff.times"
+            echo "add_one_host $(run_measured "$OVSNET" diff "$base" "$head" --format "$format" --no-color)" >>"$WORK/diff.times"
+            echo "no_change $(run_measured "$OVSNET" diff "$base" "$base" --format "$format" --no-color)" >>"$WORK/diff.times"
+        done
+        local plan_wall
+        plan_wall=$(awk '$1 == "plan" { print $2 }' "$WORK/diff.times" | median)
+        for name in plan add_one_host no_change; do
+            local wall cpu rss
+            wall=$(awk -v n="$name" '$1 == n { print $2 }' "$WORK/diff.times" | median)
+            cpu=$(awk -v n="$name" '$1 == n { print $3 }' "$WORK/diff.times" | median)
+            rss=$(awk -v n="$name" '$1 == n { print $4 }' "$WORK/diff.times" | median)
+            printf '| %s | %s | %.3f | %.2f | %s | %.3f |\n' "$format" "$name" "$wall" "$cpu" "$rss" \
+                "$(awk -v a="$wall" -v b="$plan_wall" 'BEGIN { print a / b }')"
+            log "diff $format $name: wall ${wall}s cpu ${cpu}s rss ${rss}MiB"
+        done
+    done
+    echo
+}
+
 main() {
-    [ "$(id -u)" -eq 0 ] || { log "bench.sh needs root (namespaces, OVS)"; exit 1; }
+    [ "$(id -u)" -eq 0 ] || [ "$*" = diff ] || [ "$*" = plan ] ||
+        { log "bench.sh needs root (namespaces, OVS)"; exit 1; }
     if [ -z "${OVSNET:-}" ]; then
         (cd "$ROOT" && cargo build --release --quiet --bin ovsnet --example generate)
         OVSNET="$ROOT/target/release/ovsnet"
@@ -361,7 +444,7 @@ main() {
     GENERATE="$ROOT/target/release/examples/generate"
     [ -x "$GENERATE" ] || (cd "$ROOT" && cargo build --release --quiet --example generate)
     local parts=("$@")
-    [ ${#parts[@]} -gt 0 ] || parts=(plan apply noop lab)
+    [ ${#parts[@]} -gt 0 ] || parts=(plan apply noop lab rollout diff)
     machine
     local part
     for part in "${parts[@]}"; do
@@ -370,7 +453,9 @@ main() {
         apply) bench_apply ;;
         noop) bench_noop ;;
         lab) bench_lab ;;
-        *) log "unknown part: $part (plan, apply, noop, lab)"; exit 64 ;;
+        rollout) bench_rollout ;;
+        diff) bench_diff ;;
+        *) log "unknown part: $part (plan, apply, noop, lab, rollout, diff)"; exit 64 ;;
         esac
     done
 }

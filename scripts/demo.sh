@@ -29,6 +29,40 @@ step "plan again: a converged cluster has nothing to do (exit 0)"
 $ovsnet plan "$topology" --lab --detailed-exitcode
 step "check: real ICMP and TCP between probes on every host and VLAN"
 $ovsnet lab check "$topology"
+
+# Containers: one namespace per host, plugged into the first VLAN by `ovsnet attach`
+# (address from that host's range, recorded in its OVSDB), then packets between them.
+cluster=$(awk '/^cluster:/ {print $2; exit}' "$topology")
+vlan=$(awk '/^vlans:/ {v=1; next} v && /- name:/ {print $3; exit}' "$topology")
+hosts=$(awk '/^hosts:/ {h=1; next} /^[a-z]/ {h=0} h && /- name:/ {print $3}' "$topology")
+step "attach: a container on every host, VLAN $vlan"
+addresses=()
+namespaces=()
+for host in $hosts; do
+    ns="ovdemo.$cluster.$host"
+    # A rerun starts from clean containers: detach (or gc) what an earlier run left.
+    $ovsnet detach "$topology" --lab --host "$host" --netns "$ns" >/dev/null 2>&1 || true
+    ip netns del "$ns" 2>/dev/null || true
+    ip netns add "$ns"
+    json=$($ovsnet attach "$topology" --lab --host "$host" --vlan "$vlan" --netns "$ns" --format json)
+    echo "$host: $json"
+    addresses+=("$(printf '%s' "$json" | sed -n 's/.*"address":"\([0-9.]*\)\/.*/\1/p')")
+    namespaces+=("$ns")
+done
+$ovsnet containers "$topology" --lab
+step "packets between the containers, across the tunnels"
+for i in "${!namespaces[@]}"; do
+    for j in "${!addresses[@]}"; do
+        [ "$i" = "$j" ] && continue
+        ip netns exec "${namespaces[$i]}" ping -c 2 -w 10 -q "${addresses[$j]}" >/dev/null
+        echo "${namespaces[$i]} -> ${addresses[$j]}: ok"
+    done
+done
+step "plan with containers attached: still nothing to do (exit 0)"
+$ovsnet plan "$topology" --lab --detailed-exitcode
+
 step "done"
 echo "The lab is still running. Look around with: $ovsnet lab status $topology"
+echo "                                            $ovsnet containers $topology --lab"
 echo "Take it down with:                          $ovsnet lab down $topology"
+echo "(the container namespaces: ip netns del ${namespaces[*]})"

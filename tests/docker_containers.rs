@@ -234,6 +234,31 @@ fn containers_get_this_hosts_addresses_talk_and_leave_nothing() {
     );
     assert_eq!(ports(&host).len(), 2, "a refused run left a port");
 
+    // -p reaches the plugin (ProgramExternalConnectivity) and is recorded for the agent.
+    let web = run(
+        &objects,
+        &image,
+        &net,
+        &["-p", "18080:80", "-p", "15353:53/udp"],
+    );
+    let published = host.vsctl(&[
+        "--no-wait",
+        "--data=bare",
+        "--no-headings",
+        "--columns=name",
+        "find",
+        "Port",
+        "external_ids:ovsnet-publish=\"15353:53/udp,18080:80/tcp\"",
+    ]);
+    assert_eq!(
+        published.lines().count(),
+        1,
+        "publish not recorded: {:?}",
+        ports(&host)
+    );
+    docker(&["rm", "-f", &web]).expect_ok("rm published");
+    assert_eq!(ports(&host).len(), 2);
+
     // docker rm frees the port and the address: asking for it again works.
     docker(&["rm", "-f", &b]).expect_ok("rm");
     assert_eq!(ports(&host).len(), 1, "{:?}", ports(&host));
