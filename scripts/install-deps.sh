@@ -8,9 +8,11 @@ need=()
 for pair in ovs-vswitchd:openvswitch-switch ovsdb-server:openvswitch-switch ip:iproute2 ping:iputils-ping ethtool:ethtool \
     zsh:zsh fish:fish groff:groff-base \
     ovs-pki:openvswitch-pki sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client openssl:openssl \
-    nft:nftables dnsmasq:dnsmasq-base busybox:busybox-static dhclient:isc-dhcp-client; do
+    nft:nftables dnsmasq:dnsmasq-base dhclient:isc-dhcp-client; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
+# The test image is busybox-static's /bin/busybox; Debian's dynamic busybox would not do.
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
