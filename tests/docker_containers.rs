@@ -10,7 +10,7 @@
 mod docker_support;
 mod support;
 
-use docker_support::{docker, engine_fingerprint, require_engine, unique, Image, Objects};
+use docker_support::{docker, engine_fingerprint, require_engine, Image, Objects};
 use ovsnet::docker::server::socket_path;
 use ovsnet::linux::Netns;
 use ovsnet::plugin::attached::AttachPorts;
@@ -19,50 +19,20 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::OvsHost;
 
-fn quoted(text: &str) -> String {
-    serde_json::to_string(text).expect("a string encodes")
-}
-
-/// A host whose bridge carries what `apply` writes (docs/host-side.md).
+/// A host whose bridge carries VLAN `web` as `apply` writes it.
 fn host() -> OvsHost {
-    let host = OvsHost::start();
-    let web = r#"{"gateway":"10.10.0.1","id":10,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
-    let vlan = format!("external_ids:ovsnet-vlan-web={}", quoted(web));
-    host.vsctl(&[
-        "--no-wait",
-        "add-br",
-        "br-ovsnet",
-        "--",
-        "set",
-        "Bridge",
-        "br-ovsnet",
-        "datapath_type=netdev",
-        "external_ids:ovsnet-cluster=tdocker",
-        "external_ids:ovsnet-role=bridge",
-        "external_ids:ovsnet-host=host-a",
-        "external_ids:ovsnet-mtu=1446",
-        &vlan,
-    ]);
-    host
+    docker_support::ovsdb_host(&[("web", docker_support::WEB)])
 }
 
+/// The plugin for `host`, plugging through the attach library; the switch runs in the
+/// host's namespace, the engine in this one.
 fn serve(host: &OvsHost) -> (String, ovsnet::docker::Serving) {
-    let name = unique("plugin");
     let ports = AttachPorts {
         host_netns: Netns::Named(host.netns().to_string()),
         engine_netns: Netns::Current,
         timeout: Duration::from_secs(20),
     };
-    let plugin = Plugin::new(
-        Config {
-            name: name.clone(),
-            ovsdb: host.endpoint(),
-            timeout: Duration::from_secs(20),
-        },
-        Box::new(ports),
-    );
-    let serving = ovsnet::docker::serve(&socket_path(&name), Arc::new(plugin)).expect("serves");
-    (name, serving)
+    docker_support::serve(host, Box::new(ports), Duration::from_secs(20))
 }
 
 /// The container ports on the switch: (name, address, endpoint mark).

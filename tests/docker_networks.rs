@@ -9,7 +9,7 @@
 mod docker_support;
 mod support;
 
-use docker_support::{docker, engine_fingerprint, require_engine, unique, Objects};
+use docker_support::{docker, engine_fingerprint, quoted, require_engine, unique, Objects};
 use ovsnet::docker::server::socket_path;
 use ovsnet::plugin::{Config, Plugged, Plugin, Ports};
 use std::collections::BTreeMap;
@@ -36,52 +36,18 @@ impl Ports for NoPorts {
     }
 }
 
-/// A host whose bridge carries what `apply` writes (docs/host-side.md), one VLAN or two.
+/// A host whose bridge carries what `apply` writes: VLAN `web`, and `db` when asked.
 fn host(two_vlans: bool) -> OvsHost {
-    let host = OvsHost::start();
-    let web = r#"{"gateway":"10.10.0.1","id":10,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
-    let db = r#"{"id":20,"range":"10.20.1.0/24","subnet":"10.20.0.0/16"}"#;
-    let mut args = vec![
-        "--no-wait".to_string(),
-        "add-br".into(),
-        "br-ovsnet".into(),
-        "--".into(),
-        "set".into(),
-        "Bridge".into(),
-        "br-ovsnet".into(),
-        "datapath_type=netdev".into(),
-        "external_ids:ovsnet-cluster=tdocker".into(),
-        "external_ids:ovsnet-role=bridge".into(),
-        "external_ids:ovsnet-host=host-a".into(),
-        "external_ids:ovsnet-mtu=1446".into(),
-        format!("external_ids:ovsnet-vlan-web={}", quoted(web)),
-    ];
+    let mut vlans = vec![("web", docker_support::WEB)];
     if two_vlans {
-        args.push(format!("external_ids:ovsnet-vlan-db={}", quoted(db)));
+        vlans.push(("db", docker_support::DB));
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    host.vsctl(&args);
-    host
+    docker_support::ovsdb_host(&vlans)
 }
 
-/// A string as ovs-vsctl reads one (its quoting is JSON's).
-fn quoted(text: &str) -> String {
-    serde_json::to_string(text).expect("a string encodes")
-}
-
-/// The plugin for `host`, served under a unique name.
+/// The plugin for `host`; no container is started here, so nothing may be plugged.
 fn serve(host: &OvsHost) -> (String, ovsnet::docker::Serving) {
-    let name = unique("plugin");
-    let plugin = Plugin::new(
-        Config {
-            name: name.clone(),
-            ovsdb: host.endpoint(),
-            timeout: Duration::from_secs(10),
-        },
-        Box::new(NoPorts),
-    );
-    let serving = ovsnet::docker::serve(&socket_path(&name), Arc::new(plugin)).expect("serves");
-    (name, serving)
+    docker_support::serve(host, Box::new(NoPorts), Duration::from_secs(10))
 }
 
 /// The plugin's network records in OVSDB.

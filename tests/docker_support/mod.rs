@@ -5,10 +5,15 @@
 //! docker0, the engine's own networks and other people's containers stay as they were.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::OvsHost;
+use ovsnet::docker::server::socket_path;
+use ovsnet::plugin::{Config, Plugin, Ports};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -214,4 +219,64 @@ pub fn engine_fingerprint() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
         .unwrap_or_default();
     format!("{networks}\n{docker0}")
+}
+
+/// VLAN `web` as `apply` writes it on the bridge (docs/host-side.md): gateway, this host's range.
+pub const WEB: &str =
+    r#"{"gateway":"10.10.0.1","id":10,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
+/// VLAN `db`, without a gateway.
+pub const DB: &str = r#"{"id":20,"range":"10.20.1.0/24","subnet":"10.20.0.0/16"}"#;
+
+/// A string as ovs-vsctl reads one (its quoting is JSON's).
+pub fn quoted(text: &str) -> String {
+    serde_json::to_string(text).expect("a string encodes")
+}
+
+/// A switch whose bridge carries what `apply` writes (docs/host-side.md), with the
+/// VLANs given as (name, intent JSON).
+pub fn ovsdb_host(vlans: &[(&str, &str)]) -> OvsHost {
+    let host = OvsHost::start();
+    let mut args: Vec<String> = [
+        "--no-wait",
+        "add-br",
+        "br-ovsnet",
+        "--",
+        "set",
+        "Bridge",
+        "br-ovsnet",
+        "datapath_type=netdev",
+        "external_ids:ovsnet-cluster=tdocker",
+        "external_ids:ovsnet-role=bridge",
+        "external_ids:ovsnet-host=host-a",
+        "external_ids:ovsnet-mtu=1446",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    for (name, intent) in vlans {
+        args.push(format!(
+            "external_ids:ovsnet-vlan-{name}={}",
+            quoted(intent)
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    host.vsctl(&args);
+    host
+}
+
+/// The plugin for `host`, plugging through `ports`, served under a unique name.
+pub fn serve(
+    host: &OvsHost,
+    ports: Box<dyn Ports>,
+    timeout: Duration,
+) -> (String, ovsnet::docker::Serving) {
+    let name = unique("plugin");
+    let config = Config {
+        name: name.clone(),
+        ovsdb: host.endpoint(),
+        timeout,
+    };
+    let plugin = Plugin::new(config, ports);
+    let serving = ovsnet::docker::serve(&socket_path(&name), Arc::new(plugin)).expect("serves");
+    (name, serving)
 }
