@@ -86,7 +86,7 @@ fn selected(kind: Kind) -> Vec<String> {
         Kind::Bridge => out.push("ports".into()),
         Kind::Port => out.push("interfaces".into()),
         Kind::Interface => {
-            out.extend(["ofport", "error", "link_state", "status"].map(String::from));
+            out.extend(["ofport", "error", "link_state", "ifindex", "status"].map(String::from));
         }
     }
     out
@@ -198,6 +198,7 @@ impl Reader<'_> {
             ofport: self.int(r, "ofport")?,
             error: self.string(r, "error")?,
             link_state: self.string(r, "link_state")?,
+            ifindex: self.int(r, "ifindex")?,
             status: self.map(r, "status")?,
         };
         Ok(Interface {

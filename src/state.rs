@@ -372,6 +372,10 @@ pub struct InterfaceRuntime {
     pub error: Option<String>,
     /// `up` or `down`, when reported.
     pub link_state: Option<String>,
+    /// The kernel's interface index as the switch last saw it: 0 when its device is
+    /// gone (or it has none, like a tunnel); absent before the first status refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifindex: Option<i64>,
     /// Free-form status map (tunnel_egress_iface and the like).
     #[serde(default)]
     pub status: BTreeMap<String, String>,
@@ -441,6 +445,25 @@ pub struct ObservedHost {
     pub state: HostState,
 }
 
+/// Why a container port is stale, judged from what ovs-vswitchd reports on its
+/// interface: the one rule of `containers`, `plan` and `gc` (docs/host-side.md). The
+/// switch failed it (`ofport` -1 or an `error`), or it reports the device gone
+/// (`ifindex` 0): the userspace datapath keeps the ofport of a vanished veth, but its
+/// status refresh finds no such device. A caller that can look into the host's
+/// namespace also checks the veth itself (`attach::stale_reason`).
+pub fn stale_container(
+    ofport: Option<i64>,
+    error: Option<&str>,
+    ifindex: Option<i64>,
+) -> Option<String> {
+    match (error, ofport, ifindex) {
+        (Some(e), _, _) if !e.is_empty() => Some(e.to_string()),
+        (_, Some(-1), _) => Some("ofport is -1".into()),
+        (_, _, Some(0)) => Some("the switch sees no such device (ifindex 0)".into()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,5 +494,27 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("router"), None);
+    }
+
+    #[test]
+    fn a_container_port_is_stale_when_the_switch_failed_it_or_sees_no_device() {
+        assert_eq!(stale_container(Some(3), None, Some(7)), None);
+        assert_eq!(
+            stale_container(Some(3), Some(""), None),
+            None,
+            "not refreshed yet"
+        );
+        assert_eq!(
+            stale_container(Some(-1), None, None).as_deref(),
+            Some("ofport is -1")
+        );
+        let gone = "could not open network device ovc1 (No such device)";
+        assert_eq!(
+            stale_container(Some(-1), Some(gone), None).as_deref(),
+            Some(gone)
+        );
+        assert!(stale_container(Some(3), None, Some(0))
+            .unwrap()
+            .contains("no such device"));
     }
 }

@@ -328,7 +328,37 @@ fn a_deleted_namespace_is_stale_and_gc_removes_it_and_frees_the_address() {
     let state = |port: &str| listed.iter().find(|c| c.port == port).unwrap().state;
     assert_eq!(state(&dead.port), State::Stale);
     assert_eq!(listed.iter().filter(|c| c.state == State::Ok).count(), 1);
-    let _ = ovsnet(&["plan", &topo]); // plan shows it (the switch may not have noticed)
+    // The userspace datapath keeps the vanished veth's ofport; its status refresh writes
+    // ifindex 0, which is what `plan` (possibly far away, OVSDB only) judges by.
+    for _ in 0..1000 {
+        if host.get("Interface", &dead.port, "ifindex") == "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(host.get("Interface", &dead.port, "ifindex"), "0");
+    let ofport = host.get("Interface", &dead.port, "ofport");
+    assert_ne!(ofport, "-1", "the case where the switch keeps the ofport");
+    let plan = support::cluster::plan_json(&[&topo]);
+    let shown = &support::cluster::host_plan(&plan, "host-a")["containers"];
+    let row = |port: &str| {
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["port"] == port)
+            .cloned()
+            .unwrap_or_else(|| panic!("{port} in {shown}"))
+    };
+    assert_eq!(row(&dead.port)["state"], "stale", "{shown}");
+    assert!(row(&dead.port)["problem"]
+        .as_str()
+        .unwrap()
+        .contains("no such device"));
+    assert_eq!(
+        row(&listed.iter().find(|c| c.state == State::Ok).unwrap().port)["state"],
+        "ok"
+    );
     let removed = attach::gc(&mut client(host), &hns).unwrap();
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0].port, dead.port);
@@ -337,4 +367,134 @@ fn a_deleted_namespace_is_stale_and_gc_removes_it_and_frees_the_address() {
     let fresh = Ns::new("n");
     let next = attach::attach(&mut client(host), &request(host, &fresh.0, "web")).unwrap();
     assert_eq!(next.address, dead.address);
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The IPv4 addresses on `eth0` in `ns`, as `ip` shows them.
+fn eth0_addresses(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-4", "-o", "addr", "show", "eth0"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// After a re-run: one port of that name, its veth in the host, eth0 holding the address.
+fn whole(host: &OvsHost, ns: &str, done: &attach::Attached) {
+    let ports = host.vsctl(&["list-ports", BRIDGE]);
+    assert_eq!(
+        ports.lines().filter(|p| *p == done.port).count(),
+        1,
+        "{ports}"
+    );
+    let hns = Netns::Named(host.netns().into());
+    assert!(linux::link_exists(&hns, &done.port).unwrap());
+    let ofport: i64 = host.get("Interface", &done.port, "ofport").parse().unwrap();
+    assert!(ofport > 0, "the switch holds it");
+    assert!(
+        eth0_addresses(ns).contains(&done.address.to_string()),
+        "{}",
+        eth0_addresses(ns)
+    );
+    let (_, links) = leftovers(host);
+    assert_eq!(links, vec![done.port.clone()], "no other veth left");
+}
+
+#[test]
+fn a_rerun_after_a_crash_with_the_row_but_no_veth_cleans_and_redoes() {
+    let (cluster, _topo) = one_host();
+    let host = cluster.host("host-a");
+    let ns = Ns::new("cr");
+    let port = attach::port_name(&Identity::Netns(ns.0.clone()), "eth0");
+    // What a crash after the commit leaves once the veth is lost: the row alone, made
+    // with stock ovs-vsctl as attach would have written it.
+    let marks = [
+        "external_ids:ovsnet-cluster=demo".to_string(),
+        "external_ids:ovsnet-role=container".to_string(),
+        "external_ids:ovsnet-vlan=web".to_string(),
+        "external_ids:ovsnet-address=10.10.1.1/16".to_string(),
+        "external_ids:ovsnet-mac=02:00:00:00:00:01".to_string(),
+        format!("external_ids:ovsnet-netns={}", ns.0),
+        "external_ids:ovsnet-ifname=eth0".to_string(),
+    ];
+    let mut args = vec![
+        "--no-wait",
+        "add-port",
+        BRIDGE,
+        &port,
+        "tag=10",
+        "--",
+        "set",
+        "Port",
+        &port,
+    ];
+    args.extend(marks.iter().map(String::as_str));
+    args.push("other_config:transient=true");
+    host.vsctl(&args);
+    let done = attach::attach(&mut client(host), &request(host, &ns.0, "web"))
+        .expect("a re-run converges instead of saying already attached");
+    assert_eq!(done.port, port);
+    assert_eq!(
+        done.address.to_string(),
+        "10.10.1.1/16",
+        "the leftover's address was freed"
+    );
+    whole(host, &ns.0, &done);
+}
+
+#[test]
+fn a_rerun_after_a_crash_with_the_veth_but_no_row_cleans_and_redoes() {
+    let (cluster, _topo) = one_host();
+    let host = cluster.host("host-a");
+    let ns = Ns::new("cv");
+    let port = attach::port_name(&Identity::Netns(ns.0.clone()), "eth0");
+    // What a crash between the veth and the commit leaves: the pair made, the inner end
+    // moved into the container and renamed, no row.
+    let temp = format!("ovi{}", &port[3..]);
+    ip(&[
+        "-n",
+        host.netns(),
+        "link",
+        "add",
+        &port,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &temp,
+    ]);
+    ip(&["-n", host.netns(), "link", "set", &temp, "netns", &ns.0]);
+    ip(&["-n", &ns.0, "link", "set", &temp, "name", "eth0"]);
+    let done = attach::attach(&mut client(host), &request(host, &ns.0, "web"))
+        .expect("the leftover veth is removed, not taken for the container's own eth0");
+    assert_eq!(done.port, port);
+    whole(host, &ns.0, &done);
+}
+
+#[test]
+fn a_rerun_after_a_crash_before_the_address_redoes_and_a_whole_one_is_refused() {
+    let (cluster, _topo) = one_host();
+    let host = cluster.host("host-a");
+    let ns = Ns::new("ca");
+    let first = attach::attach(&mut client(host), &request(host, &ns.0, "web")).unwrap();
+    // Whole: a re-run is refused and changes nothing.
+    let before = leftovers(host);
+    let err = attach::attach(&mut client(host), &request(host, &ns.0, "web")).unwrap_err();
+    assert!(matches!(err, AttachError::AlreadyAttached { .. }), "{err}");
+    assert_eq!(leftovers(host), before);
+    // What a crash between the commit and the address leaves.
+    ip(&["-n", &ns.0, "addr", "flush", "dev", "eth0"]);
+    assert!(!eth0_addresses(&ns.0).contains("10.10."));
+    let done = attach::attach(&mut client(host), &request(host, &ns.0, "web"))
+        .expect("a re-run finishes the attach");
+    assert_eq!(done.port, first.port);
+    whole(host, &ns.0, &done);
 }

@@ -6,7 +6,7 @@
 use crate::intent::HostIntent;
 use crate::ovsdb::txn::{uuid_of, ROOT};
 use crate::ovsdb::{self, Atom, Client, Datum, Op, OvsdbError, RowData};
-use crate::state::{Role, MARK_CLUSTER, MARK_ROLE};
+use crate::state::{stale_container, Role, MARK_CLUSTER, MARK_ROLE};
 use ipnet::Ipv4Net;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +62,8 @@ pub struct ContainerPort {
     pub ofport: Option<i64>,
     /// `error` of its interface.
     pub error: Option<String>,
+    /// `ifindex` of its interface (0: the switch sees no such device).
+    pub ifindex: Option<i64>,
 }
 
 impl ContainerPort {
@@ -75,13 +77,9 @@ impl ContainerPort {
         self.mark(marks::ADDRESS).and_then(|a| a.parse().ok())
     }
 
-    /// Why the switch considers it broken, if it does: `ofport` -1 or an error.
+    /// Why the switch reports it broken or gone, if it does ([`stale_container`]).
     pub fn switch_problem(&self) -> Option<String> {
-        match (&self.error, self.ofport) {
-            (Some(e), _) if !e.is_empty() => Some(e.clone()),
-            (_, Some(-1)) => Some("ofport is -1".into()),
-            _ => None,
-        }
+        stale_container(self.ofport, self.error.as_deref(), self.ifindex)
     }
 }
 
@@ -138,7 +136,10 @@ pub fn read(client: &mut Client) -> Result<Snapshot, OvsdbError> {
         select(ROOT, &["_uuid", "external_ids"]),
         select("Bridge", &["_uuid", "name", "external_ids", "ports"]),
         select("Port", &["_uuid", "name", "external_ids", "interfaces"]),
-        select("Interface", &["_uuid", "name", "ofport", "error"]),
+        select(
+            "Interface",
+            &["_uuid", "name", "ofport", "error", "ifindex"],
+        ),
     ];
     let results = client.transact(ovsdb::DB, &ops)?;
     let shape = |detail: &str| OvsdbError::Protocol {
@@ -203,6 +204,7 @@ pub fn read(client: &mut Client) -> Result<Snapshot, OvsdbError> {
                 marks: ids,
                 ofport: iface.and_then(|i| int(i, "ofport")),
                 error: iface.and_then(|i| string(i, "error")),
+                ifindex: iface.and_then(|i| int(i, "ifindex")),
             },
         );
     }

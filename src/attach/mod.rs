@@ -10,12 +10,13 @@
 //! 1. Read the host ([`host::read`]); refuse, before anything is made, an undeclared
 //!    VLAN, a host without a range in it, an `--ip` outside the range or in use, a full
 //!    range, a missing namespace, an interface name already taken in the container, or a
-//!    container already attached under that name.
+//!    container already attached under that name (whole: see the re-run below).
 //! 2. Create the veth in the host's namespace (outer end: the port name, derived stably
 //!    from the identity and interface name; inner end a temporary name), both ends at the
 //!    overlay MTU, and move the inner end into the container, rename it, set its MAC,
 //!    switch tx offload off, bring both up. A crash here leaves a veth with the derived
-//!    name and no port: the next attach of the same container deletes it and starts over.
+//!    name and no port: the next attach of the same container deletes it (both ends,
+//!    wherever the inner one went) and starts over.
 //! 3. Commit one transaction: `wait` that the bridge's `ports` and the `Open_vSwitch`
 //!    row's `external_ids` (the agent's DHCP leases) are what step 1 read, `wait` the port
 //!    name absent, insert Interface and Port with every mark and the address, link it,
@@ -25,6 +26,11 @@
 //!    port and the veth are removed again.
 //! 5. Address and default route on the inner end. A crash between 3 and 5 leaves an
 //!    attached container without its address: `detach` removes it cleanly.
+//!
+//! A re-run of the same attach finds the port row of its derived name: when the port is
+//! whole (the switch holds it, its veth exists, the container's interface holds the
+//! recorded address) it is refused as already attached; otherwise (a crash mid-way, or
+//! the veth lost since) the row and veth are removed and the attach made again.
 //!
 //! Any error after step 2 removes what was made, so a refused or failed attach leaves
 //! nothing behind.
@@ -317,19 +323,39 @@ fn resolve(snapshot: &Snapshot, vlan: &str) -> Result<Resolved, AttachError> {
 
 /// Attaches a container (see the module doc for the sequence).
 pub fn attach(client: &mut Client, req: &AttachRequest) -> Result<Attached, AttachError> {
-    let snapshot = host::read(client)?;
-    let resolved = resolve(&snapshot, &req.vlan)?;
-    let address = pick(&snapshot, &resolved, req.ip)?;
+    let mut snapshot = host::read(client)?;
+    resolve(&snapshot, &req.vlan)?;
     let port = port_name(&req.identity, &req.ifname);
-    if snapshot.port_names.contains(&port) {
-        return Err(AttachError::AlreadyAttached { port });
-    }
     if let Placement::Into(netns) = &req.placement {
         if !netns.exists() {
             return Err(AttachError::NoNamespace {
                 netns: netns.clone(),
             });
         }
+    }
+    match snapshot.containers.get(&port) {
+        Some(row) if complete(req, row)? => {
+            return Err(AttachError::AlreadyAttached { port });
+        }
+        // A crash left the row without its veth, its inner end or its address (or the
+        // switch failed it): this same container's leftover, removed and made again.
+        Some(_) => {
+            remove(client, &req.host_netns, std::slice::from_ref(&port))?;
+            snapshot = host::read(client)?;
+        }
+        // A port of this name that is not a container's: never ours to touch.
+        None if snapshot.port_names.contains(&port) => {
+            return Err(AttachError::AlreadyAttached { port });
+        }
+        // A leftover of a crash between veth and commit: the veth (both ends, wherever
+        // the inner one went) goes before the container's names are judged.
+        None => {
+            linux::delete_link(&req.host_netns, &port)?;
+        }
+    }
+    let resolved = resolve(&snapshot, &req.vlan)?;
+    let address = pick(&snapshot, &resolved, req.ip)?;
+    if let Placement::Into(netns) = &req.placement {
         if linux::link_exists(netns, &req.ifname)? {
             return Err(AttachError::IfnameTaken {
                 ifname: req.ifname.clone(),
@@ -338,8 +364,6 @@ pub fn attach(client: &mut Client, req: &AttachRequest) -> Result<Attached, Atta
         }
     }
     let mac = req.mac.unwrap_or_else(|| random_mac(&port));
-    // A leftover of a crash between veth and commit (no port of that name exists).
-    linux::delete_link(&req.host_netns, &port)?;
     let inner = make_veth(req, &port, resolved.mtu, mac).inspect_err(|_| {
         let _ = linux::delete_link(&req.host_netns, &port);
     })?;
@@ -352,6 +376,26 @@ pub fn attach(client: &mut Client, req: &AttachRequest) -> Result<Attached, Atta
             Err(e)
         }
     }
+}
+
+/// Whether the container port `row` of this request is whole: the switch holds it, its
+/// veth is there and (when ovsnet placed the inner end) the container's interface
+/// holds the recorded address. Anything less is what a crash mid-way leaves.
+fn complete(req: &AttachRequest, row: &ContainerPort) -> Result<bool, AttachError> {
+    if stale_reason(row, Some(&req.host_netns)).is_some() {
+        return Ok(false);
+    }
+    let Placement::Into(netns) = &req.placement else {
+        return Ok(true); // Docker moves the inner end; the plugin judges the rest.
+    };
+    if !linux::link_exists(netns, &req.ifname)? {
+        return Ok(false);
+    }
+    let Some(address) = row.address() else {
+        return Ok(false);
+    };
+    let held = linux::addresses(netns, &req.ifname)?;
+    Ok(held.contains(&(address.addr(), address.prefix_len())))
 }
 
 fn pick(

@@ -184,8 +184,11 @@ impl Nl {
             .map_err(|e| self.failed("add an address to", name, e))
     }
 
-    /// Removes every IPv4 address of `name`.
-    pub async fn flush_addresses(&self, name: &str) -> Result<(), LinuxError> {
+    /// The IPv4 address messages of `name`.
+    async fn ipv4_messages(
+        &self,
+        name: &str,
+    ) -> Result<Vec<rtnetlink::packet_route::address::AddressMessage>, LinuxError> {
         let index = self.need(name).await?.index;
         let mut found = self
             .handle
@@ -199,12 +202,30 @@ impl Nl {
             .await
             .map_err(|e| self.failed("list addresses of", name, e))?
         {
-            addresses.push(msg);
-        }
-        for msg in addresses {
-            if msg.header.family != rtnetlink::packet_route::AddressFamily::Inet {
-                continue;
+            if msg.header.family == rtnetlink::packet_route::AddressFamily::Inet {
+                addresses.push(msg);
             }
+        }
+        Ok(addresses)
+    }
+
+    /// Every IPv4 address of `name`, with its prefix length.
+    pub async fn addresses(&self, name: &str) -> Result<Vec<(Ipv4Addr, u8)>, LinuxError> {
+        use rtnetlink::packet_route::address::AddressAttribute;
+        let mut out = Vec::new();
+        for msg in self.ipv4_messages(name).await? {
+            for attr in &msg.attributes {
+                if let AddressAttribute::Address(IpAddr::V4(ip)) = attr {
+                    out.push((*ip, msg.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes every IPv4 address of `name`.
+    pub async fn flush_addresses(&self, name: &str) -> Result<(), LinuxError> {
+        for msg in self.ipv4_messages(name).await? {
             self.handle
                 .address()
                 .del(msg)
@@ -342,6 +363,12 @@ pub fn add_address(
     in_netns(netns, move |nl| async move {
         nl.add_address(&name, address, prefix_len).await
     })
+}
+
+/// Every IPv4 address of `name` in `netns`, with its prefix length.
+pub fn addresses(netns: &Netns, name: &str) -> Result<Vec<(Ipv4Addr, u8)>, LinuxError> {
+    let name = name.to_string();
+    in_netns(netns, move |nl| async move { nl.addresses(&name).await })
 }
 
 /// Adds the default route via `gateway` out of `name` in `netns`.

@@ -31,8 +31,8 @@ mod ethtool;
 mod link;
 
 pub use link::{
-    add_address, add_default_route, create_veth, delete_link, link, link_exists, links, move_link,
-    set_link, LinkInfo, LinkSettings, Nl,
+    add_address, add_default_route, addresses, create_veth, delete_link, link, link_exists, links,
+    move_link, set_link, LinkInfo, LinkSettings, Nl,
 };
 
 use std::fs::File;

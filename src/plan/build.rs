@@ -435,11 +435,7 @@ impl Planner<'_> {
         };
         let stale = port.interfaces.values().find_map(|i| {
             let rt = i.runtime.as_ref()?;
-            match (&rt.error, rt.ofport) {
-                (Some(e), _) if !e.is_empty() => Some(e.clone()),
-                (_, Some(-1)) => Some("ofport is -1".to_string()),
-                _ => None,
-            }
+            crate::state::stale_container(rt.ofport, rt.error.as_deref(), rt.ifindex)
         });
         let problem = match &intent {
             None => {
