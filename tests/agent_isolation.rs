@@ -21,7 +21,7 @@ use lab_support::{to_yaml, topology, unique_cluster};
 use ovsnet::lab;
 use ovsnet::topology::{LoopProtection, Shape, Topology, TunnelKind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const BRIDGE: &str = "br-ovsnet";
@@ -55,16 +55,6 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("timed out waiting for {what}");
-}
-
-/// A child stopped (SIGKILL, by pid) and reaped on drop.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A container: a namespace of the test's own with `eth0` on a host's overlay bridge.
@@ -111,21 +101,20 @@ struct Lab {
     topology: Topology,
     file: PathBuf,
     root: PathBuf,
-    agents: Vec<Option<Reap>>,
     containers: Vec<Container>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.agents.clear();
         self.containers.clear();
         let _ = lab::down(&self.topology, &self.root);
     }
 }
 
 impl Lab {
-    /// Up, applied with a gateway on web, one agent per host, a foreign flow per host.
+    /// Up (which starts an agent per host), applied with a gateway on web, a foreign
+    /// flow per host.
     fn start(topology: Topology) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("topology.yaml");
@@ -135,11 +124,10 @@ impl Lab {
         );
         std::fs::write(&file, yaml).unwrap();
         let n = topology.hosts.len();
-        let mut lab = Lab {
+        let lab = Lab {
             topology,
             file,
             root: dir.path().join("run"),
-            agents: (0..n).map(|_| None).collect(),
             containers: Vec::new(),
             _dir: dir,
         };
@@ -147,7 +135,6 @@ impl Lab {
         lab.ovsnet(&["apply", "--lab", "--auto-approve"]);
         for i in 0..n {
             lab.ofctl(i, &["add-flow", FOREIGN]);
-            lab.start_agent(i);
         }
         for i in 0..n {
             wait_until("the gateway address", || {
@@ -204,24 +191,14 @@ impl Lab {
         )
     }
 
-    fn start_agent(&mut self, i: usize) {
-        let log =
-            std::fs::File::create(self.root.join(format!("agent-{}.log", self.host(i)))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.netns(i)])
-            .arg(env!("CARGO_BIN_EXE_ovsnet"))
-            .args(["agent", "--ovsdb", &self.endpoint(i)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn the agent");
-        self.agents[i] = Some(Reap(child));
-    }
-
-    /// SIGKILL: the agent gets no chance to clean up or report.
-    fn kill_agent(&mut self, i: usize) {
-        self.agents[i] = None;
+    /// SIGKILL, by the pid `lab up` recorded: the agent gets no chance to clean up or
+    /// report.
+    fn kill_agent(&self, i: usize) {
+        let pid = self.pid(i, "ovsnet-agent");
+        run(Command::new("kill").args(["-KILL", &pid]));
+        wait_until(&format!("agent {pid} gone"), || {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        });
     }
 
     fn vsctl(&self, i: usize, args: &[&str]) -> String {
@@ -646,7 +623,7 @@ fn an_rstp_ring_keeps_the_gateway_local_with_the_agents_rules() {
 
 #[test]
 fn a_chain_keeps_the_gateway_local_through_agent_and_switch_faults() {
-    let mut lab = isolated(three(TunnelKind::Vxlan, Shape::Chain), true);
+    let lab = isolated(three(TunnelKind::Vxlan, Shape::Chain), true);
     let b = 1; // the middle host relays between its two tunnels
     let rules = lab.ours(b);
     assert_eq!(rules.len(), 10);
@@ -673,8 +650,8 @@ fn a_chain_keeps_the_gateway_local_through_agent_and_switch_faults() {
     assert_eq!(lab.ours(b), rules);
 
     // Started again: the same rules, none twice, the foreign one untouched.
-    lab.start_agent(b);
-    let pid = lab.agents[b].as_ref().unwrap().0.id();
+    lab.ovsnet(&["lab", "up"]);
+    let pid = lab.pid(b, "ovsnet-agent");
     wait_until("the new agent reports", || {
         lab.vsctl(
             b,
