@@ -86,7 +86,17 @@ fn selected(kind: Kind) -> Vec<String> {
         Kind::Bridge => out.push("ports".into()),
         Kind::Port => out.push("interfaces".into()),
         Kind::Interface => {
-            out.extend(["ofport", "error", "link_state", "ifindex", "status"].map(String::from));
+            out.extend(
+                [
+                    "ofport",
+                    "error",
+                    "link_state",
+                    "ifindex",
+                    "status",
+                    "mac_in_use",
+                ]
+                .map(String::from),
+            );
         }
     }
     out
@@ -200,6 +210,7 @@ impl Reader<'_> {
             link_state: self.string(r, "link_state")?,
             ifindex: self.int(r, "ifindex")?,
             status: self.map(r, "status")?,
+            mac_in_use: self.string(r, "mac_in_use")?,
         };
         Ok(Interface {
             row,
