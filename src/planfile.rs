@@ -8,7 +8,9 @@
 //! the context with the topology digest, and per host the observed fingerprint, the
 //! changes with uuids and values, and the guards. `checksum` is the sha256 of the
 //! serialized topology name, text and plan: a plan edited after it was saved (and so
-//! after it was reviewed) is refused, whatever the edit. Reading checks the marker and the
+//! after it was reviewed) is refused, whatever was changed in what apply reads (an edit
+//! that changes nothing apply reads, such as spacing or an unknown key, leaves the plan
+//! as it was saved). Reading checks the marker and the
 //! version before the body, so a wrong file is named as such rather than as a parse error
 //! deep inside. This module only reads and writes; whether a plan is stale is apply's business.
 

@@ -81,6 +81,10 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     // A 10,000-host chain is a legitimate file; the default node budget is tighter.
     budget.max_nodes = 20_000_000;
     budget.max_events = 40_000_000;
+    // Aliases replay recorded events; a topology that uses them (shared `ranges`, say)
+    // replays a few thousand. The default million lets an alias bomb cost seconds
+    // before it is refused; a tenth of it is refused ten times sooner.
+    budget.max_recorded_anchor_events = 100_000;
     let options = serde_saphyr::options! {
         duplicate_keys: DuplicateKeyPolicy::PassThrough,
         budget: Some(budget),
