@@ -264,3 +264,116 @@ fn a_lab_grows_in_place_and_down_removes_hosts_that_left_the_file() {
     lab::down(&two, &guard.root).expect("down");
     assert_nothing_left(&guard, &pids);
 }
+
+/// `up` with agents: the binary under test as each host's `ovsnet agent`.
+fn with_agents() -> lab::UpOptions {
+    lab::UpOptions {
+        agent: Some(lab::AgentLaunch {
+            program: env!("CARGO_BIN_EXE_ovsnet").into(),
+            extra_args: Default::default(),
+        }),
+    }
+}
+
+fn agent_pids(status: &lab::LabStatus) -> Vec<u32> {
+    status
+        .hosts
+        .iter()
+        .map(|h| h.agent_pid.expect("an agent per host"))
+        .collect()
+}
+
+/// The agent health an agent wrote into its host's OVSDB.
+fn health_in_ovsdb(endpoint: &str) -> String {
+    let out = std::process::Command::new("ovs-vsctl")
+        .args([
+            &format!("--db={endpoint}"),
+            "--timeout=10",
+            "get",
+            "open_vswitch",
+            ".",
+            "external_ids:ovsnet-agent",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn up_starts_one_agent_per_host_keeps_it_restarts_it_and_down_stops_it() {
+    let guard = LabGuard::new(topology(
+        &unique_cluster("g"),
+        2,
+        TunnelKind::Vxlan,
+        Shape::Mesh,
+        false,
+    ));
+    let t = &guard.topology;
+    let started = Instant::now();
+    let status = lab::up_with(t, &guard.root, &with_agents()).expect("up");
+    eprintln!("lab up of 2 hosts with agents took {:?}", started.elapsed());
+    assert!(status.healthy(), "{}", status.render());
+    let agents = agent_pids(&status);
+    for (h, pid) in status.hosts.iter().zip(&agents) {
+        // Up, in the host's namespace, reporting with its own pid, logging to its file.
+        let health = health_in_ovsdb(&h.endpoint);
+        assert!(health.contains(&format!(r#"\"pid\":{pid}"#)), "{health}");
+        assert!(health.contains(r#"\"up\":true"#), "{health}");
+        let own = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+        let host = std::fs::metadata(format!("/run/netns/{}", h.netns)).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert!(
+            own.to_string_lossy().contains(&host.ino().to_string()),
+            "agent {pid} runs in {own:?}, not in {}",
+            h.netns
+        );
+        let log = std::fs::read_to_string(&h.agent_log).unwrap();
+        assert!(log.contains("following unix:"), "{log}");
+    }
+    // Idempotent: a second up keeps the same agents.
+    let again = lab::up_with(t, &guard.root, &with_agents()).expect("up again");
+    assert_eq!(agent_pids(&again), agents);
+
+    // An agent that died is reported, and the next up starts it again.
+    let victim = agents[0];
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let gone = Instant::now();
+    while process_exists(victim) && gone.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let degraded = lab::status(t, &guard.root).expect("status");
+    assert_eq!(
+        degraded.hosts[0].health,
+        Health::Degraded("ovsnet agent not running".into())
+    );
+    let repaired = lab::up_with(t, &guard.root, &with_agents()).expect("repair");
+    assert!(repaired.healthy(), "{}", repaired.render());
+    let restarted = agent_pids(&repaired);
+    assert_ne!(restarted[0], victim);
+    assert_eq!(restarted[1], agents[1]);
+
+    // Other arguments for one host: only that agent is replaced.
+    let mut other = with_agents();
+    if let Some(launch) = other.agent.as_mut() {
+        launch.extra_args.insert(
+            "host-b".into(),
+            vec!["--docker-socket".into(), "/nonexistent/docker.sock".into()],
+        );
+    }
+    let changed = agent_pids(&lab::up_with(t, &guard.root, &other).expect("new arguments"));
+    assert_eq!(changed[0], restarted[0]);
+    assert_ne!(changed[1], agents[1]);
+    assert!(!process_exists(agents[1]), "the old agent was stopped");
+
+    // Down stops them by pid (and everything else).
+    let daemons = live_pids(&repaired);
+    let report = lab::down(t, &guard.root).expect("down");
+    assert_eq!(report.processes_stopped, 6, "2 agents + 4 daemons");
+    let mut all = daemons;
+    all.extend(&changed);
+    assert_nothing_left(&guard, &all);
+}

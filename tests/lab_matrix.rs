@@ -83,7 +83,7 @@ fn pids(t: &Topology, root: &Path) -> Vec<u32> {
         .expect("status")
         .hosts
         .iter()
-        .flat_map(|h| [h.ovsdb_pid, h.vswitchd_pid])
+        .flat_map(|h| [h.ovsdb_pid, h.vswitchd_pid, h.agent_pid])
         .flatten()
         .collect()
 }
@@ -107,8 +107,9 @@ fn full_cycle(t: Topology) {
         check.contains("isolation: 9 cross-VLAN pairs, 9 isolated"),
         "{check}"
     );
+    // `lab up` started an agent beside the two daemons of each host.
     let running = pids(&cli.topology, cli.root());
-    assert_eq!(running.len(), 6);
+    assert_eq!(running.len(), 9);
     cli.expect(&["lab", "down"], 0);
     assert!(
         cluster_namespaces(&cli.topology.cluster).is_empty(),

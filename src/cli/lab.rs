@@ -11,7 +11,10 @@ pub fn lab(action: LabAction) -> anyhow::Result<Exit> {
     match action {
         LabAction::Up { topology } => {
             let loaded = load(&topology, false, false)?;
-            let status = crate::lab::up(&loaded.topology, &root)?;
+            let options = crate::lab::UpOptions {
+                agent: Some(crate::lab::AgentLaunch::this_binary()?),
+            };
+            let status = crate::lab::up_with(&loaded.topology, &root, &options)?;
             print!("{}", status.render());
         }
         LabAction::Down { topology } => {

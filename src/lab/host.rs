@@ -50,7 +50,8 @@ pub(crate) fn ensure_host(spec: &HostSpec, run_root: &Path) -> Result<(), LabErr
     let paths = HostPaths::new(run_root, spec.cluster, spec.name);
     if !sys::netns_exists(&ns) {
         // Daemons outliving their namespace (deleted by hand) hold taps nobody can reach:
-        // start this host afresh.
+        // start this host afresh (its agent, too, lives in the deleted namespace).
+        super::agent::stop_agent(&paths);
         stop_daemons(&paths);
     }
     sys::ensure_netns(&ns)?;

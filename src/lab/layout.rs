@@ -73,6 +73,9 @@ pub(crate) struct HostPaths {
     pub vswitchd_pid: PathBuf,
     pub vswitchd_ctl: PathBuf,
     pub vswitchd_log: PathBuf,
+    /// The host's `ovsnet agent`: pid file and log (its stderr).
+    pub agent_pid: PathBuf,
+    pub agent_log: PathBuf,
 }
 
 impl HostPaths {
@@ -88,6 +91,8 @@ impl HostPaths {
             vswitchd_pid: dir.join("ovs-vswitchd.pid"),
             vswitchd_ctl: dir.join("ovs-vswitchd.ctl"),
             vswitchd_log: dir.join("ovs-vswitchd.log"),
+            agent_pid: dir.join("ovsnet-agent.pid"),
+            agent_log: dir.join("ovsnet-agent.log"),
             dir,
         }
     }

@@ -75,8 +75,10 @@
 //! hosts/<host>/db.sock              its OVSDB socket: the `--lab` endpoint
 //! hosts/<host>/ovsdb-server.{pid,ctl,log}
 //! hosts/<host>/ovs-vswitchd.{pid,ctl,log}
+//! hosts/<host>/ovsnet-agent.{pid,log} the host's `ovsnet agent` (see [`agent`])
 //! ```
 
+pub mod agent;
 mod check;
 mod host;
 pub mod layout;
@@ -87,6 +89,7 @@ mod storm;
 mod sys;
 mod traffic;
 
+pub use agent::AgentLaunch;
 pub use check::check;
 pub use layout::{host_netns, probe_netns, underlay_netns, DEFAULT_RUN_ROOT, NETNS_PREFIX};
 pub use report::{CheckReport, Isolation, PairResult, ProbeRef, VlanMatrix};
@@ -178,6 +181,14 @@ pub enum LabError {
     /// The lab's OVSDB plumbing (init, br-phy, probe ports) failed.
     #[error(transparent)]
     Plumbing(Box<ovsdb_plumbing::PlumbingError>),
+    /// A host's agent exited or never reported its health after it was started.
+    #[error("the agent did not start (log {}):\n{tail}", .log.display())]
+    AgentFailed {
+        /// Its log file.
+        log: PathBuf,
+        /// The end of that log.
+        tail: String,
+    },
     /// An impossible state; a bug in ovsnet.
     #[error("bug: {0}")]
     Bug(String),
@@ -227,6 +238,10 @@ pub struct HostStatus {
     pub endpoint: String,
     /// The `ovs-vswitchd` control socket (for `ovs-appctl -t`).
     pub unixctl: PathBuf,
+    /// The live `ovsnet agent` pid, when `up` started one.
+    pub agent_pid: Option<u32>,
+    /// The agent's log file.
+    pub agent_log: PathBuf,
     /// Overall health.
     pub health: Health,
 }
@@ -273,17 +288,26 @@ impl LabStatus {
                 Health::Down => "down".to_string(),
             };
             out.push_str(&format!(
-                "  {:<16} netns {:<28} ovsdb-server {:>7}  ovs-vswitchd {:>7}  {}  {}\n",
+                "  {:<16} netns {:<28} ovsdb-server {:>7}  ovs-vswitchd {:>7}  agent {:>7}  {}  {}\n",
                 h.name,
                 h.netns,
                 pid(h.ovsdb_pid),
                 pid(h.vswitchd_pid),
+                pid(h.agent_pid),
                 h.endpoint,
                 health
             ));
         }
         out
     }
+}
+
+/// How `up` starts the lab.
+#[derive(Clone, Debug, Default)]
+pub struct UpOptions {
+    /// Start (or keep) one `ovsnet agent` per host, this way; `None`: no agents (the
+    /// library's plain [`up`], for tests of the fabric alone).
+    pub agent: Option<AgentLaunch>,
 }
 
 /// What `down` removed.
@@ -301,9 +325,19 @@ pub fn endpoint(topology: &Topology, host_name: &str, run_root: &Path) -> String
     format!("unix:{}", paths.db_sock.display())
 }
 
-/// Starts (or completes) the lab for `topology`: underlay, then every host in parallel.
-/// Idempotent: live daemons are kept, existing links and bridges reused.
+/// Starts (or completes) the lab for `topology`, without agents: underlay, then every
+/// host in parallel. Idempotent: live daemons are kept, existing links and bridges reused.
 pub fn up(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabError> {
+    up_with(topology, run_root, &UpOptions::default())
+}
+
+/// [`up`], and with `options.agent` one `ovsnet agent` per host in its namespace, started
+/// once the host's daemons run (kept when already running with the same arguments).
+pub fn up_with(
+    topology: &Topology,
+    run_root: &Path,
+    options: &UpOptions,
+) -> Result<LabStatus, LabError> {
     let run_root = absolute(run_root);
     preflight(topology, &run_root)?;
     remember_hosts(topology, &run_root)?;
@@ -320,9 +354,18 @@ pub fn up(topology: &Topology, run_root: &Path) -> Result<LabStatus, LabError> {
                     underlay_mtu: topology.underlay_mtu,
                 };
                 let root = &run_root;
+                let agent = options.agent.as_ref();
                 (
                     h.name.clone(),
-                    scope.spawn(move || host::ensure_host(&spec, root)),
+                    scope.spawn(move || {
+                        host::ensure_host(&spec, root)?;
+                        let Some(launch) = agent else {
+                            return Ok(());
+                        };
+                        let paths = HostPaths::new(root, spec.cluster, spec.name);
+                        let ns = layout::host_netns(spec.cluster, spec.name);
+                        agent::ensure_agent(launch, spec.name, &ns, &paths).map(|_| ())
+                    }),
                 )
             })
             .collect();
@@ -424,6 +467,7 @@ fn host_status(cluster: &str, name: &str, run_root: &Path) -> HostStatus {
     let netns_present = sys::netns_exists(&netns);
     let ovsdb_pid = host::live_pid(&paths.ovsdb_pid, host::OVSDB_COMM);
     let vswitchd_pid = host::live_pid(&paths.vswitchd_pid, host::VSWITCHD_COMM);
+    let agent_pid = agent::live_agent(&paths);
     let mut missing = Vec::new();
     if !netns_present {
         missing.push("namespace missing");
@@ -435,6 +479,10 @@ fn host_status(cluster: &str, name: &str, run_root: &Path) -> HostStatus {
     }
     if vswitchd_pid.is_none() {
         missing.push("ovs-vswitchd not running");
+    }
+    // Only an agent `up` started and that is gone since: a lab without agents is whole.
+    if agent_pid.is_none() && paths.agent_pid.exists() {
+        missing.push("ovsnet agent not running");
     }
     let health = if missing.is_empty() {
         Health::Healthy
@@ -451,6 +499,8 @@ fn host_status(cluster: &str, name: &str, run_root: &Path) -> HostStatus {
         vswitchd_pid,
         endpoint: format!("unix:{}", paths.db_sock.display()),
         unixctl: paths.vswitchd_ctl,
+        agent_pid,
+        agent_log: paths.agent_log,
         health,
     }
 }
@@ -475,7 +525,8 @@ fn ovsdb_answers(sock: &Path) -> bool {
     attempt().unwrap_or(false)
 }
 
-/// Stops every daemon the lab started (by pid) and deletes every namespace of the
+/// Stops every agent and daemon the lab started (by pid; agents first, so each can
+/// still write its last health into its OVSDB) and deletes every namespace of the
 /// cluster (hosts, probes, underlay) and its run directory. Works on a partial or failed
 /// lab and on one whose run directory is gone; running it twice is harmless.
 pub fn down(topology: &Topology, run_root: &Path) -> Result<DownReport, LabError> {
@@ -490,6 +541,7 @@ pub fn down(topology: &Topology, run_root: &Path) -> Result<DownReport, LabError
     let mut report = DownReport::default();
     for name in &hosts {
         let paths = HostPaths::new(&run_root, &topology.cluster, name);
+        report.processes_stopped += usize::from(agent::stop_agent(&paths));
         report.processes_stopped += host::stop_daemons(&paths);
     }
     let underlay = layout::underlay_netns(&topology.cluster);
