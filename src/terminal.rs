@@ -239,7 +239,7 @@ mod tests {
         use std::io::Write as _;
         let mut out = Sanitized::new(Vec::new());
         out.style("\u{1b}[1m").unwrap();
-        write!(out, "host \u{1b}]0;pwned\u{7}\n").unwrap();
+        writeln!(out, "host \u{1b}]0;pwned\u{7}").unwrap();
         // A C1 control (U+009B, two bytes) cut between two writes is still caught.
         out.write_all(&[b'a', 0xc2]).unwrap();
         out.write_all(&[0x9b, b'b', 0xff, b'\n']).unwrap();

@@ -1204,12 +1204,11 @@ fn every_edited_or_inconsistent_saved_plan_is_refused_before_any_host_is_contact
             found.push(format!("{what}: does not name the plan file\n{head}"));
         }
         // A JSON syntax error is placed by line and column, an encoding error by byte.
-        if stderr.contains("damaged") || stderr.contains("not a JSON object") {
-            if !(stderr.contains(" line ") && stderr.contains(" column ")) {
-                found.push(format!(
-                    "{what}: JSON error without line and column\n{head}"
-                ));
-            }
+        let json_error = stderr.contains("damaged") || stderr.contains("not a JSON object");
+        if json_error && !(stderr.contains(" line ") && stderr.contains(" column ")) {
+            found.push(format!(
+                "{what}: JSON error without line and column\n{head}"
+            ));
         }
         if stderr.contains("embedded")
             && stderr.contains("no longer validates")

@@ -140,15 +140,15 @@ mod tests {
         assert_eq!(
             d.problem,
             Problem::NotUtf8 {
-                offset: 24 - 3,
+                offset: 24,
                 byte: 0xff,
                 bom: None
             }
         );
-        assert_eq!((d.at.line, d.at.column), (2, 12));
+        assert_eq!((d.at.line, d.at.column), (2, 13));
         let out = err.diagnostics.render(&err.text, false);
-        assert!(out.contains("--> t.yaml:2:12"), "{out}");
-        assert!(out.contains("byte 21 (0xff)"), "{out}");
+        assert!(out.contains("--> t.yaml:2:13"), "{out}");
+        assert!(out.contains("byte 24 (0xff)"), "{out}");
     }
 
     #[test]
