@@ -12,6 +12,7 @@ mod support;
 
 use docker_support::{docker, engine_fingerprint, require_engine, Image, Objects};
 use ovsnet::docker::server::socket_path;
+use ovsnet::docker::Driver;
 use ovsnet::linux::Netns;
 use ovsnet::plugin::attached::AttachPorts;
 use ovsnet::plugin::{Config, Plugin};
@@ -30,9 +31,9 @@ fn serve(host: &OvsHost) -> (String, ovsnet::docker::Serving) {
     let ports = AttachPorts {
         host_netns: Netns::Named(host.netns().to_string()),
         engine_netns: Netns::Current,
-        timeout: Duration::from_secs(20),
+        timeout: docker_support::PLUG_TIMEOUT,
     };
-    docker_support::serve(host, Box::new(ports), Duration::from_secs(20))
+    docker_support::serve(host, Box::new(ports), docker_support::PLUG_TIMEOUT)
 }
 
 /// The container ports on the switch: (name, address, endpoint mark).
@@ -64,6 +65,28 @@ fn ports(host: &OvsHost) -> Vec<(String, String, String)> {
             )
         })
         .collect()
+}
+
+/// The names of the veth ends the plugin handed to Docker (`ovsnet-docker-veth`).
+fn veths(host: &OvsHost) -> Vec<String> {
+    let out = host.vsctl(&[
+        "--no-wait",
+        "--data=bare",
+        "--no-headings",
+        "--columns=external_ids",
+        "find",
+        "Port",
+        "external_ids:ovsnet-role=container",
+    ]);
+    out.split_whitespace()
+        .filter_map(|kv| kv.strip_prefix("ovsnet-docker-veth="))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether link `name` exists in this (the engine's) namespace.
+fn in_engine_namespace(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
 }
 
 fn exec(container: &str, cmd: &str) -> String {
@@ -140,7 +163,7 @@ fn containers_get_this_hosts_addresses_talk_and_leave_nothing() {
     // ICMP and TCP through the overlay bridge.
     exec(&a, "ping -c 2 -W 5 10.10.1.50");
     docker(&["exec", "-d", &b, "sh", "-c", "nc -l -p 7000 -e echo ovsnet"]).expect_ok("listen");
-    std::thread::sleep(Duration::from_millis(300));
+    docker_support::wait_listening(&b, 7000);
     assert_eq!(exec(&a, "nc -w 5 10.10.1.50 7000"), "ovsnet");
     let held = ports(&host);
     assert_eq!(held.len(), 2, "{held:?}");
@@ -159,12 +182,12 @@ fn containers_get_this_hosts_addresses_talk_and_leave_nothing() {
         Config {
             name: name.clone(),
             ovsdb: host.endpoint(),
-            timeout: Duration::from_secs(20),
+            timeout: docker_support::PLUG_TIMEOUT,
         },
         Box::new(AttachPorts {
             host_netns: Netns::Named(host.netns().to_string()),
             engine_netns: Netns::Current,
-            timeout: Duration::from_secs(20),
+            timeout: docker_support::PLUG_TIMEOUT,
         }),
     );
     let report = ovsnet::plugin::reconcile::reconcile(&probe, &engine, Duration::from_secs(30), 0)
@@ -305,13 +328,13 @@ fn twenty_concurrent_runs_get_twenty_addresses_and_a_plugin_restart_keeps_them()
         let ports_seam = AttachPorts {
             host_netns: Netns::Named(host.netns().to_string()),
             engine_netns: Netns::Current,
-            timeout: Duration::from_secs(20),
+            timeout: docker_support::PLUG_TIMEOUT,
         };
         let plugin = Plugin::new(
             Config {
                 name: name.clone(),
                 ovsdb: host.endpoint(),
-                timeout: Duration::from_secs(20),
+                timeout: docker_support::PLUG_TIMEOUT,
             },
             Box::new(ports_seam),
         );
@@ -323,7 +346,7 @@ fn twenty_concurrent_runs_get_twenty_addresses_and_a_plugin_restart_keeps_them()
     exec(
         &names[0],
         &format!(
-            "ping -c 1 -W 5 {}",
+            "ping -c 3 -W 5 {}",
             address(&names[19]).split('/').next().unwrap()
         ),
     );
@@ -498,5 +521,292 @@ fn attach_docker_plugs_a_network_none_container_and_detach_removes_it() {
         "detach left the interface"
     );
     drop(objects);
+    drop(image);
+}
+
+/// `ovsnet agent --docker-plugin` running where the switch runs (a lab host's
+/// namespace), stopped by pid on drop.
+struct Agent {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts the agent inside `host`'s namespace with `extra` arguments; returns once the
+    /// plugin socket is open.
+    fn start(host: &OvsHost, name: &str, extra: &[&str]) -> Agent {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("agent.log");
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", host.netns(), env!("CARGO_BIN_EXE_ovsnet")])
+            .args([
+                "agent",
+                "--ovsdb",
+                &host.endpoint(),
+                "--docker-plugin",
+                name,
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("the agent starts");
+        let mut agent = Agent {
+            child,
+            log,
+            _dir: dir,
+        };
+        docker_support::eventually(
+            "the agent opens its plugin socket",
+            Duration::from_secs(60),
+            || {
+                let exited = agent.child.try_wait().ok().flatten();
+                assert!(
+                    exited.is_none(),
+                    "the agent exited ({exited:?}): {}",
+                    agent.log()
+                );
+                (socket_path(name).exists(), agent.log())
+            },
+        );
+        agent
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // `ip netns exec` execs the agent: the child's pid is the agent's.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn create_network(name: &str, net: &str) {
+    docker(&[
+        "network",
+        "create",
+        "-d",
+        name,
+        "--ipam-driver",
+        name,
+        "-o",
+        "vlan=web",
+        "--subnet",
+        "10.10.0.0/16",
+        net,
+    ])
+    .expect_ok("network create");
+}
+
+#[test]
+fn the_agent_beside_the_switch_hands_interfaces_to_the_engines_namespace() {
+    require_engine();
+    let image = Image::build();
+    let host = host();
+    let name = docker_support::unique("agent");
+    let agent = Agent::start(&host, &name, &["--docker-netns", "engine"]);
+    let objects = Objects::new();
+    let net = objects.network("web");
+    create_network(&name, &net);
+    let a = run(&objects, &image, &net, &[]);
+    let b = run(&objects, &image, &net, &["--ip", "10.10.1.60"]);
+    assert!(address(&a).starts_with("10.10.1."), "{}", address(&a));
+    assert_eq!(exec(&a, "cat /sys/class/net/eth0/mtu"), "1446");
+    exec(&a, "ping -c 3 -W 5 10.10.1.60");
+    // Nothing of ours stays in the engine's namespace: Docker moved each inner end.
+    let held = ports(&host);
+    assert_eq!(held.len(), 2, "{held:?}");
+    for veth in veths(&host) {
+        assert!(
+            !in_engine_namespace(&veth),
+            "`{veth}` is still outside its container"
+        );
+    }
+
+    // kill -9 of the container's init: dockerd sees the exit and tears the endpoint
+    // down through the plugin itself (DeleteEndpoint, ReleaseAddress); the port and its
+    // address go. (The agent's reconcile would remove it 30 s later if Docker did not.)
+    let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &b]).expect_ok("inspect pid");
+    let pid: i32 = pid.parse().expect("a pid");
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGKILL) },
+        0,
+        "kill -9 {pid}"
+    );
+    let took = docker_support::eventually(
+        "the killed container's port is removed",
+        Duration::from_secs(120),
+        || {
+            let held = ports(&host);
+            (held.len() == 1, format!("{held:?}\n{}", agent.log()))
+        },
+    );
+    eprintln!("kill -9 to port removed: {took:?}");
+    let state = docker(&["inspect", "--format", "{{.State.Status}}", &b]).expect_ok("inspect");
+    assert_eq!(state, "exited");
+    // Its address is free again.
+    let c = run(&objects, &image, &net, &["--ip", "10.10.1.60"]);
+    assert_eq!(address(&c), "10.10.1.60/16");
+    objects.remove_containers();
+    assert!(ports(&host).is_empty(), "{:?}", ports(&host));
+    drop(objects);
+    drop(agent);
+    drop(image);
+}
+
+/// The plugin as dockerd sees it when dockerd dies with `-9`: at its next start Docker
+/// deletes the dead containers' endpoints and addresses *without calling the plugin*
+/// (nothing is replayed to a socket plugin). This driver drives exactly that state
+/// without restarting the shared daemon: it answers Leave, DeleteEndpoint and
+/// ReleaseAddress with success and does nothing.
+struct Deaf(Arc<Plugin>);
+
+impl ovsnet::docker::Driver for Deaf {
+    type Error = ovsnet::plugin::PluginError;
+    fn capabilities(&self) -> ovsnet::docker::api::Capabilities {
+        self.0.capabilities()
+    }
+    fn create_network(&self, r: ovsnet::docker::api::CreateNetwork) -> Result<(), Self::Error> {
+        self.0.create_network(r)
+    }
+    fn delete_network(&self, r: ovsnet::docker::api::NetworkRef) -> Result<(), Self::Error> {
+        self.0.delete_network(r)
+    }
+    fn create_endpoint(
+        &self,
+        r: ovsnet::docker::api::CreateEndpoint,
+    ) -> Result<ovsnet::docker::api::CreateEndpointReply, Self::Error> {
+        self.0.create_endpoint(r)
+    }
+    fn delete_endpoint(&self, _: ovsnet::docker::api::EndpointRef) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn endpoint_info(
+        &self,
+        r: ovsnet::docker::api::EndpointRef,
+    ) -> Result<ovsnet::docker::api::EndpointInfo, Self::Error> {
+        self.0.endpoint_info(r)
+    }
+    fn join(
+        &self,
+        r: ovsnet::docker::api::Join,
+    ) -> Result<ovsnet::docker::api::JoinReply, Self::Error> {
+        self.0.join(r)
+    }
+    fn leave(&self, _: ovsnet::docker::api::EndpointRef) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn program_external(&self, r: ovsnet::docker::api::ProgramExternal) -> Result<(), Self::Error> {
+        self.0.program_external(r)
+    }
+    fn revoke_external(&self, r: ovsnet::docker::api::EndpointRef) -> Result<(), Self::Error> {
+        self.0.revoke_external(r)
+    }
+    fn address_spaces(&self) -> ovsnet::docker::api::AddressSpaces {
+        self.0.address_spaces()
+    }
+    fn request_pool(
+        &self,
+        r: ovsnet::docker::api::RequestPool,
+    ) -> Result<ovsnet::docker::api::PoolReply, Self::Error> {
+        self.0.request_pool(r)
+    }
+    fn release_pool(&self, r: ovsnet::docker::api::ReleasePool) -> Result<(), Self::Error> {
+        self.0.release_pool(r)
+    }
+    fn request_address(
+        &self,
+        r: ovsnet::docker::api::RequestAddress,
+    ) -> Result<ovsnet::docker::api::AddressReply, Self::Error> {
+        self.0.request_address(r)
+    }
+    fn release_address(&self, _: ovsnet::docker::api::ReleaseAddress) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[test]
+fn endpoints_docker_dropped_without_telling_the_plugin_are_removed_by_a_reconcile_pass() {
+    use ovsnet::plugin::reconcile::{reconcile, GRACE};
+    require_engine();
+    let image = Image::build();
+    let host = host();
+    let name = docker_support::unique("deaf");
+    let plugin = Arc::new(Plugin::new(
+        Config {
+            name: name.clone(),
+            ovsdb: host.endpoint(),
+            timeout: docker_support::PLUG_TIMEOUT,
+        },
+        Box::new(AttachPorts {
+            host_netns: Netns::Named(host.netns().to_string()),
+            engine_netns: Netns::Current,
+            timeout: docker_support::PLUG_TIMEOUT,
+        }),
+    ));
+    let serving = ovsnet::docker::serve(&socket_path(&name), Arc::new(Deaf(Arc::clone(&plugin))))
+        .expect("serves");
+    let objects = Objects::new();
+    let net = objects.network("web");
+    create_network(&name, &net);
+    let kept = run(&objects, &image, &net, &[]);
+    let gone = run(&objects, &image, &net, &["--ip", "10.10.1.70"]);
+    docker(&["rm", "-f", &gone]).expect_ok("rm");
+    // Docker forgot the endpoint; the plugin was never told: the stale state of a
+    // dockerd restart. Also an address handed out whose `docker run` never got further
+    // (dockerd died between RequestAddress and CreateEndpoint).
+    let orphan = plugin
+        .request_address(ovsnet::docker::api::RequestAddress {
+            pool_id: ovsnet::plugin::network::pool_id("web"),
+            ..Default::default()
+        })
+        .expect("an address");
+    assert_eq!(ports(&host).len(), 3, "{:?}", ports(&host));
+    // Docker moved the removed container's interface back out, under its old name.
+    let stale_veths = veths(&host);
+
+    let engine = ovsnet::docker::engine::Engine::new(
+        ovsnet::docker::engine::DEFAULT_SOCKET,
+        Duration::from_secs(10),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Within the grace period a `docker run` may still be in flight: nothing goes.
+    let early = reconcile(&plugin, &engine, GRACE, now).expect("a pass");
+    assert!(early.ports.is_empty(), "{early:?}");
+    // Past it, exactly the two ports Docker no longer lists go; the live one stays.
+    let late = reconcile(&plugin, &engine, GRACE, now + GRACE.as_secs() + 1).expect("a pass");
+    assert_eq!(late.ports.len(), 2, "{late:?}");
+    let held = ports(&host);
+    assert_eq!(held.len(), 1, "{held:?}");
+    let kept_id = docker(&["inspect", "--format", "{{.Id}}", &kept]).expect_ok("inspect");
+    let live = host.vsctl(&[
+        "--no-wait",
+        "find",
+        "Port",
+        &format!("external_ids:ovsnet-docker={kept_id}"),
+    ]);
+    assert!(live.contains(&kept_id), "the live container's port went");
+    assert!(
+        !held.iter().any(|(_, a, _)| a == &orphan.address),
+        "{held:?}"
+    );
+    // Both addresses are free again, and no veth of theirs is left on the switch's side.
+    let again = run(&objects, &image, &net, &["--ip", "10.10.1.70"]);
+    assert_eq!(address(&again), "10.10.1.70/16");
+    let links = host.run_in_ns(&["ip", "-o", "link", "show"]);
+    assert_eq!(links.matches(": ovc").count(), 2, "{links}");
+    for veth in &stale_veths {
+        assert!(!in_engine_namespace(veth), "`{veth}` was left behind");
+    }
+    drop(objects);
+    drop(serving);
     drop(image);
 }

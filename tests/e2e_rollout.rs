@@ -1,6 +1,8 @@
 //! End to end on real switches: canaries go first and a failing canary touches no other
-//! host; a host that fails after its commit is rolled back to exactly what it held
-//! (read back with stock `ovs-vsctl`), unless `--no-rollback`; `--format json` emits
+//! host; a host that fails after its commit (its switch stopped, a bridge moved to a
+//! datapath the host cannot open, a tunnel the switch refuses, a concurrent write that
+//! leaves the plan not empty) is rolled back to exactly what it held (read back with
+//! stock `ovs-vsctl` and `ovs-appctl`), unless `--no-rollback`; `--format json` emits
 //! one event per host.
 // Tests may unwrap: a panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -156,4 +158,184 @@ fn one_at_a_time_gives_the_same_hosts_as_sixteen() {
     plan.expect_code(0, "nothing left");
     let zero = ovsnet(&["apply", &topo, "--auto-approve", "--parallel", "0"]);
     zero.expect_code(64, "--parallel 0 is a usage error");
+}
+
+/// Whether ovs-vswitchd really runs `bridge` on `host` (its datapath holds it), asked
+/// of the switch itself, not of the database.
+fn switch_runs(cluster: &Cluster, host: &str) -> String {
+    cluster.host(host).appctl(&["dpif/show"])
+}
+
+#[test]
+fn a_bridge_moved_to_a_datapath_the_host_cannot_open_fails_and_is_rolled_back() {
+    let cluster = Cluster::start(1);
+    converge(&cluster.topology("netdev", &Spec::mesh(1)));
+    let before = snapshot(cluster.host("host-a"));
+    // This machine has no openvswitch kernel module: ovs-vswitchd lists `system` among
+    // its datapath types but cannot open one, and keeps the bridge's old ofports.
+    let system = cluster.topology(
+        "system",
+        &Spec {
+            datapath: "system",
+            ..Spec::mesh(1)
+        },
+    );
+    let run = ovsnet(&["apply", &system, "--auto-approve"]);
+    run.expect_code(1, "the switch cannot open a system datapath");
+    assert!(
+        run.stderr
+            .contains("could not open bridge `br-ovsnet` on datapath `system`"),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .contains("host-a: rolled back: it holds again what it held before (verified)"),
+        "{run}"
+    );
+    assert_eq!(snapshot(cluster.host("host-a")), before, "{run}");
+    let dpif = switch_runs(&cluster, "host-a");
+    assert!(dpif.contains("netdev@") && dpif.contains(BRIDGE), "{dpif}");
+    ovsnet(&["plan", &cluster.file("netdev.yaml"), "--detailed-exitcode"])
+        .expect_code(0, "the old topology is what the host holds");
+}
+
+#[test]
+fn no_rollback_keeps_a_bridge_on_a_datapath_the_host_cannot_open() {
+    let cluster = Cluster::start(1);
+    converge(&cluster.topology("netdev", &Spec::mesh(1)));
+    let system = cluster.topology(
+        "system",
+        &Spec {
+            datapath: "system",
+            ..Spec::mesh(1)
+        },
+    );
+    let run = ovsnet(&["apply", &system, "--auto-approve", "--no-rollback"]);
+    run.expect_code(1, "the switch cannot open a system datapath");
+    assert!(run.stderr.contains("on datapath `system`"), "{run}");
+    assert!(
+        run.stderr
+            .contains("host-a: not rolled back (--no-rollback)"),
+        "{run}"
+    );
+    let host = cluster.host("host-a");
+    assert_eq!(host.get("Bridge", BRIDGE, "datapath_type"), "system");
+    let dpif = switch_runs(&cluster, "host-a");
+    assert!(
+        !dpif.contains(BRIDGE),
+        "the switch runs no such bridge: {dpif}"
+    );
+}
+
+#[test]
+fn a_tunnel_the_switch_fails_after_the_commit_is_rolled_back() {
+    let cluster = Cluster::start(2);
+    // A foreign tunnel on host-a with the very remote, key and port ovsnet's tunnel to
+    // host-b will have: ovs-vswitchd refuses the second one ("File exists").
+    let host = cluster.host("host-a");
+    host.vsctl(&[
+        "add-br",
+        "br-foreign",
+        "--",
+        "set",
+        "Bridge",
+        "br-foreign",
+        "datapath_type=netdev",
+        "--",
+        "add-port",
+        "br-foreign",
+        "vx-foreign",
+        "--",
+        "set",
+        "Interface",
+        "vx-foreign",
+        "type=vxlan",
+        "options:remote_ip=198.18.0.2",
+        "options:key=5001",
+    ]);
+    let before = snapshot(host);
+    let run = ovsnet(&[
+        "apply",
+        &cluster.topology("mesh2", &Spec::mesh(2)),
+        "--auto-approve",
+    ]);
+    run.expect_code(1, "host-a's tunnel collides with the foreign one");
+    assert!(
+        run.stderr
+            .contains("could not set up interface `vx-host-b` (ofport -1)"),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .contains("host-a: rolled back: it holds again what it held before (verified)"),
+        "{run}"
+    );
+    assert_eq!(snapshot(host), before, "host-a is as it was: {run}");
+    assert!(has_bridge(&cluster, "host-b"), "host-b was applied: {run}");
+}
+
+#[test]
+fn a_host_changed_under_the_apply_is_not_verified_and_is_rolled_back() {
+    let cluster = Cluster::start(2);
+    converge(&cluster.topology("v1", &Spec::mesh(2)));
+    let host = cluster.host("host-a");
+    let before = snapshot(host);
+    let v2 = cluster.topology(
+        "v2",
+        &Spec {
+            key: Some(5002),
+            ..Spec::mesh(2)
+        },
+    );
+    // Deterministic interleaving: with host-a's switch frozen, ovsnet commits and then
+    // waits for it; meanwhile another writer changes ovsnet's tunnel; only then does
+    // the switch run again, so ovsnet's check after apply sees the other write.
+    host.pause_vswitchd();
+    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_ovsnet"))
+        .args(["apply", &v2, "--auto-approve", "--switch-timeout", "120"])
+        .env("NO_COLOR", "1")
+        .env_remove("OVSNET_LAB_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ovsnet");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while host.get("Interface", "vx-host-b", "options:key") != "\"5002\"" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ovsnet never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    host.vsctl(&[
+        "--no-wait",
+        "set",
+        "Interface",
+        "vx-host-b",
+        "options:key=7777",
+    ]);
+    host.resume_vswitchd();
+    let out = apply.wait_with_output().expect("ovsnet ran");
+    let run = support::cluster::Run {
+        code: out.status.code().expect("exited"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.expect_code(1, "what host-a holds after apply is not what was planned");
+    assert!(
+        run.stderr
+            .contains("host `host-a`: verification failed: after apply the plan is not empty"),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("options:key"),
+        "the leftover is named: {run}"
+    );
+    assert!(
+        run.stderr
+            .contains("host-a: rolled back: it holds again what it held before (verified)"),
+        "{run}"
+    );
+    assert_eq!(snapshot(host), before, "host-a is as it was: {run}");
 }

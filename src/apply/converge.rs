@@ -236,8 +236,9 @@ mod tests {
         assert_eq!(done.plan.changes.len(), 1);
         assert_eq!(done.report.cfg, Some(1));
         assert_eq!(recorder.observations_made, 2, "observed before and after");
-        // commit, then the cur_cfg poll (no interface was created, so no check).
-        assert_eq!(recorder.transactions.len(), 2);
+        // commit, the cur_cfg poll, then the new bridge's datapath check.
+        assert_eq!(recorder.transactions.len(), 3);
+        assert_eq!(recorder.transactions[2][0].table(), "Bridge");
     }
 
     #[test]

@@ -78,6 +78,9 @@ fn recorded_answer(op: &Op) -> Json {
         Op::Select { table, .. } if table == "Interface" => {
             json!({"rows": [{"ofport": 1, "error": ["set", []]}]})
         }
+        Op::Select { table, .. } if table == "Bridge" => {
+            json!({"rows": [{"datapath_id": "0000000000000001"}]})
+        }
         Op::Select { .. } => json!({"rows": []}),
         Op::Update { .. } | Op::Mutate { .. } => json!({"count": 1}),
         Op::Wait { .. } => json!({}),

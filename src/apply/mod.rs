@@ -133,6 +133,20 @@ pub enum ApplyError {
         /// The timeout.
         timeout: Duration,
     },
+    /// ovs-vswitchd took the configuration but could not open the bridge on the datapath
+    /// asked for (it wrote no `datapath_id`); on a changed datapath it keeps running
+    /// nothing, though the old ofports stay in the database.
+    #[error("`{host}` (`{endpoint}`): ovs-vswitchd could not open bridge `{bridge}` on datapath `{datapath}` (it wrote no datapath_id)\nhelp: check that `{host}` supports the `{datapath}` datapath (for `system`: the openvswitch kernel module) and see the ovs-vswitchd log")]
+    Datapath {
+        /// Host.
+        host: String,
+        /// Endpoint.
+        endpoint: String,
+        /// The bridge.
+        bridge: String,
+        /// The datapath asked for.
+        datapath: String,
+    },
     /// ovs-vswitchd could not set up some interfaces.
     #[error("`{host}` (`{endpoint}`): ovs-vswitchd could not set up {}", describe_failures(.failures))]
     Interfaces {
@@ -548,6 +562,64 @@ mod tests {
         assert!(failure.error.contains("no OpenFlow port"), "{failure:?}");
         let opened = json!({"rows": [{"ofport": 3, "error": ["set", []]}]});
         assert_eq!(judge_interface("vx-host-b", &opened), Ok(Some(3)));
+    }
+
+    fn datapath_move() -> HostPlan {
+        let mut br = change(Action::Update, Kind::Bridge, "br0", None);
+        br.uuid = Some("u-br0".into());
+        br.attrs.push(attr(
+            "datapath_type",
+            Some(Value::Str("netdev".into())),
+            Some(Value::Str("system".into())),
+        ));
+        plan(vec![br], vec![])
+    }
+
+    #[test]
+    fn moving_a_bridge_to_another_datapath_clears_its_datapath_id() {
+        let ops = transaction(&datapath_move()).expect("valid").into_ops();
+        assert_eq!(
+            ops[0].to_json(),
+            json!({"op": "update", "table": "Bridge", "where": [["_uuid", "==", ["uuid", "u-br0"]]],
+                   "row": {"datapath_id": ["set", []], "datapath_type": "system"}})
+        );
+    }
+
+    /// A switch that takes every configuration but opens no bridge (no `datapath_id`).
+    struct NoDatapath(Recorder);
+
+    impl Executor for NoDatapath {
+        fn endpoint(&self) -> &str {
+            "no-datapath"
+        }
+
+        fn transact(&mut self, ops: &[Op]) -> Result<Vec<Json>, OvsdbError> {
+            let mut answers = self.0.transact(ops)?;
+            for (op, answer) in ops.iter().zip(answers.iter_mut()) {
+                if op.table() == "Bridge" && matches!(op, Op::Select { .. }) {
+                    *answer = json!({"rows": [{"datapath_id": ["set", []]}]});
+                }
+            }
+            Ok(answers)
+        }
+    }
+
+    #[test]
+    fn a_bridge_the_switch_did_not_reopen_on_its_new_datapath_fails() {
+        let mut switch = NoDatapath(Recorder::default());
+        let err = apply(&datapath_move(), &mut switch, &ApplyOptions::default())
+            .expect_err("the switch opened nothing");
+        assert!(
+            matches!(&err, ApplyError::Datapath { bridge, datapath, .. }
+                if bridge == "br0" && datapath == "system"),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .contains("could not open bridge `br0` on datapath `system`"));
+        let mut fine = Recorder::default();
+        apply(&datapath_move(), &mut fine, &ApplyOptions::default()).expect("reopened");
+        assert_eq!(fine.transactions[2][0].table(), "Bridge", "the check ran");
     }
 
     /// A switch whose `cur_cfg` stays behind `next_cfg`.

@@ -8,7 +8,8 @@
 //!   failure no new host starts, hosts already under way finish, and every host never
 //!   started is reported [`Outcome::NotApplied`].
 //! - A host whose transaction committed but that then failed (the switch did not catch
-//!   up, an interface could not be set up, the plan after apply is not empty) is
+//!   up, it could not open the bridge on its datapath, an interface could not be set
+//!   up, the plan after apply is not empty) is
 //!   restored: the rows of this cluster it held before are planned as the desired state
 //!   against what it holds now, and that plan is applied like any other (guarded, one
 //!   transaction), then verified empty. `rollback: false` keeps the failed state for
@@ -204,6 +205,7 @@ fn committed(error: &ConvergeError) -> bool {
         ConvergeError::Unverified { .. }
             | ConvergeError::Apply(ApplyError::SwitchTimeout { .. })
             | ConvergeError::Apply(ApplyError::Interfaces { .. })
+            | ConvergeError::Apply(ApplyError::Datapath { .. })
     )
 }
 

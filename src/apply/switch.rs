@@ -2,11 +2,12 @@
 //! judging every interface the plan created or changed by its `ofport` and `error`.
 
 use crate::ovsdb::{self, Atom, Condition, Datum, Op};
-use crate::plan::{Action, HostPlan};
-use crate::state::Kind;
+use crate::plan::{Action, Change, HostPlan};
+use crate::state::{Kind, Value};
 use serde_json::Value as Json;
 use std::time::Duration;
 
+use super::transaction::{DATAPATH_ID, DATAPATH_TYPE};
 use super::{ApplyError, Executor, InterfaceFailure};
 
 /// Polls `cur_cfg` until it reaches `target` or `timeout` passes.
@@ -37,7 +38,9 @@ pub(super) fn wait_for_switch(
     })
 }
 
-/// Reads `ofport` and `error` of every created or updated interface.
+/// Reads `ofport` and `error` of every created or updated interface, and `datapath_id`
+/// of every bridge created or moved to another datapath, in one transaction. A bridge
+/// judged here failed first: its interfaces then tell nothing new.
 pub(super) fn check_interfaces(
     plan: &HostPlan,
     exec: &mut dyn Executor,
@@ -48,21 +51,41 @@ pub(super) fn check_interfaces(
         .filter(|c| c.kind == Kind::Interface && c.action != Action::Delete)
         .map(|c| c.name.as_str())
         .collect();
-    if names.is_empty() {
+    let bridges: Vec<(&str, String)> = plan.changes.iter().filter_map(opens_datapath).collect();
+    if names.is_empty() && bridges.is_empty() {
         return Ok(Vec::new());
     }
-    let ops: Vec<Op> = names
+    let select = |table: &str, name: &str, columns: &[&str]| Op::Select {
+        table: table.into(),
+        conditions: vec![Condition::name(name)],
+        columns: Some(columns.iter().map(|c| c.to_string()).collect()),
+    };
+    let mut ops: Vec<Op> = names
         .iter()
-        .map(|name| Op::Select {
-            table: "Interface".into(),
-            conditions: vec![Condition::name(name)],
-            columns: Some(vec!["ofport".into(), "error".into()]),
-        })
+        .map(|name| select("Interface", name, &["ofport", "error"]))
         .collect();
+    ops.extend(
+        bridges
+            .iter()
+            .map(|(name, _)| select("Bridge", name, &[DATAPATH_ID])),
+    );
     let results = exec.transact(&ops).map_err(|source| ApplyError::Ovsdb {
         host: plan.host.clone(),
         error: Box::new(source),
     })?;
+    for ((bridge, datapath), result) in bridges
+        .iter()
+        .zip(&results[names.len().min(results.len())..])
+    {
+        if !judge_bridge(result) {
+            return Err(ApplyError::Datapath {
+                host: plan.host.clone(),
+                endpoint: exec.endpoint().to_string(),
+                bridge: bridge.to_string(),
+                datapath: datapath.clone(),
+            });
+        }
+    }
     let mut seen = Vec::new();
     let mut failures = Vec::new();
     for (name, result) in names.iter().zip(&results) {
@@ -80,6 +103,35 @@ pub(super) fn check_interfaces(
             failures,
         })
     }
+}
+
+/// A bridge change after which ovs-vswitchd must (re)open the bridge on a datapath:
+/// its name and the datapath asked for (`system` when the plan leaves it empty, as OVS
+/// reads an empty `datapath_type`).
+fn opens_datapath(change: &Change) -> Option<(&str, String)> {
+    if change.kind != Kind::Bridge || change.action == Action::Delete {
+        return None;
+    }
+    let asked = change.attrs.iter().find(|a| a.key == DATAPATH_TYPE);
+    if change.action == Action::Update && asked.is_none() {
+        return None;
+    }
+    let datapath = match asked.and_then(|a| a.new.as_ref()) {
+        Some(Value::Str(t)) if !t.is_empty() => t.clone(),
+        _ => "system".to_string(),
+    };
+    Some((change.name.as_str(), datapath))
+}
+
+/// Whether ovs-vswitchd opened the bridge: it wrote a `datapath_id` (see
+/// `transaction`'s update of `datapath_type`, which clears it).
+fn judge_bridge(result: &Json) -> bool {
+    ovsdb::rows(result)
+        .first()
+        .and_then(|row| row.get(DATAPATH_ID))
+        .and_then(Datum::from_json)
+        .and_then(|d| d.single().and_then(|a| a.as_str().map(|s| !s.is_empty())))
+        .unwrap_or(false)
 }
 
 /// An interface's `ofport`, or why ovs-vswitchd failed it: `ofport` -1, an `error`, or

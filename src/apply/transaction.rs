@@ -10,6 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{bug, ApplyError};
 
+/// The bridge column that selects the datapath.
+pub(super) const DATAPATH_TYPE: &str = "datapath_type";
+/// The bridge column ovs-vswitchd fills in once it opened the bridge on its datapath.
+pub(super) const DATAPATH_ID: &str = "datapath_id";
+
 /// The whole transaction for `plan`: guards, changes, then the `next_cfg` bump and select.
 pub fn transaction(plan: &HostPlan) -> Result<Txn, ApplyError> {
     let mut txn = Txn::new();
@@ -288,6 +293,13 @@ impl<'a> Builder<'a> {
                     row.insert(attr.key.clone(), datum);
                 }
             }
+        }
+        if change.kind == Kind::Bridge && change.attrs.iter().any(|a| a.key == DATAPATH_TYPE) {
+            // ovs-vswitchd writes `datapath_id` in the same transaction that moves
+            // `cur_cfg`, but only for a bridge it could open; a bridge it could not open on
+            // the new datapath keeps every old runtime column (ofports too). Clearing it
+            // here makes that failure visible to the check after the commit.
+            row.insert(DATAPATH_ID.into(), Datum::empty());
         }
         if !row.is_empty() {
             txn.update(change.kind.table(), vec![Condition::uuid(uuid)], row);

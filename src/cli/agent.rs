@@ -5,6 +5,7 @@
 use super::Exit;
 use crate::agent::{self, Config};
 use crate::ovsdb::Endpoint;
+use crate::plugin::engine_netns::EngineNetns;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,8 +22,15 @@ pub fn agent(
     ovsdb: &str,
     docker_plugin: Option<&str>,
     docker_socket: &std::path::Path,
+    docker_netns: &EngineNetns,
 ) -> anyhow::Result<Exit> {
     Endpoint::parse(ovsdb).map_err(|e| super::Coded::usage(e.to_string()))?;
+    // Resolved before anything starts: a plugin that cannot hand interfaces to the
+    // engine would fail every `docker run`, so the agent refuses to start instead.
+    let engine_netns = match docker_plugin {
+        Some(_) => Some(docker_netns.resolve(docker_socket)?),
+        None => None,
+    };
     let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
     // SAFETY: installing a handler that only stores to an atomic.
     unsafe {
@@ -33,7 +41,9 @@ pub fn agent(
         endpoint: ovsdb.to_string(),
         timeout: Duration::from_secs(10),
     };
-    let plugin = docker_plugin.map(|name| spawn_plugin(name, ovsdb, docker_socket));
+    let plugin = docker_plugin
+        .zip(engine_netns)
+        .map(|(name, engine_netns)| spawn_plugin(name, ovsdb, docker_socket, engine_netns));
     let outcome = agent::run(&config, &STOP).context("the agent stopped");
     STOP.store(true, Ordering::SeqCst);
     if let Some(plugin) = plugin {
@@ -70,13 +80,14 @@ fn spawn_plugin(
     name: &str,
     ovsdb: &str,
     docker_socket: &std::path::Path,
+    engine_netns: crate::linux::Netns,
 ) -> std::thread::JoinHandle<Result<(), crate::docker::server::ServeError>> {
     use crate::linux::Netns;
     use crate::plugin::{attached::AttachPorts, reconcile, Config as PluginConfig, Plugin};
     let timeout = Duration::from_secs(20);
     let ports = AttachPorts {
         host_netns: Netns::Current,
-        engine_netns: Netns::Current,
+        engine_netns,
         timeout,
     };
     let config = PluginConfig {

@@ -74,6 +74,12 @@ pub enum Command {
         /// The Docker Engine API socket the plugin reconciles with.
         #[arg(long, value_name = "PATH", default_value = crate::docker::engine::DEFAULT_SOCKET)]
         docker_socket: std::path::PathBuf,
+        /// Where the Docker engine's network namespace is, when it is not the agent's:
+        /// `engine` (the namespace of the process serving `--docker-socket`) or a
+        /// namespace file (`/proc/PID/ns/net`, `/run/netns/NAME`). The interface Docker
+        /// moves into a container is handed over there. The lab says `engine`.
+        #[arg(long, value_name = "same|engine|PATH", default_value = "same", value_parser = crate::plugin::engine_netns::EngineNetns::parse)]
+        docker_netns: crate::plugin::engine_netns::EngineNetns,
     },
     /// Publish a container's port on the host's addresses (like `docker run -p`).
     Publish(PublishArgs),

@@ -111,7 +111,13 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             ovsdb,
             docker_plugin,
             docker_socket,
-        } => agent::agent(&ovsdb, docker_plugin.as_deref(), &docker_socket),
+            docker_netns,
+        } => agent::agent(
+            &ovsdb,
+            docker_plugin.as_deref(),
+            &docker_socket,
+            &docker_netns,
+        ),
         Command::Publish(args) => agent::publish(&args, true),
         Command::Unpublish(args) => agent::publish(&args, false),
         Command::Completions { shell } => {

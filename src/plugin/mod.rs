@@ -25,6 +25,7 @@
 //! being served); reconciling with Docker happens outside them (`reconcile`).
 
 pub mod attached;
+pub mod engine_netns;
 pub mod host;
 pub mod network;
 pub mod reconcile;

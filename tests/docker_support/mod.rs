@@ -280,3 +280,42 @@ pub fn serve(
     let serving = ovsnet::docker::serve(&socket_path(&name), Arc::new(plugin)).expect("serves");
     (name, serving)
 }
+
+/// The deadline of the plugin's OVSDB requests, switch waits and allocation races in
+/// tests. Generous on purpose: on a loaded 2-core machine twenty concurrent `docker run`s
+/// make ovs-vswitchd reconfigure twenty times while the allocator's losers retry, and a
+/// deadline hit there fails the `docker run`, not the assertion under test.
+pub const PLUG_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Waits until a process in `container` listens on TCP `port` (busybox `netstat`), so a
+/// client started next cannot race the listener. Panics if it never does.
+pub fn wait_listening(container: &str, port: u16) {
+    let script = format!(
+        "i=0; until netstat -ltn | grep -q ':{port} '; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done"
+    );
+    docker(&["exec", container, "sh", "-c", &script]).expect_ok(&format!(
+        "waiting for a listener on port {port} in {container}"
+    ));
+}
+
+/// Polls `done` until it holds; panics naming `what` (and the last `state`) if it does
+/// not within `cap`. For eventual states (a reconcile pass, an exit handled by dockerd):
+/// the cap is a liveness bound far above the expected time, never the thing under test.
+pub fn eventually(
+    what: &str,
+    cap: Duration,
+    mut state: impl FnMut() -> (bool, String),
+) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let (done, text) = state();
+        if done {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < cap,
+            "{what}: still not so after {cap:?}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -169,6 +169,35 @@ impl OvsHost {
         }
     }
 
+    /// Freezes ovs-vswitchd (SIGSTOP by pid): the database takes writes, the switch
+    /// takes none until [`OvsHost::resume_vswitchd`].
+    pub fn pause_vswitchd(&self) {
+        self.signal_vswitchd("-STOP");
+    }
+
+    /// Lets a frozen ovs-vswitchd run again (SIGCONT by pid).
+    pub fn resume_vswitchd(&self) {
+        self.signal_vswitchd("-CONT");
+    }
+
+    fn signal_vswitchd(&self, signal: &str) {
+        if let Some(child) = &self.vswitchd {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args([signal, &pid]).status();
+        }
+    }
+
+    /// Runs stock `ovs-appctl` against this host's ovs-vswitchd and returns its stdout.
+    pub fn appctl(&self, args: &[&str]) -> String {
+        let ctl = self.path("ovs-vswitchd.ctl");
+        let mut cmd = Command::new("ovs-appctl");
+        cmd.arg(format!("--target={}", ctl.display()))
+            .arg("--timeout=20")
+            .args(args);
+        self.ovs_env(&mut cmd);
+        run(&mut cmd)
+    }
+
     /// Stops ovsdb-server (by pid): the endpoint becomes unreachable.
     pub fn stop_ovsdb(&mut self) {
         if let Some(child) = self.ovsdb.take() {
@@ -273,6 +302,8 @@ impl OvsHost {
 
 impl Drop for OvsHost {
     fn drop(&mut self) {
+        // A frozen switch would ignore SIGTERM until killed.
+        self.resume_vswitchd();
         self.stop_vswitchd();
         self.stop_ovsdb();
         let _ = Command::new("ip")
