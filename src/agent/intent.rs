@@ -7,7 +7,7 @@
 
 use crate::gateway::MARK_VLAN;
 use crate::intent::{HostIntent as BridgeIntent, VlanIntent};
-use crate::state::{HostState, Row, MARK_ROLE};
+use crate::state::{HostState, Role, Row};
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -84,15 +84,15 @@ pub struct HostIntent {
 pub fn read(state: &HostState) -> HostIntent {
     let mut intent = HostIntent::default();
     for bridge in state.bridges.values() {
-        if bridge.row.external_id(MARK_ROLE) != Some("bridge") {
+        if bridge.row.role() != Some(Role::Bridge) {
             continue;
         }
         read_bridge(&bridge.row, &mut intent);
         let vlans = vlan_keys(&bridge.row, &mut intent);
         for port in bridge.ports.values() {
-            match port.row.external_id(MARK_ROLE) {
-                Some("gateway") => gateway(&port.row, &vlans, &mut intent),
-                Some("container") => publishes(&port.row, &mut intent),
+            match port.row.role() {
+                Some(Role::Gateway) => gateway(&port.row, &vlans, &mut intent),
+                Some(Role::Container) => publishes(&port.row, &mut intent),
                 _ => {}
             }
         }
