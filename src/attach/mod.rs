@@ -394,8 +394,7 @@ fn complete(req: &AttachRequest, row: &ContainerPort) -> Result<bool, AttachErro
     let Some(address) = row.address() else {
         return Ok(false);
     };
-    let held = linux::addresses(netns, &req.ifname)?;
-    Ok(held.contains(&(address.addr(), address.prefix_len())))
+    Ok(linux::addresses(netns, &req.ifname)?.contains(&address))
 }
 
 fn pick(
