@@ -7,7 +7,7 @@
 //! every host, so a container's ARP entry for its router stays right wherever it is
 //! answered. Pure: `apply` writes these rows, the agent only reads them back.
 
-use crate::state::{Interface, Port, Row, Value, MARK_CLUSTER, MARK_ROLE};
+use crate::state::{Interface, Port, Role, Row, Value, MARK_CLUSTER, MARK_ROLE};
 use crate::topology::Vlan;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -17,9 +17,6 @@ pub const PORT_PREFIX: &str = "ovsgw-";
 
 /// `external_ids` key naming the VLAN a gateway (or container) port serves.
 pub const MARK_VLAN: &str = "ovsnet-vlan";
-
-/// The value of the role mark on gateway ports and interfaces.
-pub const ROLE: &str = "gateway";
 
 /// The gateway port's name for VLAN `id`.
 pub fn port_name(id: u16) -> String {
@@ -59,7 +56,10 @@ pub fn port(cluster: &str, vlan: &Vlan) -> Option<(String, Port)> {
             format!("external_ids:{MARK_CLUSTER}"),
             Value::Str(cluster.into()),
         )
-        .with(format!("external_ids:{MARK_ROLE}"), Value::Str(ROLE.into()))
+        .with(
+            format!("external_ids:{MARK_ROLE}"),
+            Value::Str(Role::Gateway.as_str().into()),
+        )
         .with(
             format!("external_ids:{MARK_VLAN}"),
             Value::Str(vlan.name.clone()),

@@ -83,6 +83,8 @@ pub fn bridge_keys(topology: &Topology, host: &Host, overlay_mtu: u32) -> Vec<(S
 pub struct HostIntent {
     /// This host's name, when written.
     pub host: Option<String>,
+    /// This host's underlay address, when written.
+    pub underlay_ip: Option<Ipv4Addr>,
     /// The overlay MTU, when written.
     pub mtu: Option<u32>,
     /// The VLANs by name.
@@ -100,6 +102,13 @@ impl HostIntent {
         for (key, value) in entries {
             if key == KEY_HOST {
                 intent.host = Some(value.to_string());
+            } else if key == KEY_UNDERLAY_IP {
+                match value.parse() {
+                    Ok(ip) => intent.underlay_ip = Some(ip),
+                    Err(_) => intent
+                        .unreadable
+                        .push((key.to_string(), "not an IPv4 address".to_string())),
+                }
             } else if key == KEY_MTU {
                 match value.parse() {
                     Ok(mtu) => intent.mtu = Some(mtu),

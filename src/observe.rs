@@ -86,7 +86,7 @@ fn selected(kind: Kind) -> Vec<String> {
         Kind::Bridge => out.push("ports".into()),
         Kind::Port => out.push("interfaces".into()),
         Kind::Interface => {
-            out.extend(["ofport", "error", "link_state", "status"].map(String::from));
+            out.extend(["ofport", "error", "link_state", "status", "mac_in_use"].map(String::from));
         }
     }
     out
@@ -199,6 +199,7 @@ impl Reader<'_> {
             error: self.string(r, "error")?,
             link_state: self.string(r, "link_state")?,
             status: self.map(r, "status")?,
+            mac_in_use: self.string(r, "mac_in_use")?,
         };
         Ok(Interface {
             row,

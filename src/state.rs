@@ -375,6 +375,9 @@ pub struct InterfaceRuntime {
     /// Free-form status map (tunnel_egress_iface and the like).
     #[serde(default)]
     pub status: BTreeMap<String, String>,
+    /// The MAC the switch actually uses (`mac_in_use`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_in_use: Option<String>,
 }
 
 /// What one host's Open vSwitch holds (observed) or should hold (desired): its bridges by name.

@@ -3,10 +3,18 @@
 //! Owns one rule: no control character of the input ever reaches a terminal raw (an
 //! ESC could recolour, move the cursor or retitle the window, a CR could overwrite a
 //! line). They are shown escaped (`\e`, `\t`, `\u{9b}`) so the reader still sees what
-//! the file holds. Long values are cut around the interesting part. Pure: no I/O.
+//! the file holds. Long values are cut around the interesting part. Pure: no I/O of
+//! its own ([`Sanitized`] only forwards to the writer it is given).
+//!
+//! Where it is used (the boundaries): diagnostics escape each piece of file text; error
+//! chains are escaped once in `cli::report` and wherever the CLI prints an error itself;
+//! the text and markdown plan renderers and `graph` write through [`Sanitized`], which
+//! escapes everything but line breaks and lets only the renderer's own colour codes
+//! through, out of band ([`Sanitized::style`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io;
 
 /// Whether `c` must not reach a terminal raw: C0 controls, DEL, C1 controls, and the
 /// bidirectional overrides that make text read differently from what it is.
@@ -43,6 +51,16 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `value` displayed with [`escape_lines`]: for error chains (`format_args!("{err:#}")`),
+/// whose causes quote paths, host replies and file text.
+pub fn display(value: impl std::fmt::Display) -> String {
+    let text = value.to_string();
+    match escape_lines(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(escaped) => escaped,
+    }
+}
+
 /// Like [`escape`], but keeps line breaks: for multi-line messages.
 pub fn escape_lines(text: &str) -> Cow<'_, str> {
     if !text.chars().any(|c| c != '\n' && is_unsafe(c)) {
@@ -50,6 +68,97 @@ pub fn escape_lines(text: &str) -> Cow<'_, str> {
     }
     let lines: Vec<Cow<str>> = text.split('\n').map(escape).collect();
     Cow::Owned(lines.join("\n"))
+}
+
+/// A writer that escapes every unsafe character of what passes through it except line
+/// breaks (`\n`), so a name or value from a file or a host can never act on the
+/// terminal. The renderer's own colour codes go through [`Sanitized::style`] instead.
+pub struct Sanitized<W: io::Write> {
+    inner: W,
+    /// The start of a UTF-8 sequence cut by the end of a write, completed by the next.
+    pending: Vec<u8>,
+}
+
+impl<W: io::Write> Sanitized<W> {
+    /// Escapes what is written and forwards it to `inner`.
+    pub fn new(inner: W) -> Self {
+        Sanitized {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Writes `code` (an ANSI style the caller chose, never input text) unescaped.
+    pub fn style(&mut self, code: &str) -> io::Result<()> {
+        self.inner.write_all(code.as_bytes())
+    }
+
+    /// The writer underneath.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    fn pass(&mut self, text: &str) -> io::Result<()> {
+        if !text.chars().any(|c| c != '\n' && is_unsafe(c)) {
+            return self.inner.write_all(text.as_bytes());
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        for c in text.chars() {
+            if c != '\n' && is_unsafe(c) {
+                push_escaped(&mut out, c);
+            } else {
+                out.push(c);
+            }
+        }
+        self.inner.write_all(out.as_bytes())
+    }
+}
+
+impl<W: io::Write> io::Write for Sanitized<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let joined;
+        let bytes = if self.pending.is_empty() {
+            buf
+        } else {
+            let mut all = std::mem::take(&mut self.pending);
+            all.extend_from_slice(buf);
+            joined = all;
+            &joined[..]
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.pass(text)?,
+            Err(err) => {
+                let good = err.valid_up_to();
+                // Valid up to `good`; then an invalid byte or an unfinished sequence.
+                let text = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+                self.pass(text)?;
+                let rest = &bytes[good..];
+                match err.error_len() {
+                    // Cut at the end of this write: wait for the rest of it.
+                    None => self.pending = rest.to_vec(),
+                    Some(bad) => {
+                        // Not text: each bad byte shown as an escape, then the rest.
+                        for b in &rest[..bad] {
+                            self.inner.write_all(format!("\\x{b:02x}").as_bytes())?;
+                        }
+                        let tail = rest[bad..].to_vec();
+                        self.write_all(&tail)?;
+                    }
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            let bytes = std::mem::take(&mut self.pending);
+            for b in bytes {
+                self.inner.write_all(format!("\\x{b:02x}").as_bytes())?;
+            }
+        }
+        self.inner.flush()
+    }
 }
 
 /// At most `max` characters of `text`, escaped, with `…` where something was cut.
@@ -123,6 +232,20 @@ mod tests {
         assert_eq!(escape("\u{9b}x\u{202e}"), "\\u{9b}x\\u{202e}");
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
         assert_eq!(escape_lines("a\u{1b}\nb"), "a\\e\nb");
+    }
+
+    #[test]
+    fn a_sanitized_writer_escapes_all_but_line_breaks_and_styles() {
+        use std::io::Write as _;
+        let mut out = Sanitized::new(Vec::new());
+        out.style("\u{1b}[1m").unwrap();
+        writeln!(out, "host \u{1b}]0;pwned\u{7}").unwrap();
+        // A C1 control (U+009B, two bytes) cut between two writes is still caught.
+        out.write_all(&[b'a', 0xc2]).unwrap();
+        out.write_all(&[0x9b, b'b', 0xff, b'\n']).unwrap();
+        out.flush().unwrap();
+        let text = String::from_utf8(out.into_inner()).unwrap();
+        assert_eq!(text, "\u{1b}[1mhost \\e]0;pwned\\u{7}\na\\u{9b}b\\xff\n");
     }
 
     #[test]

@@ -90,6 +90,14 @@ impl Agent {
         }
     }
 
+    /// SIGKILL: no clean-up, no last health report.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// SIGTERM, then the exit status (killed after 10 s).
     fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
@@ -372,7 +380,7 @@ fn nat_leaves_with_the_host_address_and_a_published_port_is_reached_from_outside
     let outside = Netns::new("o");
     plug_container(&host, &ctr);
     plug_outside(&host, &outside);
-    let _agent = Agent::start(&host, None);
+    let mut agent = Agent::start(&host, None);
     wait_until("converged", || converged(&host));
 
     // Outside: a CGI page that prints the peer's address.
@@ -444,6 +452,34 @@ fn nat_leaves_with_the_host_address_and_a_published_port_is_reached_from_outside
         got = http_get(&outside, "198.18.100.1", 8080, "/");
     }
     assert_eq!(got, "inside");
+
+    // The agent killed (SIGKILL): the dataplane does not depend on it. The container
+    // still reaches its gateway and, through NAT, the outside; the outside still
+    // reaches the published port.
+    let before = table(&host);
+    agent.kill();
+    assert!(
+        ctr.run("ping -c 1 -W 2 10.10.0.1 >/dev/null && echo ok")
+            .contains("ok"),
+        "the gateway answers without the agent"
+    );
+    assert_eq!(
+        http_get(&ctr, "198.18.100.2", 80, "/cgi-bin/who"),
+        "[::ffff:198.18.100.1]",
+        "NAT without the agent"
+    );
+    assert_eq!(
+        http_get(&outside, "198.18.100.1", 8080, "/"),
+        "inside",
+        "the published port without the agent"
+    );
+    // Started again: the same table, rule for rule (nothing duplicated, nothing lost).
+    let agent = Agent::start(&host, None);
+    let pid = agent.child.as_ref().unwrap().id();
+    wait_until("the new agent reports", || health(&host)["pid"] == pid);
+    assert_eq!(table(&host), before);
+    assert_eq!(table(&host).matches("masquerade").count(), 1);
+    assert_eq!(gateway_addresses(&host), ["10.10.0.1/16"]);
 
     // Unpublished (and never published directly): nothing from outside reaches it.
     outside.run("ip route add 10.10.0.0/16 via 198.18.100.1");

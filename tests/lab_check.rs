@@ -57,12 +57,22 @@ fn healthy_mesh_is_all_green_and_probes_are_removed() {
         .filter(|n| n.contains(".v"))
         .collect();
     assert!(left.is_empty(), "probe namespaces left: {left:?}");
-    let ns = lab::host_netns(&t.cluster, "host-a");
-    let probe_port = Command::new("ip")
-        .args(["-n", &ns, "link", "show", "ovp-10"])
-        .output()
-        .unwrap();
-    assert!(!probe_port.status.success(), "probe port left on host-a");
+    // ... and so are their container ports (the probes were plugged in by attach).
+    for h in &t.hosts {
+        let out = Command::new("ovs-vsctl")
+            .args([
+                &format!("--db={}", sock(t, &guard.root, &h.name)),
+                "--bare",
+                "--columns=name",
+                "find",
+                "port",
+                "external_ids:ovsnet-role=container",
+            ])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(left.is_empty(), "probe ports left on {}: {left}", h.name);
+    }
 }
 
 #[test]
@@ -170,6 +180,33 @@ fn kept_probes_stay_and_a_second_check_reuses_their_names() {
     assert_eq!(first.kept_probes.len(), 2);
     for ns in &first.kept_probes {
         assert!(cluster_namespaces(&t.cluster).contains(ns), "{ns} kept");
+    }
+    // Kept probes are containers plugged in by attach: marked ports recording the probe's
+    // namespace and the address the report names, from the host's range.
+    for (h, probe) in t.hosts.iter().zip(&first.vlans[0].hosts) {
+        assert_eq!(&h.name, probe);
+        let out = Command::new("ovs-vsctl")
+            .args([
+                &format!("--db={}", sock(t, &guard.root, &h.name)),
+                "--bare",
+                "--columns=external_ids",
+                "find",
+                "port",
+                "external_ids:ovsnet-role=container",
+            ])
+            .output()
+            .unwrap();
+        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ns = lab::probe_netns(&t.cluster, &h.name, 10);
+        assert!(ids.contains(&format!("ovsnet-netns={ns}")), "{ids}");
+        let range = h.ranges["web"];
+        let address: std::net::Ipv4Addr = ids
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("ovsnet-address="))
+            .and_then(|a| a.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {ids}"));
+        assert!(range.contains(&address), "{address} not in {range}");
     }
     let second = lab::check(t, &analysis, &guard.root, false).expect("second check");
     assert!(second.passed(), "{}", second.render());

@@ -7,7 +7,7 @@
 
 use crate::gateway::MARK_VLAN;
 use crate::intent::{HostIntent as BridgeIntent, VlanIntent};
-use crate::state::{HostState, Row, MARK_ROLE};
+use crate::state::{HostState, Role, Row};
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -84,15 +84,14 @@ pub struct HostIntent {
 pub fn read(state: &HostState) -> HostIntent {
     let mut intent = HostIntent::default();
     for bridge in state.bridges.values() {
-        if bridge.row.external_id(MARK_ROLE) != Some("bridge") {
+        if bridge.row.role() != Some(Role::Bridge) {
             continue;
         }
-        read_bridge(&bridge.row, &mut intent);
-        let vlans = vlan_keys(&bridge.row, &mut intent);
+        let vlans = read_bridge(&bridge.row, &mut intent);
         for port in bridge.ports.values() {
-            match port.row.external_id(MARK_ROLE) {
-                Some("gateway") => gateway(&port.row, &vlans, &mut intent),
-                Some("container") => publishes(&port.row, &mut intent),
+            match port.row.role() {
+                Some(Role::Gateway) => gateway(&port.row, &vlans, &mut intent),
+                Some(Role::Container) => publishes(&port.row, &mut intent),
                 _ => {}
             }
         }
@@ -101,30 +100,9 @@ pub fn read(state: &HostState) -> HostIntent {
     intent
 }
 
-fn read_bridge(row: &Row, intent: &mut HostIntent) {
-    intent.host = row.external_id("ovsnet-host").map(str::to_string);
-    intent.underlay_ip = parsed(row, "ovsnet-underlay-ip", intent);
-    intent.mtu = parsed(row, "ovsnet-mtu", intent);
-}
-
-fn parsed<T: std::str::FromStr>(row: &Row, key: &str, intent: &mut HostIntent) -> Option<T> {
-    let text = row.external_id(key)?;
-    match text.parse() {
-        Ok(v) => Some(v),
-        Err(_) => {
-            intent.problems.push((
-                row.name.clone(),
-                key.to_string(),
-                format!("`{text}` does not parse"),
-            ));
-            None
-        }
-    }
-}
-
-/// The VLAN entries of the bridge, read by the one reader of those keys
-/// ([`crate::intent`]); unreadable ones become problems naming the key.
-fn vlan_keys(row: &Row, intent: &mut HostIntent) -> BTreeMap<String, VlanIntent> {
+/// The bridge's keys, read by the one reader of them ([`crate::intent`]); unreadable
+/// ones become problems naming the key. Returns the VLAN entries.
+fn read_bridge(row: &Row, intent: &mut HostIntent) -> BTreeMap<String, VlanIntent> {
     let entries = row.attrs.iter().filter_map(|(key, value)| {
         let key = key.strip_prefix("external_ids:")?;
         match value {
@@ -136,6 +114,9 @@ fn vlan_keys(row: &Row, intent: &mut HostIntent) -> BTreeMap<String, VlanIntent>
     for (key, why) in read.unreadable {
         intent.problems.push((row.name.clone(), key, why));
     }
+    intent.host = read.host;
+    intent.underlay_ip = read.underlay_ip;
+    intent.mtu = read.mtu;
     read.vlans
 }
 

@@ -1,35 +1,22 @@
 //! The kernel seam: observe the objects the agent manages and carry out one step.
 //!
 //! [`System`] is the real kernel of the namespace the agent runs in: links and addresses
-//! over rtnetlink (no `ip` output is parsed), our nftables table through `nft` (the only
+//! over rtnetlink through the shared [`crate::linux`] module (no `ip` output is parsed), our nftables table through `nft` (the only
 //! program it runs, and only with our table's name). It reads nothing else: other links
 //! are never listed, other tables never named.
-//! TODO(containers): fold the netlink calls into the shared `linux` module once it lands.
 
 use super::nft;
 use super::reconcile::{Link, Observed, Step};
-use futures_util::TryStreamExt;
-use ipnet::Ipv4Net;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::LinkFlags;
-use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::{Handle, LinkUnspec};
-use std::collections::BTreeSet;
+use crate::linux::{self, LinkSettings, LinuxError, Netns};
 use std::io::Write;
-use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 /// What went wrong in the kernel. Messages name the interface, address or program.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
-    /// A netlink request failed.
-    #[error("netlink: {what}: {cause}")]
-    Netlink {
-        /// What was asked.
-        what: String,
-        /// The kernel's answer.
-        cause: String,
-    },
+    /// A netlink request failed (the message names the link and the operation).
+    #[error(transparent)]
+    Netlink(#[from] LinuxError),
     /// A program the agent needs is not installed.
     #[error("`{program}` is not installed\nhelp: install the Debian package `{package}`")]
     Missing {
@@ -57,143 +44,67 @@ pub trait Kernel {
     fn apply(&mut self, step: &Step) -> Result<(), KernelError>;
 }
 
-/// The kernel of the current network namespace.
-pub struct System {
-    runtime: tokio::runtime::Runtime,
-    handle: Handle,
-}
+/// The kernel of the current network namespace, through the shared [`crate::linux`]
+/// module (one netlink connection per observation or step).
+pub struct System;
 
 impl System {
-    /// Opens a netlink connection in the current namespace.
+    /// The kernel of the namespace the agent runs in.
     pub fn open() -> Result<System, KernelError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| netlink("start the netlink runtime", e))?;
-        let (conn, handle, _) = runtime
-            .block_on(async { rtnetlink::new_connection() })
-            .map_err(|e| netlink("open a netlink socket", e))?;
-        runtime.spawn(conn);
-        Ok(System { runtime, handle })
+        Ok(System)
     }
 
-    fn link(&self, name: &str) -> Result<Option<(u32, Link)>, KernelError> {
-        let handle = self.handle.clone();
-        self.runtime.block_on(async move {
-            let mut links = handle.link().get().match_name(name.to_string()).execute();
-            let msg = match links.try_next().await {
-                Ok(Some(msg)) => msg,
-                // ENODEV: not there (yet).
-                Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => return Ok(None),
-                Err(e) => return Err(netlink(&format!("get link `{name}`"), e)),
-            };
-            let index = msg.header.index;
-            let up = msg.header.flags.contains(LinkFlags::Up);
-            let mut addresses = BTreeSet::new();
-            for m in v4_addresses(&handle, index).await? {
-                if let Some(net) = net_of(&m) {
-                    addresses.insert(net);
-                }
+    /// The links `names` that exist, with their state and IPv4 addresses.
+    fn links(&self, names: &[String]) -> Result<Vec<(String, Link)>, KernelError> {
+        let names = names.to_vec();
+        linux::in_netns(&Netns::Current, move |nl| async move {
+            let mut out = Vec::new();
+            for name in names {
+                let Some(info) = nl.link(&name).await? else {
+                    continue; // not there (yet)
+                };
+                let addresses = nl.ipv4_addresses(&name).await?.into_iter().collect();
+                out.push((
+                    name,
+                    Link {
+                        up: info.up,
+                        addresses,
+                    },
+                ));
             }
-            Ok(Some((index, Link { up, addresses })))
+            Ok(out)
         })
-    }
-
-    fn index(&self, name: &str) -> Result<u32, KernelError> {
-        self.link(name)?
-            .map(|(i, _)| i)
-            .ok_or_else(|| KernelError::Netlink {
-                what: format!("find link `{name}`"),
-                cause: "no such device".into(),
-            })
+        .map_err(KernelError::from)
     }
 
     fn netlink_step(&self, step: &Step) -> Result<(), KernelError> {
-        let handle = self.handle.clone();
-        match step {
-            Step::Up(name) => {
-                let index = self.index(name)?;
-                let msg = LinkUnspec::new_with_index(index).up().build();
-                self.runtime
-                    .block_on(handle.link().set(msg).execute())
-                    .map_err(|e| netlink(&format!("set `{name}` up"), e))
+        let step = step.clone();
+        linux::in_netns(&Netns::Current, move |nl| async move {
+            match &step {
+                Step::Up(name) => {
+                    let up = LinkSettings {
+                        up: Some(true),
+                        ..LinkSettings::default()
+                    };
+                    nl.set(name, &up).await
+                }
+                Step::AddAddress(name, net) => {
+                    nl.add_address(name, net.addr(), net.prefix_len()).await
+                }
+                Step::DelAddress(name, net) => nl.del_address(name, *net).await,
+                _ => Ok(()),
             }
-            Step::AddAddress(name, net) => {
-                let index = self.index(name)?;
-                let req = handle
-                    .address()
-                    .add(index, IpAddr::V4(net.addr()), net.prefix_len());
-                self.runtime
-                    .block_on(req.execute())
-                    .map_err(|e| netlink(&format!("add {net} to `{name}`"), e))
-            }
-            Step::DelAddress(name, net) => {
-                let index = self.index(name)?;
-                self.runtime.block_on(async move {
-                    for m in v4_addresses(&handle, index).await? {
-                        if net_of(&m) == Some(*net) {
-                            handle
-                                .address()
-                                .del(m)
-                                .execute()
-                                .await
-                                .map_err(|e| netlink(&format!("delete {net} from `{name}`"), e))?;
-                        }
-                    }
-                    Ok(())
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-async fn v4_addresses(handle: &Handle, index: u32) -> Result<Vec<AddressMessage>, KernelError> {
-    let mut stream = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute();
-    let mut out = Vec::new();
-    while let Some(m) = stream
-        .try_next()
-        .await
-        .map_err(|e| netlink("list addresses", e))?
-    {
-        // The filter is a hint some kernels ignore: check the index ourselves.
-        if m.header.index == index && m.header.family == AddressFamily::Inet {
-            out.push(m);
-        }
-    }
-    Ok(out)
-}
-
-fn net_of(m: &AddressMessage) -> Option<Ipv4Net> {
-    m.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => {
-            Ipv4Net::new(*ip, m.header.prefix_len).ok()
-        }
-        _ => None,
-    })
-}
-
-fn netlink(what: &str, cause: impl std::fmt::Display) -> KernelError {
-    KernelError::Netlink {
-        what: what.to_string(),
-        cause: cause.to_string(),
+        })
+        .map_err(KernelError::from)
     }
 }
 
 impl Kernel for System {
     fn observe(&mut self, ifnames: &[String]) -> Result<Observed, KernelError> {
-        let mut observed = Observed::default();
-        for name in ifnames {
-            if let Some((_, link)) = self.link(name)? {
-                observed.links.insert(name.clone(), link);
-            }
-        }
-        observed.table = listed_table()?;
-        Ok(observed)
+        Ok(Observed {
+            links: self.links(ifnames)?.into_iter().collect(),
+            table: listed_table()?,
+        })
     }
 
     fn apply(&mut self, step: &Step) -> Result<(), KernelError> {

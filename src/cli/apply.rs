@@ -5,7 +5,7 @@
 
 use super::args::{ApplyArgs, ApplyFormat};
 use super::hosts::{observe_all, targets, Target};
-use super::load::{force_lab_datapath, load_text, Loaded};
+use super::load::{force_lab_datapath, load_text, read_source, Loaded};
 use super::plan::{header, plan_hosts, select_mode};
 use super::progress::Progress;
 use super::{use_color, Coded, Exit};
@@ -13,6 +13,8 @@ use crate::apply::rollout::{rollout, Outcome, Rollout, Work};
 use crate::apply::ApplyOptions;
 use crate::desire::desire_host;
 use crate::plan::{self, HostPlan, Mode, Plan};
+use crate::terminal;
+use crate::topology::source::Kind;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
@@ -26,8 +28,15 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
         ));
     }
     let timeout = Duration::from_secs(args.target.timeout);
-    let text = std::fs::read_to_string(&args.input)
-        .map_err(|e| Coded::invalid(format!("cannot read `{}`: {e}", args.input.display())))?;
+    let text = read_source(&args.input, Kind::Plan, use_color(&args.color, false))?;
+    let size = u64::try_from(text.len()).unwrap_or(u64::MAX);
+    if !crate::planfile::looks_like_plan(&text) && size > Kind::Topology.limit() {
+        // Read under the plan limit; as a topology it is still over its own.
+        let name = args.input.display().to_string();
+        let refused = crate::topology::source::too_large(&name, Some(size), Kind::Topology);
+        eprint!("{}", refused.diagnostics.render("", false));
+        return Err(Coded::invalid(""));
+    }
     let (loaded, targets, plan, mut failures) = if crate::planfile::looks_like_plan(&text) {
         saved_plan(&args, &text, timeout)?
     } else {
@@ -104,15 +113,30 @@ fn fresh_plan(args: &ApplyArgs, text: String, timeout: Duration) -> anyhow::Resu
 
 /// A saved plan applies exactly what was reviewed, or nothing: every host it names is
 /// observed again and must still have the fingerprint the plan was computed from.
+/// Everything wrong with the file itself is refused (exit 65) naming the plan file,
+/// before any host is contacted.
 fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result<Prepared> {
-    let saved = crate::planfile::parse(text).map_err(|e| {
-        Coded::invalid(format!(
-            "`{}` is not a usable plan file: {e}",
-            args.input.display()
-        ))
+    let file = terminal::escape(&args.input.display().to_string()).into_owned();
+    let unusable =
+        |why: String| Coded::invalid(format!("`{file}` is not a usable plan file: {why}"));
+    let saved = crate::planfile::parse(text).map_err(|e| unusable(e.to_string()))?;
+    let limit = Kind::Topology.limit();
+    if u64::try_from(saved.topology_source.len()).unwrap_or(u64::MAX) > limit {
+        return Err(unusable(format!(
+            "its embedded topology is larger than the {limit} bytes ovsnet reads as a topology"
+        )));
+    }
+    // Positions in the embedded topology are positions in the plan file's copy of it,
+    // so its diagnostics name the plan file (and the topology it was made from).
+    let embedded = format!(
+        "{} (embedded {})",
+        args.input.display(),
+        saved.topology_name
+    );
+    let color = use_color(&args.color, false);
+    let mut loaded = load_text(&embedded, saved.topology_source, false, color).map_err(|_| {
+        unusable("the topology embedded in it no longer validates (see above)\nhelp: plan again from the topology file".into())
     })?;
-    let mut loaded = load_text(&saved.topology_name, saved.topology_source, false, false)
-        .map_err(|_| Coded::invalid("the plan file's topology no longer validates"))?;
     let mut plan = saved.plan;
     if plan.context.mode == Mode::Lab {
         force_lab_datapath(&mut loaded.topology);
@@ -120,15 +144,16 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
     // The embedded topology is what desire and verification run on: it must be the one
     // the plan was computed from, or verification would judge against the wrong target.
     if loaded.topology.digest() != plan.context.topology_digest {
-        return Err(Coded::invalid(
-            "the plan file's topology does not match its digest; the file was edited after planning",
+        return Err(unusable(
+            "its topology does not match its digest; the file was edited after planning".into(),
         ));
     }
     if plan.context.mode == Mode::Offline || plan.context.mode == Mode::Diff {
-        return Err(Coded::usage(
-            "an offline or diff plan describes no real host and cannot be applied",
+        return Err(unusable(
+            "it is an offline or diff plan: it describes no real host and cannot be applied".into(),
         ));
     }
+    unknown_or_repeated_hosts(&plan, &loaded).map_err(unusable)?;
     let target_args = super::args::TargetArgs {
         lab: plan.context.mode == Mode::Lab,
         ..args.target.clone()
@@ -141,21 +166,27 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
         .iter()
         .find(|name| !plan.hosts.iter().any(|h| &&h.host == name))
     {
-        let covered: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
+        let covered: Vec<String> = plan
+            .hosts
+            .iter()
+            .map(|h| terminal::escape(&h.host).into_owned())
+            .collect();
         let covered = if covered.is_empty() {
             "no host".to_string()
         } else {
             covered.join(", ")
         };
         return Err(Coded::usage(format!(
-            "`--host {name}` is not in the saved plan `{}`\nhelp: it covers {}",
-            args.input.display(),
-            covered
+            "`--host {}` is not in the saved plan `{file}`\nhelp: it covers {covered}",
+            terminal::escape(name),
         )));
     }
     targets.retain(|t| plan.hosts.iter().any(|h| h.host == t.name));
     plan.hosts
         .retain(|h| targets.iter().any(|t| t.name == h.host));
+    // Both in topology order, so each target meets its own host plan below.
+    plan.hosts
+        .sort_by_key(|h| targets.iter().position(|t| t.name == h.host));
     let observed = observe_all(&targets, timeout);
     let mut stale = Vec::new();
     for ((target, observed), host) in targets.iter().zip(observed).zip(&plan.hosts) {
@@ -165,13 +196,51 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
         }
     }
     if !stale.is_empty() {
-        let names: Vec<String> = stale.iter().map(|n| format!("`{n}`")).collect();
+        let names: Vec<String> = stale
+            .iter()
+            .map(|n| format!("`{}`", terminal::escape(n)))
+            .collect();
         anyhow::bail!(
             "the plan is stale: {} changed since it was planned; nothing applied\nhelp: run `ovsnet plan` again and review the new plan",
             names.join(", ")
         );
     }
     Ok((loaded, targets, plan, Vec::new()))
+}
+
+/// Refuses a plan naming a host its own topology does not declare, or a host twice: such
+/// a plan was not made by `ovsnet plan` from that topology, and dropping the extra hosts
+/// would apply less than was reviewed without saying so.
+fn unknown_or_repeated_hosts(plan: &Plan, loaded: &Loaded) -> Result<(), String> {
+    let declared: std::collections::HashSet<&str> = loaded
+        .topology
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut unknown = Vec::new();
+    for host in &plan.hosts {
+        if !declared.contains(host.host.as_str()) {
+            unknown.push(format!("`{}`", terminal::escape(&host.host)));
+        } else if !seen.insert(host.host.as_str()) {
+            return Err(format!(
+                "it plans host `{}` twice",
+                terminal::escape(&host.host)
+            ));
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "it plans {} not declared in its own topology\nhelp: a saved plan covers only hosts of the topology it embeds; plan again",
+        if unknown.len() == 1 {
+            format!("host {}", unknown[0])
+        } else {
+            format!("hosts {}", unknown.join(", "))
+        }
+    ))
 }
 
 fn confirm(hosts: usize) -> anyhow::Result<()> {
@@ -220,7 +289,7 @@ fn finish(failures: Vec<anyhow::Error>, done: &str) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     for failure in &failures {
-        let text = format!("{failure:#}");
+        let text = terminal::display(format_args!("{failure:#}"));
         // Empty: already printed as it happened.
         if !text.is_empty() {
             eprintln!("error: {text}");

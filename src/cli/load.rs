@@ -2,8 +2,10 @@
 //! its diagnostics come back printed the way a compiler prints them.
 
 use super::{Coded, Exit};
+use crate::terminal;
+use crate::topology::source::{self, Kind};
 use crate::topology::{self, Analysis, Datapath, Topology};
-use anyhow::Context as _;
+use std::io::Read as _;
 use std::path::Path;
 
 /// A loaded, validated topology and what came with it.
@@ -21,10 +23,35 @@ pub struct Loaded {
 /// Reads and validates `path`; prints every problem and fails with exit 65 when invalid.
 /// Warnings are printed to stderr as well when `print_warnings` is set.
 pub fn load(path: &Path, print_warnings: bool, color: bool) -> anyhow::Result<Loaded> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read topology `{}`", path.display()))
-        .map_err(|e| Coded::invalid(format!("{e:#}")))?;
+    let text = read_source(path, Kind::Topology, color)?;
     load_text(&path.display().to_string(), text, print_warnings, color)
+}
+
+/// Reads `path` as text: at most the size limit of `kind` (one byte more tells that it is
+/// over), then UTF-8. Either refusal is printed as a diagnostic with the file and a
+/// position, and fails with exit 65.
+pub fn read_source(path: &Path, kind: Kind, color: bool) -> anyhow::Result<String> {
+    let cannot = |e: std::io::Error| {
+        Coded::invalid(format!(
+            "cannot read `{}`: {e}",
+            terminal::escape(&path.display().to_string())
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let mut bytes = Vec::new();
+    file.take(kind.limit() + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    let name = path.display().to_string();
+    source::decode(&name, bytes, size, kind).map_err(|refused| {
+        eprint!("{}", refused.diagnostics.render(&refused.text, color));
+        Coded::invalid("")
+    })
 }
 
 /// Validates topology `text` already read from `name`, printing problems like [`load`].

@@ -138,7 +138,9 @@ fn report(err: &anyhow::Error) -> Exit {
     let exit = err
         .downcast_ref::<Coded>()
         .map_or(Exit::Failure, |c| c.exit);
-    let text = format!("{err:#}");
+    // The one place every error chain reaches the terminal: its causes quote paths,
+    // host replies and file text, so it is escaped here.
+    let text = crate::terminal::display(format_args!("{err:#}"));
     if !text.is_empty() {
         eprintln!("error: {text}");
     }

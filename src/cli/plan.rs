@@ -19,6 +19,15 @@ use std::time::Duration;
 
 /// `ovsnet plan`.
 pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
+    if args.offline && args.out.is_some() {
+        // Apply refuses every offline plan (it describes hosts that hold nothing, not the
+        // real ones): saving one would only produce a file that fails later.
+        return Err(Coded::usage(
+            "`--offline` plans cannot be saved with `-o`: apply refuses a plan made against \
+             hosts that hold nothing\nhelp: plan against the hosts (drop `--offline`), or \
+             against the lab with `--lab`",
+        ));
+    }
     let color = use_color(&args.output.color, true);
     let mut loaded = load(&args.topology, true, use_color(&args.output.color, false))?;
     let mode = select_mode(&mut loaded, args.offline, args.target.lab);
@@ -39,8 +48,10 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
             // fine: save only a plan that covers every selected host.
             if outcome.failures.is_empty() {
                 let name = args.topology.display().to_string();
-                crate::planfile::write(path, &plan, &name, &loaded.source)
-                    .with_context(|| format!("cannot save the plan to `{}`", path.display()))?;
+                crate::planfile::write(path, &plan, &name, &loaded.source).with_context(|| {
+                    let shown = crate::terminal::escape(&path.display().to_string()).into_owned();
+                    format!("cannot save the plan to `{shown}`")
+                })?;
             } else {
                 outcome.unsaved = Some(path.display().to_string());
             }
@@ -215,7 +226,10 @@ impl Outcome {
     /// Failures first (1), then blocked hosts (1), then changes (2 when asked) or 0.
     fn exit(self, detailed: bool) -> anyhow::Result<Exit> {
         for failure in &self.failures {
-            eprintln!("error: {failure:#}");
+            eprintln!(
+                "error: {}",
+                crate::terminal::display(format_args!("{failure:#}"))
+            );
         }
         if !self.failures.is_empty() {
             let unsaved = self.unsaved.map_or_else(String::new, |path| {

@@ -111,7 +111,10 @@ fn finished_text(host: &str, outcome: &Outcome) {
             done.plan.changes.len()
         ),
         Outcome::Failed { error, rollback } => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                crate::terminal::display(format_args!("{error:#}"))
+            );
             match rollback {
                 Rollback::NotNeeded => {}
                 Rollback::Kept => eprintln!(
@@ -124,7 +127,7 @@ fn finished_text(host: &str, outcome: &Outcome) {
                     "{host}: rolled back: its database holds again what it held before (verified); ovs-vswitchd has not caught up yet"
                 ),
                 Rollback::Failed(why) => {
-                    eprintln!("error: {host}: rollback failed too; the host is in neither state: {why:#}")
+                    eprintln!("error: {host}: rollback failed too; the host is in neither state: {}", crate::terminal::display(format_args!("{why:#}")))
                 }
             }
         }

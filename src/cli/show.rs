@@ -52,9 +52,12 @@ pub fn show(path: &Path, args: &TargetArgs, format: ShowFormat) -> anyhow::Resul
             writeln!(out)?;
         }
         ShowFormat::Text => {
+            // Names and values come from the hosts, foreign rows included.
+            let mut out = crate::terminal::Sanitized::new(&mut out);
             for host in &shown {
                 write_host_text(&mut out, host, cluster)?;
             }
+            out.flush()?;
         }
     }
     if failed > 0 {
@@ -175,6 +178,8 @@ pub fn graph(path: &Path, format: GraphFormat) -> anyhow::Result<Exit> {
         GraphFormat::Mermaid => crate::render::graph::mermaid(&loaded.topology, &loaded.analysis),
         GraphFormat::Dot => crate::render::graph::dot(&loaded.topology, &loaded.analysis),
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    let mut out = crate::terminal::Sanitized::new(std::io::stdout().lock());
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
     Ok(Exit::Success)
 }

@@ -2,7 +2,7 @@
 //! every VLAN it has a range in, a probe (a namespace and a veth tagged into the overlay
 //! bridge); then ICMP, a TCP exchange and a full-MTU don't-fragment ping between every
 //! pair of probes of one VLAN, and an isolation test between every pair of probes of
-//! different VLANs. Probe ports carry no ovsnet mark: to plan and apply they are foreign.
+//! different VLANs. Probes are plugged in by `ovsnet attach`'s code (see `probe`).
 //!
 //! Isolation must prove something. Probes of different VLANs sit in different subnets, so
 //! a plain ping between them fails even on a single flat segment (no route). Instead each
@@ -46,7 +46,7 @@ pub fn check(
     keep_probes: bool,
 ) -> Result<CheckReport, LabError> {
     let run_root = super::absolute(run_root);
-    let probes = probe::plan_probes(topology, &run_root);
+    let mut probes = probe::plan_probes(topology, &run_root);
     let bridge = topology.bridge.name.as_str();
     for h in super::status_of(topology, &run_root).hosts {
         if let super::Health::Degraded(why) = h.health {
@@ -68,7 +68,7 @@ pub fn check(
             });
         }
     }
-    let attached = probe::attach_all(&probes, bridge, analysis.overlay_mtu);
+    let attached = probe::attach_all(&mut probes);
     let report = attached.and_then(|()| {
         warm_up(&probes, analysis.protection)?;
         // The warm-up's pings began with ARP broadcasts: a loop is already storming. If
@@ -105,7 +105,7 @@ pub fn check(
             r
         });
     }
-    let removed = probe::remove_all(&probes, bridge);
+    let removed = probe::remove_all(&probes);
     let report = report?;
     removed?;
     Ok(report)

@@ -50,11 +50,6 @@ pub(crate) fn underlay_port(host: &str) -> String {
     format!("h{hex}")
 }
 
-/// The probe port on the overlay bridge for a VLAN: `ovp-<id>` (at most 8 bytes).
-pub(crate) fn probe_port(vlan_id: u16) -> String {
-    format!("ovp-{vlan_id}")
-}
-
 /// The run directory of a cluster.
 pub fn cluster_dir(run_root: &Path, cluster: &str) -> PathBuf {
     run_root.join(cluster)
@@ -125,6 +120,5 @@ mod tests {
         assert!(host_netns("demo", "a").starts_with(&prefix));
         assert!(!host_netns("demo-2", "a").starts_with(&prefix));
         assert!(!underlay_netns("demo").starts_with(&prefix));
-        assert!(probe_port(4094).len() <= 15);
     }
 }

@@ -66,7 +66,7 @@
 //! Namespaces (names are global to the machine, so a cluster name can be up only once):
 //! `ovlab.<cluster>` (underlay, bridge `br-ul`, ports `h<8 hex of the host name>`),
 //! `ovlab.<cluster>.<host>` (a host: `ul0`, `br-phy`, the overlay bridge, probe ports
-//! `ovp-<vlan id>`), `ovlab.<cluster>.<host>.v<vlan id>` (a probe: `eth0`).
+//! named by `ovsnet attach`), `ovlab.<cluster>.<host>.v<vlan id>` (a probe: `eth0`).
 //! Files, under `<run_root>/<cluster>/` (`run_root` defaults to `/run/ovsnet-lab`):
 //!
 //! ```text
@@ -182,6 +182,14 @@ pub enum LabError {
     /// The lab's OVSDB plumbing (init, br-phy, probe ports) failed.
     #[error(transparent)]
     Plumbing(Box<ovsdb_plumbing::PlumbingError>),
+    /// Plugging a probe in (or out) failed.
+    #[error("probe `{probe}`: {source}")]
+    Probe {
+        /// The probe's namespace.
+        probe: String,
+        /// What attach or detach said.
+        source: Box<crate::attach::AttachError>,
+    },
     /// A host's agent exited or never reported its health after it was started.
     #[error("the agent did not start (log {}):\n{tail}", .log.display())]
     AgentFailed {

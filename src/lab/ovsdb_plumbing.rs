@@ -1,7 +1,7 @@
 //! The lab's own OVSDB plumbing, spoken over RFC 7047 with ovsnet's client (never
 //! `ovs-vsctl`): making sure a fresh database has its `Open_vSwitch` row, building the
-//! `br-phy` underlay bridge, plugging probe ports into the overlay bridge and taking them
-//! out again, and asking whether a bridge exists. Writes that the switch must act on bump
+//! `br-phy` underlay bridge, and asking whether a bridge exists. (Probes are plugged in
+//! by `crate::attach`, like every container.) Writes that the switch must act on bump
 //! `next_cfg` in the same transaction and then wait until `cur_cfg` catches up, as
 //! `ovs-vsctl` does without `--no-wait`.
 
@@ -241,57 +241,6 @@ pub(crate) fn ensure_phy_bridge(
     db.commit_and_wait(txn)
 }
 
-/// Adds port `port` (with its interface of the same name) to `bridge`, access port of
-/// VLAN `tag` and an RSTP edge port, then waits for the switch. Fails when the bridge is
-/// missing or a port of that name exists.
-pub(crate) fn add_probe_port(
-    sock: &Path,
-    bridge: &str,
-    port: &str,
-    tag: u16,
-) -> Result<(), PlumbingError> {
-    let mut db = Db::open(sock)?;
-    let mut txn = Txn::new();
-    let no_bridge = txn.wait_some("Bridge", vec![Condition::name(bridge)]);
-    let port_exists = txn.wait_none("Port", vec![Condition::name(port)]);
-    let mut port_row = RowData::new();
-    port_row.insert("tag".into(), int(i64::from(tag)));
-    port_row.insert(
-        "other_config".into(),
-        Datum::str_map([("rstp-port-admin-edge", "true")]),
-    );
-    let id = txn.insert_port(port, port_row, RowData::new());
-    txn.add_ports(Condition::name(bridge), vec![Atom::NamedUuid(id)]);
-    match db.commit_and_wait(txn) {
-        Err(e) => Err(match failed_operation(&e) {
-            Some(i) if i == no_bridge => PlumbingError::NoBridge {
-                sock: sock.to_path_buf(),
-                bridge: bridge.to_string(),
-            },
-            Some(i) if i == port_exists => PlumbingError::PortExists {
-                sock: sock.to_path_buf(),
-                port: port.to_string(),
-            },
-            _ => e,
-        }),
-        Ok(()) => Ok(()),
-    }
-}
-
-/// Removes port `port` from `bridge` if it is there (its Port and Interface rows go with
-/// it, garbage-collected by OVSDB), then waits for the switch. Absent: nothing to do.
-pub(crate) fn remove_port(sock: &Path, bridge: &str, port: &str) -> Result<(), PlumbingError> {
-    let mut db = Db::open(sock)?;
-    let rows = db.select_named("Port", port, &[])?;
-    let uuids: Vec<String> = rows.iter().filter_map(uuid_of).collect();
-    if uuids.is_empty() {
-        return Ok(());
-    }
-    let mut txn = Txn::new();
-    txn.remove_ports(Condition::name(bridge), uuids);
-    db.commit_and_wait(txn)
-}
-
 /// Whether a bridge named `bridge` exists.
 pub(crate) fn bridge_exists(sock: &Path, bridge: &str) -> Result<bool, PlumbingError> {
     let mut db = Db::open(sock)?;
@@ -383,9 +332,6 @@ mod tests {
         assert_eq!(server.count(ROOT), 1, "init is idempotent");
 
         assert!(!bridge_exists(&sock, "br0").expect("select"));
-        let err = add_probe_port(&sock, "br0", "p0", 10).expect_err("no bridge");
-        assert!(matches!(err, PlumbingError::NoBridge { ref bridge, .. } if bridge == "br0"));
-        remove_port(&sock, "br0", "p0").expect("absent port: nothing to do");
 
         // A bridge holding p0, written directly (a commit without next_cfg: no switch).
         let mut txn = Txn::new();
@@ -406,13 +352,6 @@ mod tests {
 
         assert!(bridge_exists(&sock, "br0").expect("select"));
         assert!(!bridge_exists(&sock, "br1").expect("select"));
-        let err = add_probe_port(&sock, "br0", "p0", 10).expect_err("duplicate");
-        assert!(matches!(err, PlumbingError::PortExists { ref port, .. } if port == "p0"));
-        assert_eq!(
-            server.count("Port"),
-            1,
-            "nothing of the failed add was committed"
-        );
     }
 
     #[test]

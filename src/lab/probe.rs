@@ -1,16 +1,25 @@
-//! Probes: a namespace per (host, VLAN) and a veth whose outer end is a port tagged with
-//! the VLAN id on the overlay bridge, addressed from the host's range. Attaching and
-//! removing them, nothing else; the probe ports carry no ovsnet mark (foreign to plans).
+//! Probes: a namespace per (host, VLAN), plugged into the overlay by the same code as
+//! `ovsnet attach` (issue 10: one way to plug a container): a container port of the
+//! VLAN, an address from the host's range recorded in its OVSDB, the overlay MTU, tx
+//! offload off, and the gateway as default route when the VLAN has one. Attaching and
+//! removing them, nothing else. While a check runs, `plan` and `containers` show the
+//! probes as the containers they are.
 
 use super::layout::{self, HostPaths};
-use super::ovsdb_plumbing;
 use super::report::ProbeRef;
-use super::sys::{self, ip, netns_exec, run};
+use super::sys::{self, netns_exec, run};
 use super::traffic::warm_up;
 use super::LabError;
+use crate::attach::{self, AttachRequest, Identity, Placement, Selector};
+use crate::linux::Netns;
+use crate::ovsdb::Client;
 use crate::topology::{Analysis, Topology};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long one probe's attach may wait for ovs-vswitchd (and for racing allocations).
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A probe being built or used.
 #[derive(Clone, Debug)]
@@ -23,11 +32,12 @@ pub(crate) struct Probe {
     pub host_netns: String,
     /// The host's OVSDB socket.
     pub sock: PathBuf,
-    /// Prefix length of its address (the VLAN subnet's).
-    pub prefix_len: u8,
+    /// The VLAN's gateway (its default route), when the VLAN has one.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// One probe per (VLAN, host with a range in it), VLANs in file order, hosts in file order.
+/// The address is a placeholder (the range's first) until [`attach`] sets the real one.
 pub(crate) fn plan_probes(topology: &Topology, run_root: &Path) -> Vec<Probe> {
     let mut probes = Vec::new();
     for vlan in &topology.vlans {
@@ -48,19 +58,19 @@ pub(crate) fn plan_probes(topology: &Topology, run_root: &Path) -> Vec<Probe> {
                 netns: layout::probe_netns(&topology.cluster, &h.name, vlan.id),
                 host_netns: layout::host_netns(&topology.cluster, &h.name),
                 sock: HostPaths::new(run_root, &topology.cluster, &h.name).db_sock,
-                prefix_len: vlan.subnet.prefix_len(),
+                gateway: vlan.gateway,
             });
         }
     }
     probes
 }
 
-/// Attaches every probe, in parallel.
-pub(crate) fn attach_all(probes: &[Probe], bridge: &str, mtu: u32) -> Result<(), LabError> {
+/// Attaches every probe, in parallel; each learns its address.
+pub(crate) fn attach_all(probes: &mut [Probe]) -> Result<(), LabError> {
     std::thread::scope(|scope| {
         let workers: Vec<_> = probes
-            .iter()
-            .map(|p| scope.spawn(move || attach(p, bridge, mtu)))
+            .iter_mut()
+            .map(|p| scope.spawn(move || attach(p)))
             .collect();
         workers.into_iter().try_for_each(|w| {
             w.join()
@@ -69,12 +79,10 @@ pub(crate) fn attach_all(probes: &[Probe], bridge: &str, mtu: u32) -> Result<(),
     })
 }
 
-/// Builds one probe afresh (an old one of the same name is removed first).
-pub(crate) fn attach(p: &Probe, bridge: &str, mtu: u32) -> Result<(), LabError> {
-    let port = layout::probe_port(p.r.vlan_id);
-    let inner = layout::PROBE_INNER;
-    let mtu = mtu.to_string();
-    detach(p, bridge)?;
+/// Builds one probe afresh (an old one of the same name is removed first) with
+/// [`attach::attach`], and records the address it got.
+pub(crate) fn attach(p: &mut Probe) -> Result<(), LabError> {
+    detach(p)?;
     sys::ensure_netns(&p.netns)?;
     // IPv6 off: the probe then sends nothing of its own (no router solicitations), so the
     // only broadcasts on the overlay are the ones a test makes.
@@ -88,43 +96,64 @@ pub(crate) fn attach(p: &Probe, bridge: &str, mtu: u32) -> Result<(), LabError> 
             "net.ipv6.conf.default.disable_ipv6=1",
         ],
     ))?;
-    run(&mut ip(
-        &p.host_netns,
-        &[
-            "link", "add", &port, "mtu", &mtu, "type", "veth", "peer", "name", inner, "mtu", &mtu,
-            "netns", &p.netns,
-        ],
-    ))?;
-    run(&mut netns_exec(
-        &p.netns,
-        "ethtool",
-        &["-K", inner, "tx", "off"],
-    ))?;
-    let addr = format!("{}/{}", p.r.address, p.prefix_len);
-    run(&mut ip(&p.netns, &["addr", "add", &addr, "dev", inner]))?;
-    run(&mut ip(&p.netns, &["link", "set", inner, "up"]))?;
-    run(&mut ip(&p.host_netns, &["link", "set", &port, "up"]))?;
-    // An edge port to RSTP (like any container port), so it forwards at once instead of
-    // waiting out the forward delay on a bridge with `rstp_enable=true`.
-    ovsdb_plumbing::add_probe_port(&p.sock, bridge, &port, p.r.vlan_id)?;
+    let request = AttachRequest {
+        vlan: p.r.vlan.clone(),
+        identity: Identity::Netns(p.netns.clone()),
+        placement: Placement::Into(Netns::Named(p.netns.clone())),
+        host_netns: Netns::Named(p.host_netns.clone()),
+        ip: None,
+        mac: None,
+        ifname: layout::PROBE_INNER.into(),
+        timeout: ATTACH_TIMEOUT,
+    };
+    let mut client = connect(&p.sock)?;
+    let attached = attach::attach(&mut client, &request).map_err(|e| LabError::Probe {
+        probe: p.netns.clone(),
+        source: Box::new(e),
+    })?;
+    p.r.address = attached.address.addr();
+    p.gateway = attached.gateway;
     Ok(())
 }
 
-/// Removes a probe's port and namespace (the veth goes with the namespace).
-pub(crate) fn detach(p: &Probe, bridge: &str) -> Result<(), LabError> {
-    let port = layout::probe_port(p.r.vlan_id);
-    ovsdb_plumbing::remove_port(&p.sock, bridge, &port)?;
-    if sys::link_exists(&p.host_netns, &port) {
-        run(&mut ip(&p.host_netns, &["link", "del", &port]))?;
+/// Removes a probe: its container port and both veth ends ([`attach::detach`]), then
+/// its namespace.
+pub(crate) fn detach(p: &Probe) -> Result<(), LabError> {
+    let mut client = connect(&p.sock)?;
+    let detached = attach::detach(
+        &mut client,
+        &Netns::Named(p.host_netns.clone()),
+        &Selector::Identity(Identity::Netns(p.netns.clone())),
+    );
+    match detached {
+        // No such probe: nothing to remove.
+        Ok(_) | Err(attach::AttachError::NotFound { .. }) => {}
+        Err(e) => {
+            return Err(LabError::Probe {
+                probe: p.netns.clone(),
+                source: Box::new(e),
+            })
+        }
     }
     sys::delete_netns(&p.netns).map(|_| ())
 }
 
+/// A client of the probe's host OVSDB.
+fn connect(sock: &Path) -> Result<Client, LabError> {
+    let endpoint = format!("unix:{}", sock.display());
+    Client::connect(&endpoint, ATTACH_TIMEOUT).map_err(|e| {
+        LabError::Plumbing(Box::new(super::ovsdb_plumbing::PlumbingError::Ovsdb {
+            sock: sock.to_path_buf(),
+            error: Box::new(e),
+        }))
+    })
+}
+
 /// Removes every probe, going on past failures; returns the first.
-pub(crate) fn remove_all(probes: &[Probe], bridge: &str) -> Result<(), LabError> {
+pub(crate) fn remove_all(probes: &[Probe]) -> Result<(), LabError> {
     let mut first_error = None;
     for p in probes {
-        if let Err(e) = detach(p, bridge) {
+        if let Err(e) = detach(p) {
             first_error.get_or_insert(e);
         }
     }
@@ -149,7 +178,6 @@ pub(crate) fn silent_address(topology: &Topology, vlan_id: u16) -> Result<Ipv4Ad
 /// The probes of one VLAN, attached and warmed up for another test (the storm probe).
 pub(crate) struct VlanProbes {
     probes: Vec<Probe>,
-    bridge: String,
     /// An address of the VLAN no probe holds: an ARP for it is a pure broadcast.
     pub silent: Ipv4Addr,
 }
@@ -168,13 +196,9 @@ pub(crate) fn attach_vlan(
     let vlan_id = first.r.vlan_id;
     let probes: Vec<Probe> = all.into_iter().filter(|p| p.r.vlan_id == vlan_id).collect();
     let silent = silent_address(topology, vlan_id)?;
-    let set = VlanProbes {
-        probes,
-        bridge: topology.bridge.name.clone(),
-        silent,
-    };
-    let ready = attach_all(&set.probes, &set.bridge, analysis.overlay_mtu)
-        .and_then(|()| warm_up(&set.probes, analysis.protection));
+    let mut set = VlanProbes { probes, silent };
+    let ready =
+        attach_all(&mut set.probes).and_then(|()| warm_up(&set.probes, analysis.protection));
     match ready {
         Ok(()) => Ok(Some(set)),
         Err(e) => {
@@ -192,6 +216,6 @@ impl VlanProbes {
 
     /// Removes the probes.
     pub(crate) fn remove(self) -> Result<(), LabError> {
-        remove_all(&self.probes, &self.bridge)
+        remove_all(&self.probes)
     }
 }

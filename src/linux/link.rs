@@ -3,7 +3,10 @@
 
 use super::{ethtool, in_netns, LinuxError, Netns};
 use futures_util::TryStreamExt;
+use ipnet::Ipv4Net;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -184,27 +187,59 @@ impl Nl {
             .map_err(|e| self.failed("add an address to", name, e))
     }
 
-    /// Removes every IPv4 address of `name`.
-    pub async fn flush_addresses(&self, name: &str) -> Result<(), LinuxError> {
-        let index = self.need(name).await?.index;
+    /// The IPv4 address messages of the link with index `index` (`name` for errors).
+    async fn ipv4_messages(
+        &self,
+        index: u32,
+        name: &str,
+    ) -> Result<Vec<AddressMessage>, LinuxError> {
         let mut found = self
             .handle
             .address()
             .get()
             .set_link_index_filter(index)
             .execute();
-        let mut addresses = Vec::new();
+        let mut out = Vec::new();
         while let Some(msg) = found
             .try_next()
             .await
             .map_err(|e| self.failed("list addresses of", name, e))?
         {
-            addresses.push(msg);
-        }
-        for msg in addresses {
-            if msg.header.family != rtnetlink::packet_route::AddressFamily::Inet {
-                continue;
+            // The filter is a hint some kernels ignore: check the index ourselves.
+            if msg.header.index == index && msg.header.family == AddressFamily::Inet {
+                out.push(msg);
             }
+        }
+        Ok(out)
+    }
+
+    /// The IPv4 addresses of `name`, with their prefix lengths.
+    pub async fn ipv4_addresses(&self, name: &str) -> Result<Vec<Ipv4Net>, LinuxError> {
+        let index = self.need(name).await?.index;
+        let messages = self.ipv4_messages(index, name).await?;
+        Ok(messages.iter().filter_map(ipv4_net).collect())
+    }
+
+    /// Removes `net` from `name`; an address it does not carry is nothing to do.
+    pub async fn del_address(&self, name: &str, net: Ipv4Net) -> Result<(), LinuxError> {
+        let index = self.need(name).await?.index;
+        for msg in self.ipv4_messages(index, name).await? {
+            if ipv4_net(&msg) == Some(net) {
+                self.handle
+                    .address()
+                    .del(msg)
+                    .execute()
+                    .await
+                    .map_err(|e| self.failed("remove an address from", name, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every IPv4 address of `name`.
+    pub async fn flush_addresses(&self, name: &str) -> Result<(), LinuxError> {
+        let index = self.need(name).await?.index;
+        for msg in self.ipv4_messages(index, name).await? {
             self.handle
                 .address()
                 .del(msg)
@@ -275,6 +310,16 @@ fn info(msg: &LinkMessage) -> LinkInfo {
         }
     }
     out
+}
+
+/// The address of an IPv4 address message, with its prefix length.
+fn ipv4_net(m: &AddressMessage) -> Option<Ipv4Net> {
+    m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => {
+            Ipv4Net::new(*ip, m.header.prefix_len).ok()
+        }
+        _ => None,
+    })
 }
 
 /// The link `name` in `netns`, if any.

@@ -37,7 +37,7 @@ fn agent_warning(desired: &DesiredHost, health: Option<&str>) -> Option<AgentWar
     let needs_agent = desired.state.bridges.values().any(|b| {
         b.ports
             .values()
-            .any(|p| p.row.external_id(crate::state::MARK_ROLE) == Some("gateway"))
+            .any(|p| p.row.role() == Some(crate::state::Role::Gateway))
     });
     if !needs_agent {
         return None;

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::plan::{Action, AttrChange, Change, Context, HostPlan};
 use crate::state::Kind;
+use crate::terminal::Sanitized;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -48,7 +49,8 @@ struct Block {
 
 /// Streams a plan into one pull-request comment.
 pub struct MarkdownRenderer<'a> {
-    out: &'a mut dyn Write,
+    /// Everything written is escaped for the terminal (a PR comment is also read in one).
+    out: Sanitized<&'a mut dyn Write>,
     limit: usize,
     context: Option<Context>,
     summary: Summary,
@@ -122,7 +124,7 @@ impl<'a> MarkdownRenderer<'a> {
     /// A renderer with another size limit (tests; code hosts with other limits).
     pub fn with_limit(out: &'a mut dyn Write, limit: usize) -> Self {
         MarkdownRenderer {
-            out,
+            out: Sanitized::new(out),
             limit,
             context: None,
             summary: Summary::default(),

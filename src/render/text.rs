@@ -12,6 +12,7 @@
 use super::{counts_phrase, mode_sentence, plural, shown_items, write_value, PlanWriter, Summary};
 use crate::plan::{Action, AttrChange, Change, Conflict, Context, HostPlan, Preflight};
 use crate::state::Ownership;
+use crate::terminal::Sanitized;
 use std::io::{self, BufWriter, Write};
 
 const RESET: &str = "\x1b[0m";
@@ -26,7 +27,8 @@ const FOLDED_NAMES: usize = 5;
 
 /// Streams a plan as terraform-style text.
 pub struct TextRenderer<'a> {
-    out: BufWriter<&'a mut dyn Write>,
+    /// Everything written is escaped for the terminal; colour goes through `style`.
+    out: Sanitized<BufWriter<&'a mut dyn Write>>,
     color: bool,
     summary: Summary,
     /// Whether the last thing written was a folded host line (they share a paragraph).
@@ -37,7 +39,7 @@ impl<'a> TextRenderer<'a> {
     /// A renderer writing to `out`, with ANSI colour when `color` is set.
     pub fn new(out: &'a mut dyn Write, color: bool) -> Self {
         TextRenderer {
-            out: BufWriter::with_capacity(1 << 16, out),
+            out: Sanitized::new(BufWriter::with_capacity(1 << 16, out)),
             color,
             summary: Summary::default(),
             folded_last: false,
@@ -46,7 +48,9 @@ impl<'a> TextRenderer<'a> {
 
     fn paint(&mut self, code: &str, text: &str) -> io::Result<()> {
         if self.color {
-            write!(self.out, "{code}{text}{RESET}")
+            self.out.style(code)?;
+            self.out.write_all(text.as_bytes())?;
+            self.out.style(RESET)
         } else {
             self.out.write_all(text.as_bytes())
         }

@@ -58,6 +58,33 @@ pub enum Problem {
         /// What the file has.
         found: &'static str,
     },
+    /// An integer literal with more digits than any field can hold.
+    #[error("`{what}` is too large: no field takes an integer of more than 38 digits")]
+    IntegerTooLarge {
+        /// Dotted path of the field.
+        what: String,
+    },
+    /// The file is not UTF-8 text.
+    #[error("the file is not UTF-8 text: byte {offset} ({byte:#04x}) is not valid UTF-8{}", encoding_hint(*bom))]
+    NotUtf8 {
+        /// 0-based byte offset of the first invalid byte.
+        offset: usize,
+        /// That byte.
+        byte: u8,
+        /// A byte-order mark of another encoding at the start, if any.
+        bom: Option<&'static str>,
+    },
+    /// The file is larger than ovsnet reads.
+    #[error("the file is larger than the {limit} bytes ({}) ovsnet reads as {what}{}",
+        mebibytes(*limit), size.map_or_else(String::new, |s| format!(": it has {s} bytes")))]
+    TooLarge {
+        /// The file's size in bytes, when the system knows it (not for a pipe).
+        size: Option<u64>,
+        /// The largest accepted.
+        limit: u64,
+        /// What the file was read as (`a topology`, `a saved plan`).
+        what: &'static str,
+    },
     /// A required field is absent.
     #[error("missing field `{field}` in {within}")]
     Missing {
@@ -407,6 +434,14 @@ pub enum Problem {
     },
 }
 
+fn mebibytes(bytes: u64) -> String {
+    format!("{} MiB", bytes >> 20)
+}
+
+fn encoding_hint(bom: Option<&str>) -> String {
+    bom.map_or_else(String::new, |name| format!(" (it starts like {name})"))
+}
+
 fn list(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     quoted.join(", ")
@@ -508,6 +543,12 @@ impl Problem {
             }
             SelfLink { .. } => "remove it: a host needs no tunnel to itself".into(),
             KeyTooLarge { .. } => "VXLAN and Geneve keys (VNIs) have 24 bits, GRE keys 32".into(),
+            IntegerTooLarge { .. } => "write a number in the range the field allows".into(),
+            NotUtf8 { .. } => "save the file as UTF-8 (`iconv -t UTF-8`)".into(),
+            TooLarge { .. } => "a topology of 10,000 hosts is about 1 MB, far under the limit: \
+                this file is probably not what was meant; the limit keeps a runaway file from \
+                exhausting a pipeline's memory"
+                .into(),
             UnknownField {
                 suggestion: Some(s),
                 ..

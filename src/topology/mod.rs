@@ -13,6 +13,7 @@ pub mod graph;
 pub mod json_schema;
 pub mod model;
 mod schema;
+pub mod source;
 mod validate;
 pub mod yaml;
 

@@ -336,6 +336,11 @@ impl Walker<'_> {
         };
         match node.value {
             Value::Int(i) => Some(Sp { v: i, at: node.at }),
+            Value::HugeInt => {
+                let what = what.to_string();
+                self.report(Problem::IntegerTooLarge { what }, node.at);
+                None
+            }
             _ => {
                 self.wrong_type(what, "an integer", node);
                 None

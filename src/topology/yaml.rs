@@ -40,6 +40,8 @@ pub enum Value {
     Int(i128),
     /// A floating point number.
     Float(f64),
+    /// An integer literal beyond what any field holds (outside `i128`).
+    HugeInt,
     /// Any other scalar.
     Str(String),
     /// A sequence.
@@ -56,6 +58,7 @@ impl Value {
             Value::Bool(_) => "a boolean",
             Value::Int(_) => "an integer",
             Value::Float(_) => "a number",
+            Value::HugeInt => "an integer too large",
             Value::Str(_) => "a string",
             Value::Seq(_) => "a list",
             Value::Map(_) => "a mapping",
@@ -78,12 +81,16 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     // A 10,000-host chain is a legitimate file; the default node budget is tighter.
     budget.max_nodes = 20_000_000;
     budget.max_events = 40_000_000;
+    // Aliases replay recorded events; a topology that uses them (shared `ranges`, say)
+    // replays a few thousand. The default million lets an alias bomb cost seconds
+    // before it is refused; a tenth of it is refused ten times sooner.
+    budget.max_recorded_anchor_events = 100_000;
     let options = serde_saphyr::options! {
         duplicate_keys: DuplicateKeyPolicy::PassThrough,
         budget: Some(budget),
     };
     match serde_saphyr::from_str_with_options::<Option<Spanned<Raw>>>(text, options) {
-        Ok(Some(root)) => Ok(node(root)),
+        Ok(Some(root)) => Ok(node(root, text)),
         Ok(None) => Ok(Node {
             at: Pos {
                 line: 1,
@@ -92,17 +99,137 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             },
             value: Value::Null,
         }),
-        Err(err) => {
-            let at = err.location().map_or(Pos::default(), |l| Pos {
-                line: u32::try_from(l.line()).unwrap_or(u32::MAX),
-                column: u32::try_from(l.column()).unwrap_or(u32::MAX),
-                len: 1,
-            });
-            let full = err.without_snippet().to_string();
-            let message = full.lines().next().unwrap_or("invalid YAML").to_string();
-            Err(SyntaxError { message, at })
-        }
+        Err(err) => Err(syntax_error(&err, text)),
     }
+}
+
+/// The parser's error as one sentence and one position. serde-saphyr wraps errors (in a
+/// snippet, in an alias's two locations) and appends `at line …` to its messages; the
+/// diagnostic shows the position itself, so it is taken once, from the innermost error.
+fn syntax_error(err: &serde_saphyr::Error, text: &str) -> SyntaxError {
+    let mut err = err.without_snippet();
+    // An error inside an alias's expansion: the place that matters is where the alias
+    // was used (that is where the file can be fixed), not where the anchor was defined.
+    let mut used_at = None;
+    while let serde_saphyr::Error::AliasError {
+        error, locations, ..
+    } = err
+    {
+        used_at.get_or_insert(locations.reference_location);
+        err = error.without_snippet();
+    }
+    let at = used_at
+        .or_else(|| err.location())
+        .map_or(Pos::default(), pos_of);
+    let message = match err {
+        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            let at = second_document(text, at);
+            return SyntaxError {
+                message: "the file holds more than one YAML document (`---`); one document \
+                          expected"
+                    .into(),
+                at,
+            };
+        }
+        other => parser_sentence(&other.to_string()),
+    };
+    if message.contains("found a tab") {
+        return SyntaxError {
+            message: "a tab where YAML allows only spaces: YAML indents with spaces, never tabs"
+                .into(),
+            at: first_tab_from(text, at),
+        };
+    }
+    SyntaxError { message, at }
+}
+
+fn pos_of(l: serde_saphyr::Location) -> Pos {
+    Pos {
+        line: u32::try_from(l.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(l.column()).unwrap_or(u32::MAX),
+        len: 1,
+    }
+}
+
+/// The first line of the parser's message without the `at line L, column C` it appends
+/// (the diagnostic prints the position once, in its `-->` line).
+fn parser_sentence(full: &str) -> String {
+    let first = full.lines().next().unwrap_or("invalid YAML");
+    let cut = first.find(" at line ").map_or(first, |i| &first[..i]);
+    let cut = cut.trim();
+    if cut.is_empty() {
+        "invalid YAML".to_string()
+    } else {
+        cut.to_string()
+    }
+}
+
+/// A budget breach in words: which limit, and why there is one.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Aliases { .. }
+        | B::AliasAnchorRatio { .. }
+        | B::RecordedAnchorEvents { .. }
+        | B::RecordedAnchorBytes { .. } => "aliases (`*name`) expand this file beyond what \
+            ovsnet reads (an alias bomb: each level multiplies the one below); expand them by hand"
+            .into(),
+        B::Depth { depth } => format!("values nested more than {depth} levels deep"),
+        B::Nodes { nodes } => format!("more than {nodes} YAML values in one file"),
+        B::Events { events } => format!("more than {events} YAML events in one file"),
+        B::Anchors { anchors } => format!("more than {anchors} anchors (`&name`) in one file"),
+        B::Documents { .. } => "more than one YAML document; one document expected".into(),
+        B::ScalarBytes { total_scalar_bytes } => {
+            format!("more than {total_scalar_bytes} bytes of scalar text in one file")
+        }
+        _ => "the file exceeds a limit of the YAML parser".into(),
+    }
+}
+
+/// Where the second document starts: its `---` line when there is one before `at`.
+fn second_document(text: &str, at: Pos) -> Pos {
+    let mut seen_content = false;
+    for (i, line) in text.lines().enumerate() {
+        let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        if at.line > 0 && number > at.line {
+            break;
+        }
+        let marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if marker && seen_content {
+            return Pos {
+                line: number,
+                column: 1,
+                len: 3,
+            };
+        }
+        let content = line.trim();
+        seen_content |= marker || (!content.is_empty() && !content.starts_with('#'));
+    }
+    at
+}
+
+/// The first tab at or after `at`: the scanner reports a tab used as indentation from
+/// the end of the token before it, often on the line above.
+fn first_tab_from(text: &str, at: Pos) -> Pos {
+    let skip = (at.line.max(1) - 1) as usize;
+    let mut column_from = at.column.max(1) as usize;
+    for (i, line) in text.lines().enumerate().skip(skip) {
+        let found = line
+            .chars()
+            .enumerate()
+            .skip(column_from - 1)
+            .find(|(_, c)| *c == '\t');
+        if let Some((col, _)) = found {
+            return Pos {
+                line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                column: u32::try_from(col + 1).unwrap_or(u32::MAX),
+                len: 1,
+            };
+        }
+        column_from = 1;
+    }
+    at
 }
 
 /// The tree as deserialized, before positions are converted.
@@ -117,19 +244,19 @@ enum Raw {
     Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
 }
 
-fn node(raw: Spanned<Raw>) -> Node {
+fn node(raw: Spanned<Raw>, text: &str) -> Node {
     let loc = raw.referenced;
     let value = match raw.value {
         Raw::Null => Value::Null,
         Raw::Bool(b) => Value::Bool(b),
         Raw::Int(i) => Value::Int(i),
-        Raw::Float(f) => Value::Float(f),
+        Raw::Float(f) => wide_integer(loc.span(), text).unwrap_or(Value::Float(f)),
         Raw::Str(s) => Value::Str(s),
-        Raw::Seq(items) => Value::Seq(items.into_iter().map(node).collect()),
+        Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| node(n, text)).collect()),
         Raw::Map(entries) => Value::Map(
             entries
                 .into_iter()
-                .map(|(k, v)| (node(k), node(v)))
+                .map(|(k, v)| (node(k, text), node(v, text)))
                 .collect(),
         ),
     };
@@ -145,6 +272,23 @@ fn node(raw: Spanned<Raw>) -> Node {
         },
         value,
     }
+}
+
+/// An integer literal the parser widened to a float because it overflows 64 bits
+/// (`18446744073709551616`): kept an integer, so the field says it is too large instead
+/// of "found a number".
+fn wide_integer(span: serde_saphyr::Span, text: &str) -> Option<Value> {
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    let literal = text.get(start..start.checked_add(len)?)?;
+    let digits = literal.strip_prefix(['+', '-']).unwrap_or(literal);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match literal.parse::<i128>() {
+        Ok(i) => Value::Int(i),
+        Err(_) => Value::HugeInt,
+    })
 }
 
 impl<'de> Deserialize<'de> for Raw {

@@ -195,8 +195,6 @@ pub fn tunnel_port(t: &Topology, peer: &str) -> String {
     format!("{}{}", t.tunnel.kind.port_prefix(), peer)
 }
 
-/// Builds the overlay by hand, as `ovsnet apply --lab` will: a netdev bridge per host,
-/// one tunnel port per edge, trunks = the VLAN ids, protected / rstp as asked.
 /// Brings the guarded lab up, builds the overlay by hand and returns the analysis that
 /// matches it: the common start of a check test.
 pub fn up_with_overlay(guard: &LabGuard, protection: Protection) -> Analysis {
@@ -206,7 +204,12 @@ pub fn up_with_overlay(guard: &LabGuard, protection: Protection) -> Analysis {
     analysis(t, protection)
 }
 
+/// Builds the overlay by hand, as `ovsnet apply --lab` would: a netdev bridge per host
+/// carrying the host intent apply writes (docs/host-side.md: cluster and role marks, MTU,
+/// one key per VLAN, so probes and containers can be attached), one tunnel port per
+/// edge, trunks = the VLAN ids, protected / rstp as asked.
 pub fn build_overlay(t: &Topology, root: &Path, protection: Protection) {
+    let mtu = analysis(t, protection).overlay_mtu;
     let trunks = format!(
         "trunks=[{}]",
         t.vlans
@@ -234,6 +237,16 @@ pub fn build_overlay(t: &Topology, root: &Path, protection: Protection) {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        let mut intent = vec![
+            (ovsnet::state::MARK_CLUSTER.to_string(), t.cluster.clone()),
+            (ovsnet::state::MARK_ROLE.to_string(), "bridge".to_string()),
+        ];
+        intent.extend(ovsnet::intent::bridge_keys(t, h, mtu));
+        for (key, value) in intent {
+            // ovs-vsctl reads a quoted value with JSON's string quoting.
+            let quoted = serde_json::to_string(&value).unwrap();
+            args.push(format!("external_ids:{key}={quoted}"));
+        }
         for (a, b) in edges(t) {
             let peer = if a == i {
                 b

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Validation of large and hostile topology files (issue 9): `ovsnet validate FILE` on
+# generated files of up to ~23 MB, whole process, with wall time, peak RSS and the bytes
+# of diagnostics written. The target: any file of up to 20 MB is validated (or refused)
+# in at most 2 s and 256 MiB, with at most 1 MiB of diagnostics. See BENCHMARKS.md.
+#
+# Usage: scripts/bench-validate.sh            (RUNS, default 3: the median of RUNS runs)
+# Environment: OVSNET (the binary; default: built with `cargo build --release`), RUNS.
+# Needs GNU time (/usr/bin/time) and python3 (to generate the files). No root, no network:
+# it only reads the files it writes under a temporary directory, removed on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-3}
+WORK=$(mktemp -d /tmp/ovsnet-bench-validate.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+if [ -z "${OVSNET:-}" ]; then
+    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+    OVSNET="$ROOT/target/release/ovsnet"
+fi
+
+# Each case: a name and a generator writing the file to $1.
+python3 - "$WORK" <<'EOF'
+import sys, os
+work = sys.argv[1]
+HEAD = "version: 1\ncluster: big\ntunnel:\n  type: vxlan\n  topology: {shape}\nvlans:\n  - {{name: web, id: 10, subnet: 10.0.0.0/8}}\nhosts:\n"
+
+def hosts(n, shape, out):
+    out.write(HEAD.format(shape=shape))
+    for i in range(n):
+        ip = 0xC6120000 + 1 + i
+        a, b, c, d = ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255
+        r = i * 64
+        out.write(f"  - name: h{i}\n    underlay_ip: {a}.{b}.{c}.{d}\n"
+                  f"    ranges: {{web: 10.{(r >> 16) & 255}.{(r >> 8) & 255}.{r & 255}/26}}\n")
+
+def write(name, fill):
+    with open(os.path.join(work, name), "w") as out:
+        fill(out)
+
+write("mesh-10000.yaml", lambda o: hosts(10_000, "mesh", o))
+write("chain-200000.yaml", lambda o: hosts(200_000, "chain", o))
+write("unknown-keys-2M.yaml", lambda o: [o.write(f"k{i:09d}: 1\n") for i in range(2_000_000)])
+write("scalar-20MB.yaml", lambda o: o.write(HEAD.format(shape="mesh").replace("cluster: big", "cluster: " + "x" * 20_000_000)))
+write("flow-list-10M.yaml", lambda o: o.write("hosts: [" + ",".join(["1"] * 10_000_000) + "]\n"))
+write("hosts-ints-2M.yaml", lambda o: o.write("version: 1\nhosts:\n" + "".join("  - 1\n" for _ in range(2_000_000))))
+write("vlans-one-subnet-200k.yaml", lambda o: o.write(
+    "version: 1\ncluster: c\nvlans:\n" + "".join(
+        f"  - {{name: v{i}, id: {i % 4094 + 1}, subnet: 10.0.0.0/8}}\n" for i in range(200_000))))
+write("nested-lists.yaml", lambda o: o.write("hosts: " + "[" * 100_000 + "]" * 100_000 + "\n"))
+# 30 MB: over the 20 MB target, to show what happens to a file that large.
+write("unknown-keys-30MB.yaml", lambda o: [o.write(f"k{i:012d}: 1\n") for i in range(2_000_000)])
+EOF
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+printf '| file | size MB | exit | wall s (median of %s) | peak RSS MiB | stderr KB |\n' "$RUNS"
+printf '|---|---|---|---|---|---|\n'
+for file in "$WORK"/*.yaml; do
+    name=$(basename "$file" .yaml)
+    size=$(stat -c %s "$file")
+    walls=(); rss=0; code=0
+    for _ in $(seq "$RUNS"); do
+        set +e
+        /usr/bin/time -f "%e %M" -o "$WORK/time" "$OVSNET" validate "$file" \
+            >/dev/null 2>"$WORK/stderr"
+        code=$?
+        set -e
+        read -r wall kb <"$WORK/time"
+        walls+=("$wall")
+        [ "$kb" -gt "$rss" ] && rss=$kb
+    done
+    wall=$(printf '%s\n' "${walls[@]}" | median)
+    err=$(stat -c %s "$WORK/stderr")
+    awk -v n="$name" -v s="$size" -v c="$code" -v w="$wall" -v r="$rss" -v e="$err" \
+        'BEGIN { printf "| %s | %.1f | %d | %.2f | %.0f | %.1f |\n", n, s / 1e6, c, w, r / 1024, e / 1024 }'
+done
