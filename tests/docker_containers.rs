@@ -10,7 +10,9 @@
 mod docker_support;
 mod support;
 
-use docker_support::{docker, engine_fingerprint, require_engine, Image, Objects};
+use docker_support::{
+    address, docker, engine_fingerprint, exec, require_engine, run, Image, Objects,
+};
 use ovsnet::docker::server::socket_path;
 use ovsnet::docker::Driver;
 use ovsnet::linux::Netns;
@@ -87,31 +89,6 @@ fn veths(host: &OvsHost) -> Vec<String> {
 /// Whether link `name` exists in this (the engine's) namespace.
 fn in_engine_namespace(name: &str) -> bool {
     std::path::Path::new("/sys/class/net").join(name).exists()
-}
-
-fn exec(container: &str, cmd: &str) -> String {
-    docker(&["exec", container, "sh", "-c", cmd]).expect_ok(cmd)
-}
-
-fn run(objects: &Objects, image: &Image, network: &str, extra: &[&str]) -> String {
-    let name = objects.container("c");
-    let mut args = vec![
-        "run",
-        "-d",
-        "--pull=never",
-        "--network",
-        network,
-        "--name",
-        &name,
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[&image.tag, "sleep", "600"]);
-    docker(&args).expect_ok("docker run");
-    name
-}
-
-fn address(container: &str) -> String {
-    exec(container, "ip -o -4 addr show eth0 | awk '{print $4}'")
 }
 
 #[test]

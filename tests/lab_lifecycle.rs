@@ -272,6 +272,7 @@ fn with_agents() -> lab::UpOptions {
             program: env!("CARGO_BIN_EXE_ovsnet").into(),
             extra_args: Default::default(),
         }),
+        ..Default::default()
     }
 }
 

@@ -136,6 +136,10 @@ pub enum LabAction {
     Up {
         /// Topology file.
         topology: PathBuf,
+        /// Each host's agent also serves the Docker plugin `ovsnet-<host>`
+        /// (`docker network create -d ovsnet-<host> --ipam-driver ovsnet-<host> ...`).
+        #[arg(long)]
+        docker: bool,
     },
     /// Stop everything `up` started and remove it.
     Down {

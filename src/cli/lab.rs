@@ -9,13 +9,26 @@ use super::Exit;
 pub fn lab(action: LabAction) -> anyhow::Result<Exit> {
     let root = lab_root();
     match action {
-        LabAction::Up { topology } => {
+        LabAction::Up { topology, docker } => {
             let loaded = load(&topology, false, false)?;
             let options = crate::lab::UpOptions {
                 agent: Some(crate::lab::AgentLaunch::this_binary()?),
+                docker,
             };
             let status = crate::lab::up_with(&loaded.topology, &root, &options)?;
             print!("{}", status.render());
+            if docker {
+                let names: Vec<String> = loaded
+                    .topology
+                    .hosts
+                    .iter()
+                    .map(|h| crate::lab::docker::plugin_name(&h.name))
+                    .collect();
+                println!(
+                    "Docker plugins (-d NAME --ipam-driver NAME): {}",
+                    names.join(", ")
+                );
+            }
         }
         LabAction::Down { topology } => {
             let loaded = load(&topology, false, false)?;

@@ -175,7 +175,7 @@ fn cmdline(pid: u32) -> Option<Vec<String>> {
 }
 
 /// Whether `pid` is a live process (not a zombie), whatever its name.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     sys::pid_alive(pid, &comm_of_pid(pid))
 }
 
@@ -200,7 +200,7 @@ pub(crate) fn read_health(sock: &Path) -> Option<health::Health> {
 }
 
 /// The last [`LOG_TAIL`] bytes of the log, for an error message.
-fn log_tail(log: &Path) -> String {
+pub(crate) fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let start = text.len().saturating_sub(LOG_TAIL);
     let start = (start..text.len())

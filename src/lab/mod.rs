@@ -80,6 +80,7 @@
 
 pub mod agent;
 mod check;
+pub mod docker;
 mod host;
 pub mod layout;
 pub mod ovsdb_plumbing;
@@ -193,6 +194,24 @@ pub enum LabError {
     #[error("the agent did not start (log {}):\n{tail}", .log.display())]
     AgentFailed {
         /// Its log file.
+        log: PathBuf,
+        /// The end of that log.
+        tail: String,
+    },
+    /// Another process already serves a lab host's Docker plugin socket.
+    #[error("the Docker plugin `{plugin}` is already served on {} by a process that is not this lab's agent\nhelp: another lab has a host of that name; bring it down, or rename this lab's host", .socket.display())]
+    PluginTaken {
+        /// The plugin's name.
+        plugin: String,
+        /// Its socket.
+        socket: PathBuf,
+    },
+    /// A host's agent runs but never opened its Docker plugin socket.
+    #[error("the agent did not open the Docker plugin `{plugin}` (log {}):\n{tail}", .log.display())]
+    PluginNotServing {
+        /// The plugin's name.
+        plugin: String,
+        /// The agent's log file.
         log: PathBuf,
         /// The end of that log.
         tail: String,
@@ -316,6 +335,9 @@ pub struct UpOptions {
     /// Start (or keep) one `ovsnet agent` per host, this way; `None`: no agents (the
     /// library's plain [`up`], for tests of the fabric alone).
     pub agent: Option<AgentLaunch>,
+    /// Each host's agent also serves the Docker plugin `ovsnet-<host>` (see
+    /// [`docker`]); needs `agent`.
+    pub docker: bool,
 }
 
 /// What `down` removed.
@@ -348,6 +370,24 @@ pub fn up_with(
 ) -> Result<LabStatus, LabError> {
     let run_root = absolute(run_root);
     preflight(topology, &run_root)?;
+    let launch = match (&options.agent, options.docker) {
+        (Some(launch), true) => Some(docker::with_plugins(
+            launch,
+            topology.hosts.iter().map(|h| h.name.as_str()),
+        )),
+        (None, true) => {
+            return Err(LabError::Bug(
+                "the Docker plugins are served by the agents, and none is started".into(),
+            ))
+        }
+        (launch, false) => launch.clone(),
+    };
+    if options.docker {
+        for h in &topology.hosts {
+            let paths = HostPaths::new(&run_root, &topology.cluster, &h.name);
+            docker::check_free(&h.name, agent::live_agent(&paths))?;
+        }
+    }
     remember_hosts(topology, &run_root)?;
     host::ensure_underlay(&topology.cluster)?;
     let results: Vec<(String, Result<(), LabError>)> = std::thread::scope(|scope| {
@@ -362,7 +402,8 @@ pub fn up_with(
                     underlay_mtu: topology.underlay_mtu,
                 };
                 let root = &run_root;
-                let agent = options.agent.as_ref();
+                let agent = launch.as_ref();
+                let docker = options.docker;
                 (
                     h.name.clone(),
                     scope.spawn(move || {
@@ -372,7 +413,11 @@ pub fn up_with(
                         };
                         let paths = HostPaths::new(root, spec.cluster, spec.name);
                         let ns = layout::host_netns(spec.cluster, spec.name);
-                        agent::ensure_agent(launch, spec.name, &ns, &paths).map(|_| ())
+                        let pid = agent::ensure_agent(launch, spec.name, &ns, &paths)?;
+                        if docker {
+                            docker::wait_serving(spec.name, pid, &paths.agent_log)?;
+                        }
+                        Ok(())
                     }),
                 )
             })
@@ -550,6 +595,8 @@ pub fn down(topology: &Topology, run_root: &Path) -> Result<DownReport, LabError
     for name in &hosts {
         let paths = HostPaths::new(&run_root, &topology.cluster, name);
         report.processes_stopped += usize::from(agent::stop_agent(&paths));
+        // An agent stopped by SIGTERM removed its plugin socket; one killed did not.
+        docker::remove_stale_socket(name);
         report.processes_stopped += host::stop_daemons(&paths);
     }
     let underlay = layout::underlay_netns(&topology.cluster);

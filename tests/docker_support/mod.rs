@@ -319,3 +319,43 @@ pub fn eventually(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `sh -c CMD` inside `container`; its output, or a panic naming the command.
+pub fn exec(container: &str, cmd: &str) -> String {
+    docker(&["exec", container, "sh", "-c", cmd]).expect_ok(cmd)
+}
+
+/// `docker run -d` of `image` sleeping on `network` with `extra` flags; its name.
+pub fn run(objects: &Objects, image: &Image, network: &str, extra: &[&str]) -> String {
+    run_cmd(objects, image, network, extra, &["sleep", "600"])
+}
+
+/// `docker run -d` of `image` running `cmd` on `network` with `extra` flags; its name.
+pub fn run_cmd(
+    objects: &Objects,
+    image: &Image,
+    network: &str,
+    extra: &[&str],
+    cmd: &[&str],
+) -> String {
+    let name = objects.container("c");
+    let mut args = vec![
+        "run",
+        "-d",
+        "--pull=never",
+        "--network",
+        network,
+        "--name",
+        &name,
+    ];
+    args.extend_from_slice(extra);
+    args.push(&image.tag);
+    args.extend_from_slice(cmd);
+    docker(&args).expect_ok("docker run");
+    name
+}
+
+/// The IPv4 address (CIDR) of `eth0` inside `container`.
+pub fn address(container: &str) -> String {
+    exec(container, "ip -o -4 addr show eth0 | awk '{print $4}'")
+}
