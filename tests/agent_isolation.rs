@@ -678,8 +678,9 @@ fn a_chain_keeps_the_gateway_local_through_agent_and_switch_faults() {
 
     // ovsdb-server restarted: the agent reconnects and follows the new server.
     lab.restart_ovsdb(b);
+    // The reconnected agent may put the rule back at once (its reconcile on reconnect
+    // races this delete), so only the end state is checked.
     lab.ofctl(b, &["del-flows", "--strict", &format!("{OURS},{victim}")]);
-    assert_eq!(lab.ours(b).len(), 9);
     let mut n = 2;
     wait_until("a nudge through the new server restores the rule", || {
         n += 1;

@@ -286,18 +286,29 @@ fn agent_pids(status: &lab::LabStatus) -> Vec<u32> {
 
 /// The agent health an agent wrote into its host's OVSDB.
 fn health_in_ovsdb(endpoint: &str) -> String {
-    let out = std::process::Command::new("ovs-vsctl")
-        .args([
-            &format!("--db={endpoint}"),
-            "--timeout=10",
-            "get",
-            "open_vswitch",
-            ".",
-            "external_ids:ovsnet-agent",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    // Once seen empty under heavy load with no error shown: read until the key is there
+    // (bounded), and say what ovs-vsctl said if it never is.
+    let mut last = String::new();
+    for _ in 0..50 {
+        let out = std::process::Command::new("ovs-vsctl")
+            .args([
+                &format!("--db={endpoint}"),
+                "--timeout=10",
+                "get",
+                "open_vswitch",
+                ".",
+                "external_ids:ovsnet-agent",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && !stdout.trim().is_empty() {
+            return stdout;
+        }
+        last = format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no agent health in {endpoint}: {last}");
 }
 
 #[test]
