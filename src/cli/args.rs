@@ -168,7 +168,8 @@ pub enum LabAction {
         /// Sample by default when the lab has more hosts than this.
         #[arg(long, value_name = "HOSTS", default_value_t = crate::lab::sample::SAMPLE_ABOVE)]
         sample_above: usize,
-        /// Output format: `json` has every tested pair with its latency.
+        /// Output format (json: the whole report, every tested pair with its latency, and
+        /// every gateway test).
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },

@@ -23,6 +23,7 @@
 //! and last one ARP broadcast, measured, on a network the tests have shown settled. Every
 //! step is bounded in time. Two checks of one lab at once would fight over probe names.
 
+use super::gateway_check;
 use super::layout::{self, HostPaths};
 use super::ovsdb_plumbing;
 use super::probe::{self, Probe};
@@ -165,6 +166,7 @@ pub fn check_with(
                 broadcast: background,
                 traffic_skipped: true,
                 kept_probes: Vec::new(),
+                gateway: Default::default(),
             });
         }
         let results = paced_pairs(
@@ -176,6 +178,7 @@ pub fn check_with(
         )?;
         let vlans = same_vlan_matrices(topology, &probes, &choice.reach, &results)?;
         let isolation = isolation_tests(topology, &probes, &choice.isolation, keep_probes, pace)?;
+        let gateway = gateway_check::run(topology, &run_root, &probes)?;
         // Last, on a network the traffic tests have shown settled (an RSTP tree can still
         // be discarding right after the warm-up, and a broadcast then goes nowhere).
         let broadcast = broadcast_test(topology, &run_root, &probes)?;
@@ -189,6 +192,7 @@ pub fn check_with(
             broadcast,
             traffic_skipped: false,
             kept_probes: Vec::new(),
+            gateway,
         })
     });
     if keep_probes {

@@ -3,6 +3,7 @@
 //! labs), latency, retries, the isolation summary, the broadcast test and the broken
 //! pairs by name. Pure data.
 
+use super::gateway_report::GatewayReport;
 use super::sample::{Coverage, Mode};
 use super::storm::StormReport;
 use serde::Serialize;
@@ -118,6 +119,8 @@ pub struct CheckReport {
     pub traffic_skipped: bool,
     /// Probe namespaces left in place (`keep_probes`), else empty.
     pub kept_probes: Vec<String>,
+    /// The gateway, NAT and published-port tests (empty without a gateway VLAN).
+    pub gateway: GatewayReport,
 }
 
 impl CheckReport {
@@ -157,6 +160,7 @@ impl CheckReport {
                 iso.a.vlan, iso.a.host, iso.b.vlan, iso.b.host
             ));
         }
+        broken.extend(self.gateway.broken());
         broken
     }
 
@@ -221,6 +225,7 @@ impl CheckReport {
             self.isolation.len(),
             self.isolation.len() - leaks
         ));
+        out.push_str(&self.gateway.render());
         out.push_str(&self.broadcast.render());
         out.push('\n');
         let broken = self.broken_pairs();
@@ -436,6 +441,7 @@ mod tests {
             },
             traffic_skipped: false,
             kept_probes: vec![],
+            gateway: GatewayReport::default(),
         }
     }
 
