@@ -107,10 +107,18 @@ fn full_cycle(t: Topology) {
         check.contains("isolation: 9 cross-VLAN pairs, 9 isolated"),
         "{check}"
     );
+    // The gateway of web (NAT on) on every host: gateway ping, outside ping, the outside
+    // sees the host's underlay address, a published port reached from outside, nothing
+    // unpublished reached, no gateway MAC on a tunnel port, one gateway MAC: 3 × 7.
+    assert!(
+        check.contains("gateway: 21 tests, 21 passed (outside 198.19.255.254)"),
+        "{check}"
+    );
     // `lab up` started an agent beside the two daemons of each host.
     let running = pids(&cli.topology, cli.root());
     assert_eq!(running.len(), 9);
     cli.expect(&["lab", "down"], 0);
+    // The outside went with the rest.
     assert!(
         cluster_namespaces(&cli.topology.cluster).is_empty(),
         "namespaces left"
@@ -126,7 +134,14 @@ fn full_cycle(t: Topology) {
 }
 
 fn three(tag: &str, kind: TunnelKind, shape: Shape) -> Topology {
-    topology(&unique_cluster(tag), 3, kind, shape, true)
+    with_nat_gateway(topology(&unique_cluster(tag), 3, kind, shape, true))
+}
+
+/// VLAN web gets the gateway 10.10.0.1 (outside every host's range) and NAT.
+fn with_nat_gateway(mut t: Topology) -> Topology {
+    t.vlans[0].gateway = Some("10.10.0.1".parse().unwrap());
+    t.vlans[0].nat = true;
+    t
 }
 
 fn star() -> Shape {
@@ -254,8 +269,7 @@ fn chain_grows_at_the_end_and_loses_its_middle_host() {
     assert!(removed_pids.iter().all(|p| !process_exists(*p)));
 }
 
-#[test]
-fn ring_with_rstp_passes_the_check() {
+fn ring_with_rstp_passes_the_check(kind: TunnelKind) {
     let links = [
         ("host-a", "host-b"),
         ("host-b", "host-c"),
@@ -265,13 +279,13 @@ fn ring_with_rstp_passes_the_check() {
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
-    let mut t = topology(
+    let mut t = with_nat_gateway(topology(
         &unique_cluster("q"),
         4,
-        TunnelKind::Geneve,
+        kind,
         Shape::Custom { links },
         true,
-    );
+    ));
     t.tunnel.loop_protection = LoopProtection::Rstp;
     let cli = CliLab::new(t);
     cli.expect(&["lab", "up"], 0);
@@ -279,7 +293,19 @@ fn ring_with_rstp_passes_the_check() {
     cli.expect(&["plan", "--lab", "--detailed-exitcode"], 0);
     let check = cli.expect(&["lab", "check"], 0);
     assert!(check.contains("check passed"), "{check}");
+    // The ring relays between tunnels, yet the gateway's frames stay home: 4 hosts × 7.
+    assert!(check.contains("gateway: 28 tests, 28 passed"), "{check}");
     cli.expect(&["lab", "down"], 0);
+}
+
+#[test]
+fn ring_with_rstp_passes_the_check_geneve() {
+    ring_with_rstp_passes_the_check(TunnelKind::Geneve);
+}
+
+#[test]
+fn ring_with_rstp_passes_the_check_vxlan() {
+    ring_with_rstp_passes_the_check(TunnelKind::Vxlan);
 }
 
 #[test]
@@ -327,5 +353,83 @@ fn a_tunnel_cut_by_hand_in_a_chain_fails_the_check_naming_the_pairs() {
     cli.expect(&["plan", "--lab", "--detailed-exitcode"], 2);
     cli.expect(&["apply", "--lab", "--auto-approve"], 0);
     assert!(cli.expect(&["lab", "check"], 0).contains("check passed"));
+    cli.expect(&["lab", "down"], 0);
+}
+
+/// `kill -STOP` / `kill -CONT` of one process we started.
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// The negative story: host-b's agent hangs (stopped, still alive) and someone deletes
+/// its nftables table by hand. The check must fail, naming host-b and what broke there
+/// (NAT source, the published port, an unpublished container reached from outside) and
+/// nothing on the other hosts; the JSON report says the same. Once the agent runs again
+/// it restores the table and the check is green.
+#[test]
+fn a_deleted_nat_table_fails_the_gateway_check_naming_the_host() {
+    let t = three("g", TunnelKind::Vxlan, Shape::Mesh);
+    let cli = CliLab::new(t);
+    cli.expect(&["lab", "up"], 0);
+    cli.expect(&["apply", "--lab", "--auto-approve"], 0);
+    let agent = lab::status(&cli.topology, cli.root())
+        .unwrap()
+        .hosts
+        .iter()
+        .find(|h| h.name == "host-b")
+        .and_then(|h| h.agent_pid)
+        .expect("host-b's agent runs");
+    signal(agent, "-STOP");
+    let ns = lab::host_netns(&cli.topology.cluster, "host-b");
+    let deleted = Command::new("ip")
+        .args([
+            "netns", "exec", &ns, "nft", "delete", "table", "inet", "ovsnet",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    let out = cli.ovsnet(&["lab", "check"]);
+    let json = cli.ovsnet(&["lab", "check", "--format", "json"]);
+    signal(agent, "-CONT");
+    assert!(deleted, "host-b had no table `inet ovsnet`");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for failure in [
+        "gateway: web@host-b nat-source:",
+        "gateway: web@host-b published:",
+        "gateway: web@host-b unpublished:",
+    ] {
+        assert!(text.contains(failure), "{failure} not named:\n{text}");
+    }
+    assert!(!text.contains("web@host-a nat-source:"), "{text}");
+    assert!(!text.contains("web@host-c nat-source:"), "{text}");
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let failed: Vec<(String, String)> = report["gateway"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ok"] == false)
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap().to_string(),
+                r["test"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(failed.iter().all(|(h, _)| h == "host-b"), "{failed:?}");
+    assert!(
+        failed.contains(&("host-b".into(), "nat_source".into())),
+        "{failed:?}"
+    );
+    // The agent, running again, puts its table back (the check's probes are an OVSDB
+    // change it reconciles on).
+    let check = cli.expect(&["lab", "check"], 0);
+    assert!(check.contains("check passed"), "{check}");
     cli.expect(&["lab", "down"], 0);
 }

@@ -162,6 +162,9 @@ pub enum LabAction {
         /// Leave the probe namespaces and ports in place afterwards.
         #[arg(long)]
         keep_probes: bool,
+        /// Output format (json: the whole report, every pair and gateway test).
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
     },
 }
 

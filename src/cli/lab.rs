@@ -1,6 +1,6 @@
 //! `ovsnet lab up|down|status|check`: thin calls into `crate::lab`.
 
-use super::args::LabAction;
+use super::args::{LabAction, ShowFormat};
 use super::hosts::lab_root;
 use super::load::load;
 use super::Exit;
@@ -49,10 +49,14 @@ pub fn lab(action: LabAction) -> anyhow::Result<Exit> {
         LabAction::Check {
             topology,
             keep_probes,
+            format,
         } => {
             let loaded = load(&topology, false, false)?;
             let report = crate::lab::check(&loaded.topology, &loaded.analysis, &root, keep_probes)?;
-            print!("{}", report.render());
+            match format {
+                ShowFormat::Text => print!("{}", report.render()),
+                ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            }
             if !report.passed() {
                 return Ok(Exit::Failure);
             }

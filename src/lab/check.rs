@@ -16,6 +16,7 @@
 //! last one ARP broadcast, measured, on a network the tests have shown settled. Every
 //! step is bounded in time. Two checks of one lab at once would fight over probe names.
 
+use super::gateway_check;
 use super::layout::{self, HostPaths};
 use super::ovsdb_plumbing;
 use super::probe::{self, Probe};
@@ -83,10 +84,12 @@ pub fn check(
                 broadcast: background,
                 traffic_skipped: true,
                 kept_probes: Vec::new(),
+                gateway: Default::default(),
             });
         }
         let vlans = same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?;
         let isolation = isolation_tests(&probes, keep_probes)?;
+        let gateway = gateway_check::run(topology, &run_root, &probes)?;
         // Last, on a network the traffic tests have shown settled (an RSTP tree can still
         // be discarding right after the warm-up, and a broadcast then goes nowhere).
         let broadcast = broadcast_test(topology, &run_root, &probes)?;
@@ -97,6 +100,7 @@ pub fn check(
             broadcast,
             traffic_skipped: false,
             kept_probes: Vec::new(),
+            gateway,
         })
     });
     if keep_probes {

@@ -36,6 +36,13 @@ pub fn probe_netns(cluster: &str, host: &str, vlan_id: u16) -> String {
     format!("{NETNS_PREFIX}{cluster}.{host}.v{vlan_id}")
 }
 
+/// The lab's "outside" (a stand-in for the world beyond the cluster, on the underlay):
+/// `ovlab.<cluster>._outside`. Host names start with a letter or digit, so no host's
+/// namespace is ever called that, and `down` finds it by the cluster's prefix.
+pub fn outside_netns(cluster: &str) -> String {
+    format!("{NETNS_PREFIX}{cluster}._outside")
+}
+
 /// The prefix shared by every host and probe namespace of a cluster.
 pub(crate) fn cluster_netns_prefix(cluster: &str) -> String {
     format!("{NETNS_PREFIX}{cluster}.")

@@ -1,6 +1,7 @@
 //! What `lab check` found, and its text form: a hosts × hosts matrix per VLAN, the
 //! isolation summary, the broadcast test and the broken pairs by name. Pure data.
 
+use super::gateway_report::GatewayReport;
 use super::storm::StormReport;
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -85,6 +86,8 @@ pub struct CheckReport {
     pub traffic_skipped: bool,
     /// Probe namespaces left in place (`keep_probes`), else empty.
     pub kept_probes: Vec<String>,
+    /// The gateway, NAT and published-port tests (empty without a gateway VLAN).
+    pub gateway: GatewayReport,
 }
 
 impl CheckReport {
@@ -124,6 +127,7 @@ impl CheckReport {
                 iso.a.vlan, iso.a.host, iso.b.vlan, iso.b.host
             ));
         }
+        broken.extend(self.gateway.broken());
         broken
     }
 
@@ -142,6 +146,7 @@ impl CheckReport {
             self.isolation.len(),
             self.isolation.len() - leaks
         ));
+        out.push_str(&self.gateway.render());
         out.push_str(&self.broadcast.render());
         out.push('\n');
         let broken = self.broken_pairs();
@@ -243,6 +248,7 @@ mod tests {
             },
             traffic_skipped: false,
             kept_probes: vec![],
+            gateway: GatewayReport::default(),
         }
     }
 
