@@ -10,11 +10,14 @@
 // Tests may unwrap: a panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod lab_support;
 mod support;
 
 use ovsnet::attach::{self, AttachError, AttachRequest, Identity, Placement};
+use ovsnet::lab;
 use ovsnet::linux::Netns;
 use ovsnet::ovsdb::Client;
+use ovsnet::topology::{Shape, Topology, TunnelKind};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -240,9 +243,13 @@ impl Ctr {
     /// A port made by hand: a veth whose outer end is tagged into VLAN 10 with stock
     /// ovs-vsctl and no ovsnet mark at all.
     fn plug_by_hand(host: &OvsHost, mac: &str) -> Ctr {
+        Ctr::plug_by_hand_into(host.netns(), &host.endpoint(), mac)
+    }
+
+    /// The same, on the switch in namespace `h` whose OVSDB is `endpoint`.
+    fn plug_by_hand_into(h: &str, endpoint: &str, mac: &str) -> Ctr {
         let ctr = Ctr::new();
         let port = format!("dhp{}", COUNTER.fetch_add(1, Ordering::SeqCst));
-        let h = host.netns();
         sh(&format!(
             "ip link add {port} netns {h} type veth peer name eth0 netns {c} && \
              ip -n {h} link set {port} up && \
@@ -250,7 +257,16 @@ impl Ctr {
              ip netns exec {c} ethtool -K eth0 tx off >/dev/null",
             c = ctr.name
         ));
-        host.vsctl(&["add-port", "br-ovsnet", &port, "tag=10"]);
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db={endpoint}"))
+            .args(["--timeout=20", "add-port", "br-ovsnet", &port, "tag=10"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         ctr
     }
 
@@ -564,4 +580,187 @@ fn a_host_without_dnsmasq_gets_a_health_error_naming_it() {
             .is_some_and(|e| e.contains("`dnsmasq` is not installed (DHCP on VLAN `web`)"))
     });
     assert_eq!(health(&host)["up"], true, "reported, not a crash");
+}
+
+/// A lab through the binary (`lab up` starts an agent per host with its own state
+/// directory), applied with DHCP on VLAN web; torn down on drop, pass or fail.
+struct Lab {
+    topology: Topology,
+    file: PathBuf,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = lab::down(&self.topology, &self.root);
+    }
+}
+
+impl Lab {
+    fn start(topology: Topology) -> Lab {
+        let dir = tempfile::Builder::new().prefix("dh-lab").tempdir().unwrap();
+        let file = dir.path().join("topology.yaml");
+        let yaml = lab_support::to_yaml(&topology).replace(
+            "    subnet: 10.10.0.0/16\n",
+            &format!("    subnet: 10.10.0.0/16\n    gateway: {GATEWAY}\n    dhcp: true\n"),
+        );
+        std::fs::write(&file, yaml).unwrap();
+        let lab = Lab {
+            topology,
+            file,
+            root: dir.path().join("run"),
+            _dir: dir,
+        };
+        lab.ovsnet(&["lab", "up"]);
+        lab.ovsnet(&["apply", "--lab", "--auto-approve"]);
+        for i in 0..lab.topology.hosts.len() {
+            wait_until("each host's dnsmasq", || {
+                dnsmasq_pids(&lab.state(i)).len() == 1
+            });
+        }
+        lab
+    }
+
+    fn ovsnet(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ovsnet"))
+            .args(args)
+            .arg(&self.file)
+            .env("NO_COLOR", "1")
+            .env("OVSNET_LAB_DIR", &self.root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ovsnet {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn netns(&self, i: usize) -> String {
+        lab::host_netns(&self.topology.cluster, &self.topology.hosts[i].name)
+    }
+
+    fn endpoint(&self, i: usize) -> String {
+        lab::endpoint(&self.topology, &self.topology.hosts[i].name, &self.root)
+    }
+
+    /// The host's agent state directory (`lab up` passes `hosts/HOST/dhcp`).
+    fn state(&self, i: usize) -> PathBuf {
+        let ep = self.endpoint(i);
+        Path::new(ep.strip_prefix("unix:").unwrap())
+            .parent()
+            .unwrap()
+            .join("dhcp")
+    }
+
+    /// Everything host `i`'s dnsmasq logged and holds in its lease file.
+    fn dnsmasq_saw(&self, i: usize) -> String {
+        let read = |f: &str| std::fs::read_to_string(self.state(i).join(f)).unwrap_or_default();
+        format!("{}{}", read("dnsmasq.log"), read("dnsmasq.leases")).to_ascii_lowercase()
+    }
+
+    /// Packets the agent's rule dropped as DHCP requests arriving over a tunnel.
+    fn dropped_dhcp(&self, i: usize) -> u64 {
+        let dir = self.state(i).parent().unwrap().to_path_buf();
+        let out = Command::new("ovs-ofctl")
+            .args([
+                "dump-flows",
+                &format!("unix:{}/br-ovsnet.mgmt", dir.display()),
+            ])
+            .arg("cookie=0x6f76736e/-1,udp,tp_dst=67")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split([',', ' '])
+            .filter_map(|w| w.strip_prefix("n_packets=")?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// The overlay MTU `apply` wrote on host `i`.
+    fn mtu(&self, i: usize) -> String {
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db={}", self.endpoint(i)))
+            .args([
+                "--no-wait",
+                "get",
+                "Bridge",
+                "br-ovsnet",
+                "external_ids:ovsnet-mtu",
+            ])
+            .output()
+            .unwrap();
+        let quoted = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        serde_json::from_str(&quoted).unwrap_or(quoted)
+    }
+
+    fn leases(&self, i: usize) -> String {
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db={}", self.endpoint(i)))
+            .args(["--no-wait", "get", "Open_vSwitch", ".", "external_ids"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+    }
+}
+
+#[test]
+fn on_two_hosts_each_client_is_served_by_its_own_host_only() {
+    // A two-host chain is a tree: its tunnel ports are not protected, so what keeps the
+    // DHCP broadcasts off the other host's server is the agent's isolation rules.
+    let cluster = lab_support::unique_cluster("dh");
+    let t = lab_support::topology(&cluster, 2, TunnelKind::Vxlan, Shape::Chain, false);
+    let lab = Lab::start(t);
+    let macs = ["02:00:00:00:d3:01", "02:00:00:00:d3:02"];
+    let ranges = ["10.10.1.0/24", "10.10.2.0/24"];
+    let mut clients = Vec::new();
+    for i in 0..2 {
+        let mut ctr = Ctr::plug_by_hand_into(&lab.netns(i), &lab.endpoint(i), macs[i]);
+        let offer = if i == 0 {
+            ctr.udhcpc().0
+        } else {
+            ctr.dhclient().0
+        };
+        let offer = offer.unwrap_or_else(|| panic!("a lease on host {i}"));
+        assert!(in_range(offer.ip, ranges[i]), "host {i}: {offer:?}");
+        assert_eq!(
+            (offer.router.as_str(), offer.mtu.clone()),
+            (GATEWAY, lab.mtu(i))
+        );
+        clients.push((ctr, offer));
+    }
+    for (i, mac) in macs.iter().enumerate() {
+        let other = 1 - i;
+        assert!(lab.dnsmasq_saw(i).contains(mac), "host {i} served {mac}");
+        assert!(
+            !lab.dnsmasq_saw(other).contains(mac),
+            "host {other}'s dnsmasq never heard of {mac}"
+        );
+        assert!(lab.leases(i).contains(mac) && !lab.leases(other).contains(mac));
+    }
+    // The broadcasts did cross the tunnel: the other host's rule dropped them there.
+    for i in 0..2 {
+        assert!(
+            lab.dropped_dhcp(i) > 0,
+            "host {i} dropped DHCP from its tunnel"
+        );
+    }
+    // The silence is not a broken tunnel: the two clients reach each other across it.
+    for (ctr, offer) in &clients {
+        sh(&format!(
+            "ip -n {} addr add {}/16 dev eth0",
+            ctr.name, offer.ip
+        ));
+    }
+    let peer = clients[1].1.ip.to_string();
+    assert!(
+        sh(&format!(
+            "ip netns exec {} ping -c 1 -W 2 {peer} >/dev/null && echo ok",
+            clients[0].0.name
+        ))
+        .contains("ok"),
+        "host-a's client reaches host-b's across the tunnel"
+    );
 }

@@ -2,7 +2,8 @@
 //! follows it with a `monitor`, and realizes in the kernel what OVSDB cannot hold: the
 //! gateway addresses on the gateway ports and its own nftables table `inet ovsnet`
 //! (NAT, published ports), and in the switch the OpenFlow rules that keep the gateway
-//! off relaying tunnels ([`isolation`]). Then it writes its health back into OVSDB.
+//! off relaying tunnels ([`isolation`]); it serves DHCP through a supervised dnsmasq
+//! ([`dhcp`]). Then it writes its health back into OVSDB.
 //!
 //! The recipe, and why each step is there:
 //! 1. A monitor session on a connection of its own (Bridge, Port, Interface): every
@@ -24,11 +25,14 @@
 //!    with a bounded backoff and reconciles again: updates missed meanwhile are gone, a
 //!    fresh snapshot is not.
 //! 5. SIGTERM or SIGINT stops it between steps, writing `up: false`; nothing in the
-//!    kernel is undone, so the dataplane keeps working without the agent.
+//!    kernel is undone, so the dataplane keeps working without the agent (its dnsmasq
+//!    stops with it: bound clients keep their leases, see [`dhcp::dnsmasq`]).
+//! 6. Between updates, every tick, the DHCP side reads its dnsmasq's log and records
+//!    leases for the clients it turned away ([`dhcp`]).
 //!
 //! It never touches what it did not create: links other than gateway ports, other
-//! nftables tables, flows with other cookies, OVSDB rows (it writes only its health
-//! key on `Open_vSwitch`).
+//! nftables tables, flows with other cookies, other dnsmasq processes, OVSDB rows (it
+//! writes only its health and its DHCP lease keys on `Open_vSwitch`).
 
 pub mod dhcp;
 pub mod health;
