@@ -85,11 +85,13 @@ pub fn check(
                 traffic_skipped: true,
                 kept_probes: Vec::new(),
                 gateway: Default::default(),
+                dhcp: Default::default(),
             });
         }
         let vlans = same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?;
         let isolation = isolation_tests(&probes, keep_probes)?;
         let gateway = gateway_check::run(topology, &run_root, &probes)?;
+        let dhcp = super::dhcp_check::run_all(topology, &run_root, analysis.overlay_mtu);
         // Last, on a network the traffic tests have shown settled (an RSTP tree can still
         // be discarding right after the warm-up, and a broadcast then goes nowhere).
         let broadcast = broadcast_test(topology, &run_root, &probes)?;
@@ -101,6 +103,7 @@ pub fn check(
             traffic_skipped: false,
             kept_probes: Vec::new(),
             gateway,
+            dhcp,
         })
     });
     if keep_probes {
