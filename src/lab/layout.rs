@@ -36,6 +36,13 @@ pub fn probe_netns(cluster: &str, host: &str, vlan_id: u16) -> String {
     format!("{NETNS_PREFIX}{cluster}.{host}.v{vlan_id}")
 }
 
+/// The lab's "outside" (a stand-in for the world beyond the cluster, on the underlay):
+/// `ovlab.<cluster>._outside`. Host names start with a letter or digit, so no host's
+/// namespace is ever called that, and `down` finds it by the cluster's prefix.
+pub fn outside_netns(cluster: &str) -> String {
+    format!("{NETNS_PREFIX}{cluster}._outside")
+}
+
 /// The prefix shared by every host and probe namespace of a cluster.
 pub(crate) fn cluster_netns_prefix(cluster: &str) -> String {
     format!("{NETNS_PREFIX}{cluster}.")
@@ -71,6 +78,8 @@ pub(crate) struct HostPaths {
     /// The host's `ovsnet agent`: pid file and log (its stderr).
     pub agent_pid: PathBuf,
     pub agent_log: PathBuf,
+    /// The agent's `--state-dir` (its dnsmasq's files).
+    pub agent_state: PathBuf,
 }
 
 impl HostPaths {
@@ -88,6 +97,7 @@ impl HostPaths {
             vswitchd_log: dir.join("ovs-vswitchd.log"),
             agent_pid: dir.join("ovsnet-agent.pid"),
             agent_log: dir.join("ovsnet-agent.log"),
+            agent_state: dir.join("dhcp"),
             dir,
         }
     }

@@ -81,19 +81,26 @@
 pub mod agent;
 mod check;
 pub mod docker;
+mod gateway_check;
+mod gateway_report;
 mod host;
 pub mod layout;
+mod outside;
 pub mod ovsdb_plumbing;
 mod probe;
 mod report;
+pub mod sample;
 mod storm;
 mod sys;
 mod traffic;
 
 pub use agent::AgentLaunch;
-pub use check::check;
-pub use layout::{host_netns, probe_netns, underlay_netns, DEFAULT_RUN_ROOT, NETNS_PREFIX};
-pub use report::{CheckReport, Isolation, PairResult, ProbeRef, VlanMatrix};
+pub use check::{check, check_with, CheckOptions, Pairs, RETRY_LIMIT};
+pub use gateway_report::{GatewayReport, GatewayResult, GatewayTest};
+pub use layout::{
+    host_netns, outside_netns, probe_netns, underlay_netns, DEFAULT_RUN_ROOT, NETNS_PREFIX,
+};
+pub use report::{CheckReport, Isolation, Pacing, PairResult, ProbeRef, VlanMatrix};
 pub use storm::{storm_probe, StormReport};
 
 use crate::topology::Topology;
@@ -390,6 +397,9 @@ pub fn up_with(
     }
     remember_hosts(topology, &run_root)?;
     host::ensure_underlay(&topology.cluster)?;
+    if outside::wanted(topology) {
+        outside::ensure(topology)?;
+    }
     let results: Vec<(String, Result<(), LabError>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = topology
             .hosts

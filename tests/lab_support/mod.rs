@@ -315,6 +315,15 @@ pub fn to_yaml(t: &Topology) -> String {
             "  - name: {}\n    id: {}\n    subnet: {}\n",
             v.name, v.id, v.subnet
         ));
+        if let Some(gateway) = v.gateway {
+            y.push_str(&format!("    gateway: {gateway}\n"));
+        }
+        if v.dhcp {
+            y.push_str("    dhcp: true\n");
+        }
+        if v.nat {
+            y.push_str("    nat: true\n");
+        }
     }
     y.push_str("hosts:\n");
     for h in &t.hosts {
