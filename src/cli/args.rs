@@ -162,7 +162,18 @@ pub enum LabAction {
         /// Leave the probe namespaces and ports in place afterwards.
         #[arg(long)]
         keep_probes: bool,
-        /// Output format (json: the whole report, every pair and gateway test).
+        /// Test every pair, however big the lab (the default up to --sample-above hosts).
+        #[arg(long, conflicts_with = "sample")]
+        full: bool,
+        /// Test a sample: every host to a few peers per VLAN, every VLAN pair for
+        /// isolation (the default above --sample-above hosts).
+        #[arg(long)]
+        sample: bool,
+        /// Sample by default when the lab has more hosts than this.
+        #[arg(long, value_name = "HOSTS", default_value_t = crate::lab::sample::SAMPLE_ABOVE)]
+        sample_above: usize,
+        /// Output format (json: the whole report, every tested pair with its latency, and
+        /// every gateway test).
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },
