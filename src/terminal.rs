@@ -77,6 +77,8 @@ pub struct Sanitized<W: io::Write> {
     inner: W,
     /// The start of a UTF-8 sequence cut by the end of a write, completed by the next.
     pending: Vec<u8>,
+    /// Off only for a caller that escapes everything written afterwards, in one pass.
+    checking: bool,
 }
 
 impl<W: io::Write> Sanitized<W> {
@@ -85,7 +87,14 @@ impl<W: io::Write> Sanitized<W> {
         Sanitized {
             inner,
             pending: Vec::new(),
+            checking: true,
         }
+    }
+
+    /// Turns escaping off (or back on), for a caller that writes no style codes and
+    /// escapes all of the output itself at the end ([`escape_lines`]), in one pass.
+    pub fn check(&mut self, on: bool) {
+        self.checking = on;
     }
 
     /// Writes `code` (an ANSI style the caller chose, never input text) unescaped.
@@ -124,10 +133,12 @@ impl<W: io::Write> io::Write for Sanitized<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // Printable ASCII and line breaks, nearly everything a plan writes, pass as they
         // are; checked byte-wise without early exit so the compiler checks many at once.
-        let plain = buf.iter().fold(true, |all, &b| {
-            all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
-        });
-        if plain && self.pending.is_empty() {
+        let plain = |buf: &[u8]| {
+            buf.iter().fold(true, |all, &b| {
+                all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
+            })
+        };
+        if self.pending.is_empty() && (!self.checking || plain(buf)) {
             self.inner.write_all(buf)?;
             return Ok(buf.len());
         }

@@ -432,7 +432,7 @@ mod tests {
         let context = crate::plan::context(topology, analysis, Mode::Offline, Vec::new());
         // Folded hosts (holding what they should) around hosts with changes, so the
         // blank lines between folded lines and sections are covered.
-        let hosts: Vec<HostPlan> = [true, true, false, true, false, false, true]
+        let mut hosts: Vec<HostPlan> = [true, true, false, true, false, false, true]
             .iter()
             .enumerate()
             .map(|(i, &holds_it)| {
@@ -444,6 +444,9 @@ mod tests {
                 crate::plan::build(&desired, &observed).expect("plans")
             })
             .collect();
+        // Text a terminal must not see raw is escaped on either path.
+        hosts[2].changes[0].name.push_str("\u{1b}]0;x\u{7}");
+        hosts[4].host.push('\u{202e}');
         assert!(hosts.iter().any(|h| !h.needs_attention()));
         assert!(hosts.iter().any(|h| h.needs_attention()));
         for (format, color) in [
@@ -467,6 +470,9 @@ mod tests {
             }
             assert_eq!(w.finish().expect("vec"), in_order_summary);
             drop(w);
+            if format == Format::Text && !color {
+                assert!(!apart.contains(&0x1b), "escaped");
+            }
             assert_eq!(
                 String::from_utf8_lossy(&apart),
                 String::from_utf8_lossy(&in_order),
