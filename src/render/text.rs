@@ -450,6 +450,15 @@ pub(crate) fn section_bytes(host: &HostPlan, color: bool, out: &mut Vec<u8>) -> 
         renderer.host_section(host)?;
         renderer.out.flush()?;
         drop(renderer);
+        // Printable ASCII and line breaks need no escaping: checked byte-wise without
+        // early exit, which the compiler turns into many bytes per step.
+        let plain = raw.iter().fold(true, |all, &b| {
+            all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
+        });
+        if plain {
+            out.extend_from_slice(&raw);
+            return Ok(());
+        }
         if let Ok(text) = std::str::from_utf8(&raw) {
             match crate::terminal::escape_lines(text) {
                 std::borrow::Cow::Borrowed(_) => out.extend_from_slice(&raw),
