@@ -89,7 +89,7 @@ pub fn check(
         }
         let vlans = same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?;
         let isolation = isolation_tests(&probes, keep_probes)?;
-        let gateway = gateway_check::run(topology, &run_root, &probes)?;
+        let gateway = gateway_check::run(topology, &run_root, &probes, analysis.overlay_mtu)?;
         // Last, on a network the traffic tests have shown settled (an RSTP tree can still
         // be discarding right after the warm-up, and a broadcast then goes nowhere).
         let broadcast = broadcast_test(topology, &run_root, &probes)?;
