@@ -12,8 +12,15 @@
 #   diff     `ovsnet diff` of a 1,000-host mesh against itself and against itself plus
 #            one host, as ratios to the full offline plan of the same mesh, interleaved
 #            in the same run (text and json; DIFF_HOSTS overrides 1000); no root needed
+#   lab100   a 100-host lab mesh (LAB_HOSTS overrides 100), once: `lab up`, `apply`, a
+#            no-op `plan`, `lab check` sampled and `--full` (CHECK_RUNS each, default 2,
+#            to show the verdict repeats), `lab down`; wall time, CPU and peak RSS of
+#            ovsnet, the daemons' memory, the load average before each step, and each
+#            check's verdict, pairs, retries and latency. Not part of the default set:
+#            run it on its own (it needs ~LAB_HOSTS × 2 daemons' memory; see `free -g`)
 #
-# Usage: scripts/bench.sh [plan] [apply] [noop] [lab] [rollout] [diff]    (no argument: all)
+# Usage: scripts/bench.sh [plan] [apply] [noop] [lab] [rollout] [diff] [lab100]
+#        (no argument: all but lab100)
 # Environment: RUNS (default 3; medians are over RUNS runs), OVSNET (the binary; default:
 # built with `cargo build --release`), BENCH_SIZES (plan cases, default
 # "mesh:100 mesh:300 mesh:1000 chain:10000"), PORTS (apply, default 200).
@@ -434,6 +441,104 @@ bench_diff() {
     echo
 }
 
+# ---------------------------------------------------------------- a 100-host lab
+
+# `label wall cpu rss load` of one whole-process run; its stdout goes to $WORK/step.out.
+# Exit codes 0 (and 1 for a failing check, 2 for a plan with changes) are recorded, not
+# fatal: the table says what happened.
+lab100_step() {
+    local label=$1 start end load code=0
+    shift
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    start=$EPOCHREALTIME
+    /usr/bin/time -o "$WORK/time.out" -f '%U %S %M' "$@" >"$WORK/step.out" 2>"$WORK/step.err" || code=$?
+    end=$EPOCHREALTIME
+    awk -v l="$label" -v a="$start" -v b="$end" -v t="$(tail -1 "$WORK/time.out")" -v ld="$load" -v c="$code" \
+        'BEGIN { split(t, f, " "); printf "| %s | %.2f | %.2f | %.0f | %s | %s |\n", l, b - a, f[1] + f[2], f[3] / 1024, ld, c }'
+    log "$label: exit $code, $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s"
+}
+
+# Summed RSS (MiB) of the lab's ovsdb-server, ovs-vswitchd and ovsnet agent, from their pid files.
+lab100_daemon_rss() {
+    local dir=$1 f pid total=0 kb
+    for f in "$dir"/hosts/*/ovsdb-server.pid "$dir"/hosts/*/ovs-vswitchd.pid "$dir"/hosts/*/ovsnet-agent.pid; do
+        pid=$(cat "$f" 2>/dev/null) || continue
+        kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
+        total=$((total + ${kb:-0}))
+    done
+    echo $((total / 1024))
+}
+
+# One line per check run from its JSON report: verdict, pairs, retries, latency.
+lab100_verdict() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[2]))
+c, p = r["coverage"], r["pacing"]
+lat = sorted(x["latency_us"] for m in r["vlans"] for row in m["cells"] for x in row
+             if x and x.get("latency_us") is not None)
+med = lat[(len(lat) - 1) // 2] / 1000 if lat else float("nan")
+mx = lat[-1] / 1000 if lat else float("nan")
+print(f"| {sys.argv[1]} | {c['mode']} | {'pass' if r['passed'] else 'FAIL'} | {len(r['broken'])} "
+      f"| {c['reach_tested']} of {c['reach_total']} | {c['isolation_tested']} of {c['isolation_total']} "
+      f"| {p['retried']} / {p['recovered']} / {p['not_retried']} | {med:.3f} / {mx:.3f} | {p['elapsed_ms'] / 1000:.1f} |")
+PY
+}
+
+bench_lab100() {
+    local hosts=${LAB_HOSTS:-100} runs=${CHECK_RUNS:-2} topo="$WORK/lab100.yaml" i avail
+    local cluster="sc$hosts"
+    avail=$(free -g | awk '/^Mem:/ { print $7 }')
+    if [ "$avail" -lt 8 ]; then
+        log "lab100: only ${avail} GiB available, need 8: not started"
+        return 1
+    fi
+    lab_topology "$hosts" | sed "s/^cluster: bench$hosts$/cluster: $cluster/" >"$topo"
+    LABS+=("$topo")
+    export OVSNET_LAB_DIR="$WORK/lab"
+    echo "## A $hosts-host lab mesh (\`scripts/bench.sh lab100\`)"
+    echo
+    echo "$hosts hosts, full mesh of vxlan tunnels ($((hosts * (hosts - 1))) tunnel ports), VLANs web and db on every host;"
+    echo "available memory at start: ${avail} GiB. One run of each step (checks: $runs each)."
+    echo
+    echo "| step | wall s | ovsnet CPU s | ovsnet peak RSS MiB | load before | exit |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    lab100_step "lab up" "$OVSNET" lab up "$topo"
+    local daemons
+    daemons=$(lab100_daemon_rss "$WORK/lab/$cluster")
+    lab100_step "apply --lab" "$OVSNET" apply "$topo" --lab --auto-approve --no-color
+    lab100_step "plan --lab (no-op)" "$OVSNET" plan "$topo" --lab --no-color --detailed-exitcode
+    local checks=()
+    for i in $(seq "$runs"); do
+        lab100_step "lab check (sampled) #$i" "$OVSNET" lab check "$topo" --format json
+        cp "$WORK/step.out" "$WORK/check-sampled-$i.json"
+        checks+=("sampled #$i:$WORK/check-sampled-$i.json")
+    done
+    for i in $(seq "$runs"); do
+        lab100_step "lab check --full #$i" "$OVSNET" lab check "$topo" --full --format json
+        cp "$WORK/step.out" "$WORK/check-full-$i.json"
+        checks+=("full #$i:$WORK/check-full-$i.json")
+    done
+    local after
+    after=$(lab100_daemon_rss "$WORK/lab/$cluster")
+    lab100_step "lab down" "$OVSNET" lab down "$topo"
+    echo
+    echo "Memory of the lab's $((3 * hosts)) processes (summed RSS of ovsdb-server, ovs-vswitchd and ovsnet agent): ${daemons} MiB after \`lab up\`, ${after} MiB after the checks."
+    echo
+    echo "| check | mode | verdict | broken | same-VLAN pairs | cross-VLAN pairs | retried / recovered / not retried | latency ms median / max | s (own count) |"
+    echo "| --- | --- | --- | ---: | --- | --- | --- | --- | ---: |"
+    local c
+    for c in "${checks[@]}"; do
+        lab100_verdict "${c%%:*}" "${c#*:}"
+    done
+    for c in "${checks[@]}"; do
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("\n".join(r["broken"][:20]))' "${c#*:}" |
+            sed "s/^/    ${c%%:*}: /" >&2
+    done
+    unset OVSNET_LAB_DIR
+    echo
+}
+
 main() {
     [ "$(id -u)" -eq 0 ] || [ "$*" = diff ] || [ "$*" = plan ] ||
         { log "bench.sh needs root (namespaces, OVS)"; exit 1; }
@@ -455,7 +560,8 @@ main() {
         lab) bench_lab ;;
         rollout) bench_rollout ;;
         diff) bench_diff ;;
-        *) log "unknown part: $part (plan, apply, noop, lab, rollout, diff)"; exit 64 ;;
+        lab100) bench_lab100 ;;
+        *) log "unknown part: $part (plan, apply, noop, lab, rollout, diff, lab100)"; exit 64 ;;
         esac
     done
 }

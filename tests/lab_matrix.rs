@@ -98,6 +98,10 @@ fn full_cycle(t: Topology) {
     let check = cli.expect(&["lab", "check"], 0);
     assert!(check.contains("check passed"), "{check}");
     assert!(
+        check.contains("full check (3 hosts, at most 16): every pair"),
+        "{check}"
+    );
+    assert!(
         check.contains("VLAN web (10)") && check.contains("VLAN db (20)"),
         "{check}"
     );
@@ -354,6 +358,182 @@ fn a_tunnel_cut_by_hand_in_a_chain_fails_the_check_naming_the_pairs() {
     cli.expect(&["plan", "--lab", "--detailed-exitcode"], 2);
     cli.expect(&["apply", "--lab", "--auto-approve"], 0);
     assert!(cli.expect(&["lab", "check"], 0).contains("check passed"));
+    cli.expect(&["lab", "down"], 0);
+}
+
+/// The (from, to) host names of every tested pair of the JSON report, and whether it passed.
+fn tested_pairs(json: &serde_json::Value) -> Vec<(String, String, String, bool)> {
+    let mut out = Vec::new();
+    for m in json["vlans"].as_array().unwrap() {
+        let hosts: Vec<&str> = m["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        for (i, row) in m["cells"].as_array().unwrap().iter().enumerate() {
+            for (j, cell) in row.as_array().unwrap().iter().enumerate() {
+                if cell.is_null() {
+                    continue;
+                }
+                let ok = ["icmp", "tcp", "mtu"].iter().all(|t| cell[t] == true);
+                out.push((
+                    m["vlan"].as_str().unwrap().to_string(),
+                    hosts[i].to_string(),
+                    hosts[j].to_string(),
+                    ok,
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+#[test]
+fn above_the_threshold_the_check_samples_and_says_so_and_full_tests_every_pair() {
+    let t = topology(
+        &unique_cluster("s"),
+        5,
+        TunnelKind::Vxlan,
+        Shape::Chain,
+        true,
+    );
+    let cli = CliLab::new(t);
+    cli.expect(&["lab", "up"], 0);
+    cli.expect(&["apply", "--lab", "--auto-approve"], 0);
+    // 5 hosts, above a threshold of 4: sampled, and the text says so and what it misses.
+    let text = cli.expect(&["lab", "check", "--sample-above", "4"], 0);
+    assert!(
+        text.contains("sampled check (5 hosts, more than 4):"),
+        "{text}"
+    );
+    assert!(text.contains("`--full` tests every pair"), "{text}");
+    assert!(text.contains("check passed"), "{text}");
+    assert!(text.contains("latency (ICMP round trip"), "{text}");
+    let sampled = json_of(&cli.expect(
+        &["lab", "check", "--sample-above", "4", "--format", "json"],
+        0,
+    ));
+    assert_eq!(sampled["coverage"]["mode"], "sampled");
+    assert_eq!(sampled["passed"], true);
+    let pairs = tested_pairs(&sampled);
+    // 2 VLANs × 5 hosts × 4 peers = 40 directed pairs; the sample has fewer, and every
+    // host sends and receives in every VLAN.
+    assert!(pairs.len() < 40, "{} pairs", pairs.len());
+    assert_eq!(sampled["pairs_tested"], pairs.len());
+    assert_eq!(sampled["coverage"]["reach_total"], 40);
+    for vlan in ["web", "db"] {
+        for h in &cli.topology.hosts {
+            assert!(
+                pairs.iter().any(|p| p.0 == vlan && p.1 == h.name),
+                "{vlan} from {}",
+                h.name
+            );
+            assert!(
+                pairs.iter().any(|p| p.0 == vlan && p.2 == h.name),
+                "{vlan} to {}",
+                h.name
+            );
+        }
+    }
+    // A chain is sparse: every tunnel joins a tested pair.
+    assert_eq!(sampled["coverage"]["tunnels_covered"], 4);
+    let isolation = sampled["isolation"].as_array().unwrap().len();
+    assert!(isolation < 25, "{isolation}");
+    // Every tested pair answered, with a round trip.
+    for m in sampled["vlans"].as_array().unwrap() {
+        for cell in m["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+        {
+            assert!(cell.is_null() || cell["latency_us"].is_u64(), "{cell}");
+        }
+    }
+    // --full: every directed pair and every cross-VLAN pair.
+    let full = json_of(&cli.expect(
+        &[
+            "lab",
+            "check",
+            "--full",
+            "--sample-above",
+            "4",
+            "--format",
+            "json",
+        ],
+        0,
+    ));
+    assert_eq!(full["coverage"]["mode"], "full");
+    assert_eq!(full["coverage"]["reason"], "--full");
+    assert_eq!(tested_pairs(&full).len(), 40);
+    assert_eq!(full["pairs_tested"], 40);
+    assert_eq!(full["isolation"].as_array().unwrap().len(), 25);
+    cli.expect(&["lab", "down"], 0);
+}
+
+#[test]
+fn a_sampled_check_of_a_chain_finds_a_cut_tunnel_and_names_only_pairs_across_it() {
+    let t = topology(
+        &unique_cluster("p"),
+        5,
+        TunnelKind::Gre,
+        Shape::Chain,
+        false,
+    );
+    let cli = CliLab::new(t);
+    cli.expect(&["lab", "up"], 0);
+    cli.expect(&["apply", "--lab", "--auto-approve"], 0);
+    // Cut host-c's tunnel to host-d (198.18.0.4) by hand.
+    let ep = lab::endpoint(&cli.topology, "host-c", cli.root());
+    let out = Command::new("ovs-vsctl")
+        .args([
+            &format!("--db={ep}"),
+            "--bare",
+            "--columns=name",
+            "find",
+            "interface",
+            "options:remote_ip=198.18.0.4",
+        ])
+        .output()
+        .unwrap();
+    let port = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!port.is_empty(), "tunnel to host-d not found on host-c");
+    vsctl(&ep, &["del-port", &port]);
+    let out = cli.ovsnet(&["lab", "check", "--sample", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_of(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["coverage"]["mode"], "sampled");
+    let left = |h: &str| ["host-a", "host-b", "host-c"].contains(&h);
+    let pairs = tested_pairs(&report);
+    assert!(pairs.len() < 20, "sampled: {} pairs", pairs.len());
+    // Exactly the tested pairs across the cut fail, and the two ends of the cut tunnel
+    // are among them.
+    for (_, from, to, ok) in &pairs {
+        assert_eq!(*ok, left(from) == left(to), "{from} -> {to}");
+    }
+    let broken: Vec<&str> = report["broken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert!(
+        broken.contains(&"web: host-c -> host-d (icmp, tcp, mtu)"),
+        "{broken:?}"
+    );
+    assert!(
+        broken.contains(&"web: host-d -> host-c (icmp, tcp, mtu)"),
+        "{broken:?}"
+    );
+    assert_eq!(broken.len(), pairs.iter().filter(|p| !p.3).count());
+    // Each broken pair was tested again alone before being called broken.
+    assert_eq!(report["pacing"]["retried"], broken.len());
+    assert_eq!(report["pacing"]["recovered"], 0);
     cli.expect(&["lab", "down"], 0);
 }
 

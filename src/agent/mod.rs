@@ -2,7 +2,8 @@
 //! follows it with a `monitor`, and realizes in the kernel what OVSDB cannot hold: the
 //! gateway addresses on the gateway ports and its own nftables table `inet ovsnet`
 //! (NAT, published ports), and in the switch the OpenFlow rules that keep the gateway
-//! off relaying tunnels ([`isolation`]). Then it writes its health back into OVSDB.
+//! off relaying tunnels ([`isolation`]); it serves DHCP through a supervised dnsmasq
+//! ([`dhcp`]). Then it writes its health back into OVSDB.
 //!
 //! The recipe, and why each step is there:
 //! 1. A monitor session on a connection of its own (Bridge, Port, Interface): every
@@ -24,12 +25,16 @@
 //!    with a bounded backoff and reconciles again: updates missed meanwhile are gone, a
 //!    fresh snapshot is not.
 //! 5. SIGTERM or SIGINT stops it between steps, writing `up: false`; nothing in the
-//!    kernel is undone, so the dataplane keeps working without the agent.
+//!    kernel is undone, so the dataplane keeps working without the agent (its dnsmasq
+//!    stops with it: bound clients keep their leases, see [`dhcp::dnsmasq`]).
+//! 6. Between updates, every tick, the DHCP side reads its dnsmasq's log and records
+//!    leases for the clients it turned away ([`dhcp`]).
 //!
 //! It never touches what it did not create: links other than gateway ports, other
-//! nftables tables, flows with other cookies, OVSDB rows (it writes only its health
-//! key on `Open_vSwitch`).
+//! nftables tables, flows with other cookies, other dnsmasq processes, OVSDB rows (it
+//! writes only its health and its DHCP lease keys on `Open_vSwitch`).
 
+pub mod dhcp;
 pub mod health;
 pub mod intent;
 pub mod isolation;
@@ -54,7 +59,12 @@ pub struct Config {
     pub endpoint: String,
     /// Timeout of every OVSDB request.
     pub timeout: Duration,
+    /// Where dnsmasq's configuration, hosts file, lease file and log live.
+    pub state_dir: std::path::PathBuf,
 }
+
+/// The state directory when none is given.
+pub const DEFAULT_STATE_DIR: &str = "/run/ovsnet";
 
 /// Why the agent stopped with an error (it stops cleanly otherwise).
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +108,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub fn run(config: &Config, stop: &AtomicBool) -> Result<(), AgentError> {
     let mut kernel = kernel::System::open()?;
     let mut switch = OfCtl::for_endpoint(&config.endpoint);
+    let mut dhcp = dhcp::Dhcp::new(&config.state_dir);
     let mut backoff = Duration::from_millis(200);
     while !stop.load(Ordering::SeqCst) {
-        match session(config, &mut kernel, &mut switch, stop) {
+        match session(config, &mut kernel, &mut switch, &mut dhcp, stop) {
             Ok(()) => break,
             Err(e) => {
                 log(&format!("OVSDB: {e}; reconnecting in {backoff:?}"));
@@ -109,6 +120,7 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<(), AgentError> {
             }
         }
     }
+    dhcp.stop();
     // Best effort: the database may be the thing that went away.
     if let Ok(mut client) = Client::connect(&config.endpoint, config.timeout) {
         let _ = report(&mut client, false, None);
@@ -122,34 +134,46 @@ fn session(
     config: &Config,
     kernel: &mut dyn Kernel,
     switch: &mut dyn Switch,
+    dhcp: &mut dhcp::Dhcp,
     stop: &AtomicBool,
 ) -> Result<(), OvsdbError> {
     let (mut monitor, _) = Monitor::start(&config.endpoint, config.timeout, WATCHES)?;
     let mut client = Client::connect(&config.endpoint, config.timeout)?;
     log(&format!("following {}", config.endpoint));
-    let mut retry_at = reconcile_and_report(&mut client, kernel, switch)?;
+    let (mut retry_at, mut error) = reconcile_and_report(&mut client, kernel, switch, dhcp)?;
     while !stop.load(Ordering::SeqCst) {
         let due = retry_at.is_some_and(|t| Instant::now() >= t);
         if monitor.wait(TICK)?.is_some() || due {
-            retry_at = reconcile_and_report(&mut client, kernel, switch)?;
+            (retry_at, error) = reconcile_and_report(&mut client, kernel, switch, dhcp)?;
+        } else if dhcp.poll(&mut client)? {
+            report(&mut client, true, error.clone().or_else(|| dhcp.error()))?;
         }
     }
     Ok(())
 }
 
-/// Reconciles once and writes the health; returns when to retry, if something waits.
+/// Reconciles once (DHCP included) and writes the health; returns when to retry, if
+/// something waits, and the error of everything but DHCP.
 fn reconcile_and_report(
     client: &mut Client,
     kernel: &mut dyn Kernel,
     switch: &mut dyn Switch,
-) -> Result<Option<Instant>, OvsdbError> {
+    dhcp: &mut dhcp::Dhcp,
+) -> Result<(Option<Instant>, Option<String>), OvsdbError> {
     let outcome = reconcile_once(client, kernel, switch)?;
-    let error = outcome.error.clone();
+    // No intent (OVSDB unreadable): DHCP stays as it was rather than being stopped.
+    if let Some(intent) = &outcome.intent {
+        dhcp.reconcile(client, intent)?;
+    }
+    let error = outcome.error.clone().or_else(|| dhcp.error());
     if let Some(e) = &error {
         log(&format!("reconcile: {e}"));
     }
     report(client, true, error)?;
-    Ok(outcome.waiting.then(|| Instant::now() + RETRY))
+    Ok((
+        outcome.waiting.then(|| Instant::now() + RETRY),
+        outcome.error,
+    ))
 }
 
 /// What one reconcile did.
@@ -161,6 +185,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Whether a gateway device was missing (worth a retry without an update).
     pub waiting: bool,
+    /// The intent it worked from (the DHCP side serves from it too).
+    pub intent: Option<intent::HostIntent>,
 }
 
 /// Reads OVSDB, observes the kernel, applies the difference.
@@ -181,7 +207,10 @@ pub fn reconcile_once(
     };
     let intent = intent::read(&observed.state);
     let desired = reconcile::desired(&intent);
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        intent: Some(intent.clone()),
+        ..Outcome::default()
+    };
     if let Some((row, key, why)) = intent.problems.first() {
         outcome.error = Some(format!("`{row}` `{key}`: {why}"));
     }

@@ -23,6 +23,7 @@ pub fn agent(
     docker_plugin: Option<&str>,
     docker_socket: &std::path::Path,
     docker_netns: &EngineNetns,
+    state_dir: &std::path::Path,
 ) -> anyhow::Result<Exit> {
     Endpoint::parse(ovsdb).map_err(|e| super::Coded::usage(e.to_string()))?;
     // Resolved before anything starts: a plugin that cannot hand interfaces to the
@@ -40,6 +41,7 @@ pub fn agent(
     let config = Config {
         endpoint: ovsdb.to_string(),
         timeout: Duration::from_secs(10),
+        state_dir: state_dir.to_path_buf(),
     };
     let plugin = docker_plugin
         .zip(engine_netns)

@@ -62,7 +62,7 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// Run the host agent in the foreground: gateway addresses, NAT, published ports.
+    /// Run the host agent in the foreground: gateway addresses, NAT, published ports, DHCP.
     Agent {
         /// The local OVSDB endpoint.
         #[arg(long, value_name = "ENDPOINT", default_value = crate::topology::DEFAULT_OVSDB)]
@@ -80,6 +80,10 @@ pub enum Command {
         /// moves into a container is handed over there. The lab says `engine`.
         #[arg(long, value_name = "same|engine|PATH", default_value = "same", value_parser = crate::plugin::engine_netns::EngineNetns::parse)]
         docker_netns: crate::plugin::engine_netns::EngineNetns,
+        /// Where the agent keeps its dnsmasq's configuration, hosts file, lease file,
+        /// pid file and log (DHCP); one directory per agent.
+        #[arg(long, value_name = "DIR", default_value = crate::agent::DEFAULT_STATE_DIR)]
+        state_dir: std::path::PathBuf,
     },
     /// Publish a container's port on the host's addresses (like `docker run -p`).
     Publish(PublishArgs),
@@ -158,7 +162,18 @@ pub enum LabAction {
         /// Leave the probe namespaces and ports in place afterwards.
         #[arg(long)]
         keep_probes: bool,
-        /// Output format (json: the whole report, every pair and gateway test).
+        /// Test every pair, however big the lab (the default up to --sample-above hosts).
+        #[arg(long, conflicts_with = "sample")]
+        full: bool,
+        /// Test a sample: every host to a few peers per VLAN, every VLAN pair for
+        /// isolation (the default above --sample-above hosts).
+        #[arg(long)]
+        sample: bool,
+        /// Sample by default when the lab has more hosts than this.
+        #[arg(long, value_name = "HOSTS", default_value_t = crate::lab::sample::SAMPLE_ABOVE)]
+        sample_above: usize,
+        /// Output format (json: the whole report, every tested pair with its latency, and
+        /// every gateway test).
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },

@@ -49,13 +49,26 @@ pub fn lab(action: LabAction) -> anyhow::Result<Exit> {
         LabAction::Check {
             topology,
             keep_probes,
+            full,
+            sample,
+            sample_above,
             format,
         } => {
             let loaded = load(&topology, false, false)?;
-            let report = crate::lab::check(&loaded.topology, &loaded.analysis, &root, keep_probes)?;
+            let options = crate::lab::CheckOptions {
+                keep_probes,
+                pairs: match (full, sample) {
+                    (true, _) => crate::lab::Pairs::Full,
+                    (_, true) => crate::lab::Pairs::Sampled,
+                    _ => crate::lab::Pairs::Auto,
+                },
+                sample_above,
+            };
+            let report =
+                crate::lab::check_with(&loaded.topology, &loaded.analysis, &root, &options)?;
             match format {
                 ShowFormat::Text => print!("{}", report.render()),
-                ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                ShowFormat::Json => println!("{}", report.to_json()?),
             }
             if !report.passed() {
                 return Ok(Exit::Failure);

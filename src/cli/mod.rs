@@ -112,11 +112,13 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             docker_plugin,
             docker_socket,
             docker_netns,
+            state_dir,
         } => agent::agent(
             &ovsdb,
             docker_plugin.as_deref(),
             &docker_socket,
             &docker_netns,
+            &state_dir,
         ),
         Command::Publish(args) => agent::publish(&args, true),
         Command::Unpublish(args) => agent::publish(&args, false),

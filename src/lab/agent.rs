@@ -59,6 +59,8 @@ impl AgentLaunch {
             "agent".to_string(),
             "--ovsdb".to_string(),
             format!("unix:{}", paths.db_sock.display()),
+            "--state-dir".to_string(),
+            paths.agent_state.display().to_string(),
         ];
         args.extend(self.extra_args.get(host).cloned().unwrap_or_default());
         args
@@ -154,12 +156,15 @@ fn agent_args_of(pid: u32) -> Option<Vec<String>> {
     Some(words.into_iter().skip(skip).collect())
 }
 
-/// Stops the host's agent (SIGTERM, then a wait; SIGKILL after the grace period);
-/// returns whether one was running. The pid file goes too.
+/// Stops the host's agent (SIGTERM, then a wait; SIGKILL after the grace period) and
+/// a dnsmasq a killed agent left behind; returns whether either was running. The pid
+/// file goes too.
 pub(crate) fn stop_agent(paths: &HostPaths) -> bool {
     let stopped = live_agent(paths).is_some_and(|pid| sys::stop_pid(pid, &comm_of_pid(pid)));
     let _ = std::fs::remove_file(&paths.agent_pid);
-    stopped
+    // A stopped agent stops its dnsmasq; one killed earlier left it running.
+    let orphan = crate::agent::dhcp::dnsmasq::stop_left_running(&paths.agent_state);
+    stopped || orphan
 }
 
 /// `/proc/PID/cmdline` as words.

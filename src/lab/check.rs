@@ -1,36 +1,57 @@
 //! `lab check`: probes on the overlay and real traffic between them. For every host and
 //! every VLAN it has a range in, a probe (a namespace and a veth tagged into the overlay
-//! bridge); then ICMP, a TCP exchange and a full-MTU don't-fragment ping between every
-//! pair of probes of one VLAN, and an isolation test between every pair of probes of
-//! different VLANs. Probes are plugged in by `ovsnet attach`'s code (see `probe`).
+//! bridge); then ICMP, a TCP exchange and a full-MTU don't-fragment ping between pairs
+//! of probes of one VLAN, and an isolation test between pairs of probes of different
+//! VLANs: every pair (`--full`, the default up to [`SAMPLE_ABOVE`] hosts) or a sample
+//! that grows linearly with the lab (see `sample`; the output says which and what a
+//! sample cannot see). Probes are plugged in by `ovsnet attach`'s code (see `probe`).
+//!
+//! The check must not starve what it measures: on 2 cores the lab's switches and the
+//! check share the CPU, so tests run paced ([`Pace`], from the core count), and a pair
+//! that fails is tested again alone, with longer deadlines, before it is called broken
+//! (at most [`RETRY_LIMIT`] of them, so a broken lab still ends in bounded time).
 //!
 //! Isolation must prove something. Probes of different VLANs sit in different subnets, so
 //! a plain ping between them fails even on a single flat segment (no route). Instead each
-//! probe of the pair gets a host route to the other *on its own interface*: the two are
-//! then one ARP away from each other, and the only thing that keeps them apart is the
-//! overlay's VLAN separation. A leak between the VLANs makes that ping succeed.
+//! probe gets a route to the other VLANs' subnets *on its own interface*: the two probes
+//! of a pair are then one ARP away from each other, and the only thing that keeps them
+//! apart is the overlay's VLAN separation. A leak between the VLANs makes that ping succeed.
 //!
 //! Order: attach the probes; warm up (first reply per probe, or a deadline); watch the
 //! datapath counters for a storm the warm-up's ARP broadcasts set off (if so, stop: the
-//! check has failed); the same-VLAN tests, all pairs at once; the isolation tests; and
-//! last one ARP broadcast, measured, on a network the tests have shown settled. Every
+//! check has failed); the same-VLAN tests, paced, then the retries; the isolation tests;
+//! and last one ARP broadcast, measured, on a network the tests have shown settled. Every
 //! step is bounded in time. Two checks of one lab at once would fight over probe names.
 
 use super::gateway_check;
 use super::layout::{self, HostPaths};
 use super::ovsdb_plumbing;
 use super::probe::{self, Probe};
-use super::report::{CheckReport, Isolation, PairResult, VlanMatrix};
+use super::report::{CheckReport, Isolation, Pacing, PairResult, VlanMatrix};
+use super::sample::{self, Choice, Coverage, Mode, SAMPLE_ABOVE};
 use super::storm::{self, StormReport};
 use super::sys::{ip, run};
-use super::traffic::{run_pings, tcp_all, warm_up};
+use super::traffic::{self, run_pings, warm_up, Deadlines, Pace};
 use super::LabError;
+use crate::fanout::{self, Flow};
 use crate::topology::{Analysis, Topology};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Seconds a same-VLAN ping may take to get its first reply.
-const REACH_DEADLINE: u32 = 4;
+/// The paced round: seconds a same-VLAN ping may take to get its first reply, and the
+/// bound of a TCP exchange.
+const FIRST_ROUND: Deadlines = Deadlines {
+    ping: 4,
+    tcp: Duration::from_secs(5),
+};
+/// The retry of a failing pair, alone: longer, for a path that was only slow.
+const RETRY_ROUND: Deadlines = Deadlines {
+    ping: 6,
+    tcp: Duration::from_secs(8),
+};
+/// At most this many failing pairs are retried (each alone, one after the other, up to
+/// [`RETRY_ROUND`]'s deadlines): the rest keep their first result.
+pub const RETRY_LIMIT: usize = 32;
 /// Seconds a cross-VLAN ping is given to (wrongly) get through; run after the same-VLAN
 /// tests, when every path has settled.
 const ISOLATION_DEADLINE: u32 = 2;
@@ -39,14 +60,65 @@ const QUIET_WINDOW: Duration = Duration::from_millis(400);
 /// How long the broadcast test watches the datapath counters.
 const BROADCAST_WINDOW: Duration = Duration::from_millis(700);
 
-/// Attaches probes, runs the traffic tests, and removes the probes unless `keep_probes`.
+/// Which pairs to test.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pairs {
+    /// Every pair up to `sample_above` hosts, a sample above.
+    #[default]
+    Auto,
+    /// Every pair.
+    Full,
+    /// A sample, whatever the size.
+    Sampled,
+}
+
+/// How to run a check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Leave the probes in place afterwards.
+    pub keep_probes: bool,
+    /// Every pair, a sample, or by size.
+    pub pairs: Pairs,
+    /// With [`Pairs::Auto`], sample when the lab has more hosts than this.
+    pub sample_above: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            keep_probes: false,
+            pairs: Pairs::Auto,
+            sample_above: SAMPLE_ABOVE,
+        }
+    }
+}
+
+/// Attaches probes, runs the traffic tests (every pair up to [`SAMPLE_ABOVE`] hosts, a
+/// sample above), and removes the probes unless `keep_probes`.
 pub fn check(
     topology: &Topology,
     analysis: &Analysis,
     run_root: &Path,
     keep_probes: bool,
 ) -> Result<CheckReport, LabError> {
+    let options = CheckOptions {
+        keep_probes,
+        ..CheckOptions::default()
+    };
+    check_with(topology, analysis, run_root, &options)
+}
+
+/// [`check`] with every option.
+pub fn check_with(
+    topology: &Topology,
+    analysis: &Analysis,
+    run_root: &Path,
+    options: &CheckOptions,
+) -> Result<CheckReport, LabError> {
+    let started = Instant::now();
+    let keep_probes = options.keep_probes;
     let run_root = super::absolute(run_root);
+    let pace = Pace::of_machine();
     let mut probes = probe::plan_probes(topology, &run_root);
     let bridge = topology.bridge.name.as_str();
     for h in super::status_of(topology, &run_root).hosts {
@@ -69,7 +141,14 @@ pub fn check(
             });
         }
     }
-    let attached = probe::attach_all(&mut probes);
+    let (choice, coverage) = choose_pairs(topology, analysis, &probes, options)?;
+    let mut pacing = Pacing {
+        pairs_at_once: pace.pairs,
+        idle_pings_at_once: pace.idle_pings,
+        retry_limit: RETRY_LIMIT,
+        ..Pacing::default()
+    };
+    let attached = probe::attach_all(&mut probes, pace.attach);
     let report = attached.and_then(|()| {
         warm_up(&probes, analysis.protection)?;
         // The warm-up's pings began with ARP broadcasts: a loop is already storming. If
@@ -77,8 +156,11 @@ pub fn check(
         // would only prolong the storm (each waiting out its deadline).
         let background = storm::measure(topology, &run_root, None, QUIET_WINDOW)?;
         if background.is_storm() {
+            pacing.elapsed_ms = elapsed_ms(started);
             return Ok(CheckReport {
                 overlay_mtu: analysis.overlay_mtu,
+                coverage: coverage.clone(),
+                pacing: pacing.clone(),
                 vlans: Vec::new(),
                 isolation: Vec::new(),
                 broadcast: background,
@@ -87,14 +169,24 @@ pub fn check(
                 gateway: Default::default(),
             });
         }
-        let vlans = same_vlan_matrices(topology, &probes, analysis.overlay_mtu)?;
-        let isolation = isolation_tests(&probes, keep_probes)?;
+        let results = paced_pairs(
+            &probes,
+            &choice.reach,
+            analysis.overlay_mtu,
+            pace,
+            &mut pacing,
+        )?;
+        let vlans = same_vlan_matrices(topology, &probes, &choice.reach, &results)?;
+        let isolation = isolation_tests(topology, &probes, &choice.isolation, keep_probes, pace)?;
         let gateway = gateway_check::run(topology, &run_root, &probes, analysis.overlay_mtu)?;
         // Last, on a network the traffic tests have shown settled (an RSTP tree can still
         // be discarding right after the warm-up, and a broadcast then goes nowhere).
         let broadcast = broadcast_test(topology, &run_root, &probes)?;
+        pacing.elapsed_ms = elapsed_ms(started);
         Ok(CheckReport {
             overlay_mtu: analysis.overlay_mtu,
+            coverage: coverage.clone(),
+            pacing: pacing.clone(),
             vlans,
             isolation,
             broadcast,
@@ -109,81 +201,124 @@ pub fn check(
             r
         });
     }
-    let removed = probe::remove_all(&probes);
-    let report = report?;
+    let removed = probe::remove_all(&probes, pace.attach);
+    let mut report = report?;
     removed?;
+    // The removal is part of the check's time.
+    report.pacing.elapsed_ms = elapsed_ms(started);
     Ok(report)
 }
 
-/// ICMP, full-MTU ping and TCP for every directed pair of one VLAN, all at once.
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Full or sampled (by the options and the lab's size), the pairs, and what they cover.
+fn choose_pairs(
+    topology: &Topology,
+    analysis: &Analysis,
+    probes: &[Probe],
+    options: &CheckOptions,
+) -> Result<(Choice, Coverage), LabError> {
+    let hosts = topology.hosts.len();
+    let (mode, reason) = match options.pairs {
+        Pairs::Full => (Mode::Full, "--full".to_string()),
+        Pairs::Sampled => (Mode::Sampled, "--sample".to_string()),
+        Pairs::Auto if hosts > options.sample_above => (
+            Mode::Sampled,
+            format!("{hosts} hosts, more than {}", options.sample_above),
+        ),
+        Pairs::Auto => (
+            Mode::Full,
+            format!("{hosts} hosts, at most {}", options.sample_above),
+        ),
+    };
+    let keys = probes
+        .iter()
+        .map(|p| {
+            topology
+                .hosts
+                .iter()
+                .position(|h| h.name == p.r.host)
+                .map(|i| (i, p.r.vlan_id))
+                .ok_or_else(|| LabError::Bug("probe of an unknown host".into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let tunnels = analysis.edges();
+    let choice = sample::choose(&keys, &tunnels, mode);
+    let coverage = sample::coverage(&keys, &tunnels, &choice, mode, reason);
+    Ok((choice, coverage))
+}
+
+/// The three tests of every pair, at most `pace.pairs` pairs at once; then every failing
+/// pair (up to [`RETRY_LIMIT`]) again, alone, with longer deadlines. Results in pair order.
+fn paced_pairs(
+    probes: &[Probe],
+    pairs: &[(usize, usize)],
+    mtu: u32,
+    pace: Pace,
+    pacing: &mut Pacing,
+) -> Result<Vec<PairResult>, LabError> {
+    let mut results = Vec::with_capacity(pairs.len());
+    fanout::ordered(
+        pairs,
+        pace.pairs,
+        |&(a, b)| traffic::test_pair(&probes[a], &probes[b], mtu, FIRST_ROUND),
+        |_, result| {
+            results.push(result?);
+            Ok::<_, LabError>(Flow::Continue)
+        },
+    )?;
+    let failing: Vec<usize> = (0..results.len()).filter(|&i| !results[i].ok()).collect();
+    pacing.not_retried = failing.len().saturating_sub(RETRY_LIMIT);
+    for &i in failing.iter().take(RETRY_LIMIT) {
+        let (a, b) = pairs[i];
+        let mut again = traffic::test_pair(&probes[a], &probes[b], mtu, RETRY_ROUND)?;
+        again.retried = true;
+        pacing.retried += 1;
+        if again.ok() {
+            pacing.recovered += 1;
+        }
+        results[i] = again;
+    }
+    Ok(results)
+}
+
+/// One matrix per VLAN with probes; cells of pairs not tested stay empty.
 fn same_vlan_matrices(
     topology: &Topology,
     probes: &[Probe],
-    mtu: u32,
+    pairs: &[(usize, usize)],
+    results: &[PairResult],
 ) -> Result<Vec<VlanMatrix>, LabError> {
-    let pairs: Vec<(&Probe, &Probe)> = probes
-        .iter()
-        .flat_map(|a| probes.iter().map(move |b| (a, b)))
-        .filter(|(a, b)| a.r.vlan_id == b.r.vlan_id && a.r.host != b.r.host)
-        .collect();
-    let results = pair_results(&pairs, mtu)?;
     let mut matrices = Vec::new();
     for vlan in &topology.vlans {
-        let hosts: Vec<String> = probes
-            .iter()
-            .filter(|p| p.r.vlan_id == vlan.id)
-            .map(|p| p.r.host.clone())
+        // Probe index -> row/column of this VLAN's matrix.
+        let members: Vec<usize> = (0..probes.len())
+            .filter(|&i| probes[i].r.vlan_id == vlan.id)
             .collect();
-        if hosts.is_empty() {
+        if members.is_empty() {
             continue;
         }
-        let index = |host: &str| hosts.iter().position(|h| h == host);
-        let mut cells = vec![vec![None; hosts.len()]; hosts.len()];
-        for ((a, b), result) in pairs.iter().zip(&results) {
-            if a.r.vlan_id != vlan.id {
+        let index = |probe: usize| members.iter().position(|&m| m == probe);
+        let mut cells = vec![vec![None; members.len()]; members.len()];
+        for (&(a, b), result) in pairs.iter().zip(results) {
+            if probes[a].r.vlan_id != vlan.id {
                 continue;
             }
-            let (Some(i), Some(j)) = (index(&a.r.host), index(&b.r.host)) else {
-                return Err(LabError::Bug("probe of an unknown host".into()));
+            let (Some(i), Some(j)) = (index(a), index(b)) else {
+                return Err(LabError::Bug("pair across VLANs".into()));
             };
             cells[i][j] = Some(*result);
         }
         matrices.push(VlanMatrix {
             vlan: vlan.name.clone(),
             vlan_id: vlan.id,
-            hosts,
+            hosts: members.iter().map(|&m| probes[m].r.host.clone()).collect(),
             cells,
         });
     }
     Ok(matrices)
-}
-
-/// The three tests for each pair, in pair order: pings as child processes while the
-/// TCP exchanges run on their own threads.
-fn pair_results(pairs: &[(&Probe, &Probe)], mtu: u32) -> Result<Vec<PairResult>, LabError> {
-    let mut pings = Vec::new();
-    for (a, b) in pairs {
-        pings.push((a.netns.clone(), b.r.address, None));
-        pings.push((a.netns.clone(), b.r.address, Some(mtu.saturating_sub(28))));
-    }
-    let jobs: Vec<_> = pairs
-        .iter()
-        .map(|(a, b)| (a.netns.clone(), b.netns.clone(), b.r.address))
-        .collect();
-    let tcp = std::thread::spawn(move || tcp_all(jobs));
-    let ping_results = run_pings(&pings, REACH_DEADLINE)?;
-    let tcp_results = tcp
-        .join()
-        .map_err(|_| LabError::Bug("tcp worker panicked".into()))?;
-    Ok(ping_results
-        .chunks(2)
-        .zip(tcp_results)
-        .map(|(p, tcp)| PairResult {
-            icmp: p[0],
-            mtu: p[1],
-            tcp,
-        })
-        .collect())
 }
 
 /// One broadcast from the first probe, and how much work it made: a loop re-floods it
@@ -205,45 +340,68 @@ fn broadcast_test(
     )
 }
 
-/// For every cross-VLAN probe pair: host routes on both sides, then one ping.
-fn isolation_tests(probes: &[Probe], keep_probes: bool) -> Result<Vec<Isolation>, LabError> {
-    let pairs: Vec<(&Probe, &Probe)> = probes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, a)| probes[i + 1..].iter().map(move |b| (a, b)))
-        .filter(|(a, b)| a.r.vlan_id != b.r.vlan_id)
-        .collect();
-    for (a, b) in &pairs {
-        set_host_route(a, b, "replace")?;
-        set_host_route(b, a, "replace")?;
+/// The cross-VLAN pairs: every probe in one gets an on-link route to the subnet of each
+/// VLAN it is paired with, then one ping per pair, `pace.idle_pings` at once.
+fn isolation_tests(
+    topology: &Topology,
+    probes: &[Probe],
+    pairs: &[(usize, usize)],
+    keep_probes: bool,
+    pace: Pace,
+) -> Result<Vec<Isolation>, LabError> {
+    let mut routes = std::collections::BTreeSet::new();
+    for &(a, b) in pairs {
+        routes.insert((a, probes[b].r.vlan_id));
+        routes.insert((b, probes[a].r.vlan_id));
     }
+    let routes: Vec<(usize, String)> = routes
+        .into_iter()
+        .map(|(p, vlan_id)| {
+            topology
+                .vlans
+                .iter()
+                .find(|v| v.id == vlan_id)
+                .map(|v| (p, v.subnet.to_string()))
+                .ok_or_else(|| LabError::Bug("probe of an unknown VLAN".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    set_routes(probes, &routes, "replace", pace)?;
     let pings: Vec<_> = pairs
         .iter()
-        .map(|(a, b)| (a.netns.clone(), b.r.address, None))
+        .map(|&(a, b)| (probes[a].netns.clone(), probes[b].r.address, None))
         .collect();
-    let reached = run_pings(&pings, ISOLATION_DEADLINE)?;
+    let reached = run_pings(&pings, ISOLATION_DEADLINE, pace.idle_pings)?;
     if keep_probes {
-        for (a, b) in &pairs {
-            set_host_route(a, b, "del")?;
-            set_host_route(b, a, "del")?;
-        }
+        set_routes(probes, &routes, "del", pace)?;
     }
     Ok(pairs
         .iter()
         .zip(reached)
-        .map(|((a, b), reached)| Isolation {
-            a: a.r.clone(),
-            b: b.r.clone(),
+        .map(|(&(a, b), reached)| Isolation {
+            a: probes[a].r.clone(),
+            b: probes[b].r.clone(),
             isolated: !reached,
         })
         .collect())
 }
 
-/// `ip route VERB <to>/32 dev eth0` in `on`'s namespace.
-fn set_host_route(on: &Probe, to: &Probe, verb: &str) -> Result<(), LabError> {
-    let dest = format!("{}/32", to.r.address);
-    run(&mut ip(
-        &on.netns,
-        &["route", verb, &dest, "dev", layout::PROBE_INNER],
-    ))
+/// `ip route VERB <subnet> dev eth0` in each probe's namespace.
+fn set_routes(
+    probes: &[Probe],
+    routes: &[(usize, String)],
+    verb: &str,
+    pace: Pace,
+) -> Result<(), LabError> {
+    fanout::ordered(
+        routes,
+        pace.attach,
+        |(p, subnet)| {
+            run(&mut ip(
+                &probes[*p].netns,
+                &["route", verb, subnet, "dev", layout::PROBE_INNER],
+            ))
+        },
+        |_, done| done.map(|()| Flow::Continue),
+    )
+    .map(|_| ())
 }

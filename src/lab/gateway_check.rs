@@ -17,7 +17,7 @@ use super::gateway_report::{GatewayReport, GatewayResult, GatewayTest};
 use super::layout::HostPaths;
 use super::outside::{self, Responder};
 use super::probe::Probe;
-use super::traffic::run_pings;
+use super::traffic::{run_pings, Pace};
 use super::LabError;
 use crate::observe::observe_with;
 use crate::ovsdb::Client;
@@ -128,7 +128,11 @@ pub(crate) fn run(
             ));
         }
     }
-    for ((p, test, why), ok) in asked.into_iter().zip(run_pings(&pings, REACH_DEADLINE)?) {
+    for ((p, test, why), ok) in asked.into_iter().zip(run_pings(
+        &pings,
+        REACH_DEADLINE,
+        Pace::of_machine().idle_pings,
+    )?) {
         add(p, test, if ok { Ok(()) } else { Err(why) });
     }
 
@@ -203,7 +207,11 @@ pub(crate) fn run(
         .iter()
         .map(|p| (outside_ns.clone(), p.r.address, None))
         .collect();
-    for (p, reached) in nat.iter().zip(run_pings(&blocked, BLOCKED_DEADLINE)?) {
+    for (p, reached) in nat.iter().zip(run_pings(
+        &blocked,
+        BLOCKED_DEADLINE,
+        Pace::of_machine().idle_pings,
+    )?) {
         let outcome = if reached {
             Err(format!(
                 "the outside reached the probe {} unpublished (ping answered)",

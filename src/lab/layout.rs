@@ -78,6 +78,8 @@ pub(crate) struct HostPaths {
     /// The host's `ovsnet agent`: pid file and log (its stderr).
     pub agent_pid: PathBuf,
     pub agent_log: PathBuf,
+    /// The agent's `--state-dir` (its dnsmasq's files).
+    pub agent_state: PathBuf,
 }
 
 impl HostPaths {
@@ -95,6 +97,7 @@ impl HostPaths {
             vswitchd_log: dir.join("ovs-vswitchd.log"),
             agent_pid: dir.join("ovsnet-agent.pid"),
             agent_log: dir.join("ovsnet-agent.log"),
+            agent_state: dir.join("dhcp"),
             dir,
         }
     }

@@ -91,17 +91,18 @@ mod outside;
 pub mod ovsdb_plumbing;
 mod probe;
 mod report;
+pub mod sample;
 mod storm;
 mod sys;
 mod traffic;
 
 pub use agent::AgentLaunch;
-pub use check::check;
+pub use check::{check, check_with, CheckOptions, Pairs, RETRY_LIMIT};
 pub use gateway_report::{GatewayReport, GatewayResult, GatewayTest};
 pub use layout::{
     host_netns, outside_netns, probe_netns, underlay_netns, DEFAULT_RUN_ROOT, NETNS_PREFIX,
 };
-pub use report::{CheckReport, Isolation, PairResult, ProbeRef, VlanMatrix};
+pub use report::{CheckReport, Isolation, Pacing, PairResult, ProbeRef, VlanMatrix};
 pub use storm::{storm_probe, StormReport};
 
 use crate::topology::Topology;

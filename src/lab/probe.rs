@@ -8,9 +8,10 @@
 use super::layout::{self, HostPaths};
 use super::report::ProbeRef;
 use super::sys::{self, netns_exec, run};
-use super::traffic::warm_up;
+use super::traffic::{warm_up, Pace};
 use super::LabError;
 use crate::attach::{self, AttachRequest, Identity, Placement, Selector};
+use crate::fanout::{self, Flow};
 use crate::linux::Netns;
 use crate::ovsdb::Client;
 use crate::topology::{Analysis, Topology};
@@ -65,18 +66,24 @@ pub(crate) fn plan_probes(topology: &Topology, run_root: &Path) -> Vec<Probe> {
     probes
 }
 
-/// Attaches every probe, in parallel; each learns its address.
-pub(crate) fn attach_all(probes: &mut [Probe]) -> Result<(), LabError> {
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = probes
-            .iter_mut()
-            .map(|p| scope.spawn(move || attach(p)))
-            .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join()
-                .unwrap_or_else(|_| Err(LabError::Bug("probe worker panicked".into())))
-        })
-    })
+/// Attaches every probe, at most `workers` at once; each learns its address. Stops at
+/// the first failure (probes already attached are removed by [`remove_all`], which goes
+/// by name).
+pub(crate) fn attach_all(probes: &mut [Probe], workers: usize) -> Result<(), LabError> {
+    let planned = probes.to_vec();
+    fanout::ordered(
+        &planned,
+        workers,
+        |p| {
+            let mut p = p.clone();
+            attach(&mut p).map(|()| p)
+        },
+        |i, attached| {
+            probes[i] = attached?;
+            Ok::<_, LabError>(Flow::Continue)
+        },
+    )
+    .map(|_| ())
 }
 
 /// Builds one probe afresh (an old one of the same name is removed first) with
@@ -149,14 +156,16 @@ fn connect(sock: &Path) -> Result<Client, LabError> {
     })
 }
 
-/// Removes every probe, going on past failures; returns the first.
-pub(crate) fn remove_all(probes: &[Probe]) -> Result<(), LabError> {
+/// Removes every probe, at most `workers` at once, going on past failures; returns the
+/// first.
+pub(crate) fn remove_all(probes: &[Probe], workers: usize) -> Result<(), LabError> {
     let mut first_error = None;
-    for p in probes {
-        if let Err(e) = detach(p) {
+    fanout::ordered(probes, workers, detach, |_, removed| {
+        if let Err(e) = removed {
             first_error.get_or_insert(e);
         }
-    }
+        Ok::<_, LabError>(Flow::Continue)
+    })?;
     first_error.map_or(Ok(()), Err)
 }
 
@@ -197,8 +206,8 @@ pub(crate) fn attach_vlan(
     let probes: Vec<Probe> = all.into_iter().filter(|p| p.r.vlan_id == vlan_id).collect();
     let silent = silent_address(topology, vlan_id)?;
     let mut set = VlanProbes { probes, silent };
-    let ready =
-        attach_all(&mut set.probes).and_then(|()| warm_up(&set.probes, analysis.protection));
+    let ready = attach_all(&mut set.probes, Pace::of_machine().attach)
+        .and_then(|()| warm_up(&set.probes, analysis.protection));
     match ready {
         Ok(()) => Ok(Some(set)),
         Err(e) => {
@@ -216,6 +225,6 @@ impl VlanProbes {
 
     /// Removes the probes.
     pub(crate) fn remove(self) -> Result<(), LabError> {
-        remove_all(&self.probes)
+        remove_all(&self.probes, Pace::of_machine().attach)
     }
 }
