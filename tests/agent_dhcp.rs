@@ -194,13 +194,18 @@ fn health(host: &OvsHost) -> serde_json::Value {
 
 /// The leases recorded in OVSDB: address -> MAC.
 fn leases(host: &OvsHost) -> BTreeMap<Ipv4Addr, String> {
-    let raw = host.vsctl(&[
-        "--no-wait",
-        "--format=json",
-        "--columns=external_ids",
-        "list",
-        "Open_vSwitch",
-    ]);
+    leases_at(&host.endpoint())
+}
+
+/// The same, from the OVSDB at `endpoint`.
+fn leases_at(endpoint: &str) -> BTreeMap<Ipv4Addr, String> {
+    let out = Command::new("ovs-vsctl")
+        .arg(format!("--db={endpoint}"))
+        .args(["--no-wait", "--format=json", "--columns=external_ids"])
+        .args(["list", "Open_vSwitch"])
+        .output()
+        .unwrap();
+    let raw = String::from_utf8_lossy(&out.stdout);
     let table: serde_json::Value = serde_json::from_str(&raw).unwrap();
     // {"data":[[["map",[[KEY,VALUE],...]]]],"headings":["external_ids"]}
     let pairs = table["data"][0][0][1]
@@ -763,4 +768,27 @@ fn on_two_hosts_each_client_is_served_by_its_own_host_only() {
         .contains("ok"),
         "host-a's client reaches host-b's across the tunnel"
     );
+
+    // `lab check` runs both clients on both hosts, by itself, and passes; a second run
+    // reuses the leases of the first (stable MACs), so the ranges do not fill up.
+    let report = lab.ovsnet(&["lab", "check"]);
+    assert!(
+        report.contains("dhcp: 4 clients, 4 served from their host's range"),
+        "{report}"
+    );
+    assert!(report.contains("check passed"), "{report}");
+    let leased = || {
+        (0..2)
+            .map(|i| leases_at(&lab.endpoint(i)))
+            .collect::<Vec<_>>()
+    };
+    let after_one = leased();
+    assert_eq!(
+        after_one[0].len(),
+        3,
+        "the test's client and the check's two"
+    );
+    let again = lab.ovsnet(&["lab", "check"]);
+    assert!(again.contains("check passed"), "{again}");
+    assert_eq!(leased(), after_one, "the same leases, none new");
 }

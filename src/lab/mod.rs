@@ -82,6 +82,7 @@
 
 pub mod agent;
 mod check;
+mod dhcp_check;
 pub mod docker;
 mod gateway_check;
 mod gateway_report;
@@ -98,6 +99,7 @@ mod traffic;
 
 pub use agent::AgentLaunch;
 pub use check::{check, check_with, CheckOptions, Pairs, RETRY_LIMIT};
+pub use dhcp_check::{DhcpClient, DhcpReport, DhcpResult};
 pub use gateway_report::{GatewayReport, GatewayResult, GatewayTest};
 pub use layout::{
     host_netns, outside_netns, probe_netns, underlay_netns, DEFAULT_RUN_ROOT, NETNS_PREFIX,
