@@ -176,6 +176,14 @@ impl<'a> Shared<'a> {
         }
     }
 
+    fn requirements(&self, has_tunnels: bool) -> Requirements {
+        Requirements {
+            datapath_type: self.bridge.datapath.ovs_name().into(),
+            tunnel_type: has_tunnels.then(|| self.kind.ovs_name().to_string()),
+            needs_protected: self.split_horizon() && has_tunnels,
+        }
+    }
+
     fn split_horizon(&self) -> bool {
         self.protection == Protection::SplitHorizon
     }
@@ -261,12 +269,15 @@ fn assemble(
         endpoint: host.ovsdb.to_string(),
         cluster: shared.cluster.to_string(),
         state: HostState { bridges },
-        requirements: Requirements {
-            datapath_type: shared.bridge.datapath.ovs_name().into(),
-            tunnel_type: has_tunnels.then(|| shared.kind.ovs_name().to_string()),
-            needs_protected: shared.split_horizon() && has_tunnels,
-        },
+        requirements: shared.requirements(has_tunnels),
     }
+}
+
+/// What host `index`'s Open vSwitch must support: the `requirements` of its
+/// [`desire_host`], without building its rows.
+pub fn host_requirements(topology: &Topology, analysis: &Analysis, index: usize) -> Requirements {
+    let has_tunnels = !analysis.neighbours(index).is_empty();
+    Shared::of(topology, analysis).requirements(has_tunnels)
 }
 
 /// Calls `visit` with every row of host `index`'s desired state, in the order its

@@ -791,4 +791,25 @@ fn on_two_hosts_each_client_is_served_by_its_own_host_only() {
     let again = lab.ovsnet(&["lab", "check"]);
     assert!(again.contains("check passed"), "{again}");
     assert_eq!(leased(), after_one, "the same leases, none new");
+
+    // An agent killed outright leaves its dnsmasq serving; `lab down` stops that too.
+    let state = lab.state(0);
+    let pidfile = state.parent().unwrap().join("ovsnet-agent.pid");
+    let agent: u32 = std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let serving = dnsmasq_pids(&state);
+    signal(agent, "KILL");
+    wait_until("the agent gone", || {
+        !Path::new(&format!("/proc/{agent}")).exists()
+    });
+    assert_eq!(
+        dnsmasq_pids(&state),
+        serving,
+        "dnsmasq outlives a killed agent"
+    );
+    lab::down(&lab.topology, &lab.root).unwrap();
+    assert!(dnsmasq_pids(&state).is_empty(), "lab down stopped it");
 }
