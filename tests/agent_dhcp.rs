@@ -813,3 +813,85 @@ fn on_two_hosts_each_client_is_served_by_its_own_host_only() {
     lab::down(&lab.topology, &lab.root).unwrap();
     assert!(dnsmasq_pids(&state).is_empty(), "lab down stopped it");
 }
+
+#[test]
+fn attaches_and_dhcp_clients_racing_for_one_range_never_share_an_address() {
+    // 10.10.1.0/28: fourteen addresses; six attaches and six DHCP clients at once.
+    const RANGE: &str = "10.10.1.0/28";
+    let (host, _state, _agent) = served_host(RANGE);
+    let clients: Vec<Ctr> = (0..6)
+        .map(|i| Ctr::plug_by_hand(&host, &format!("02:00:00:00:d4:0{i}")))
+        .collect();
+    let (attached, offered) = std::thread::scope(|scope| {
+        let dhcp: Vec<_> = clients
+            .iter()
+            .map(|c| scope.spawn(move || c.udhcpc().0))
+            .collect();
+        // One after another while the clients ask, each attach a monitor update the
+        // agent reconciles between the clients' leases.
+        let attaches = scope.spawn(|| {
+            (0..6)
+                .map(|_| {
+                    let (ctr, got) = Ctr::attach(&host, None);
+                    (ctr, got.expect("attach"))
+                })
+                .collect::<Vec<_>>()
+        });
+        let attached: Vec<(Ctr, Ipv4Addr)> = attaches.join().unwrap();
+        let offered: Vec<Ipv4Addr> = dhcp
+            .into_iter()
+            .map(|d| d.join().unwrap().expect("a DHCP lease").ip)
+            .collect();
+        (attached, offered)
+    });
+    let attached_ips: Vec<Ipv4Addr> = attached.iter().map(|(_, ip)| *ip).collect();
+    let mut all = attached_ips.clone();
+    all.extend(&offered);
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        12,
+        "attached {attached_ips:?}, offered {offered:?}"
+    );
+    assert!(all.iter().all(|ip| in_range(*ip, RANGE)));
+    let leased = leases(&host);
+    assert_eq!(leased.len(), 6);
+    assert!(offered.iter().all(|ip| leased.contains_key(ip)));
+}
+
+#[test]
+fn an_expired_lease_is_freed_a_live_one_kept_and_a_broken_one_named() {
+    let (host, _state, _agent) = served_host("10.10.1.0/24");
+    let key = |ip: &str, value: &str| {
+        format!(
+            "external_ids:ovsnet-lease-{ip}={}",
+            serde_json::to_string(value).unwrap()
+        )
+    };
+    let expired = key(
+        "10.10.1.9",
+        r#"{"expires":1,"mac":"02:00:00:00:d5:09","vlan":"web"}"#,
+    );
+    let live = key(
+        "10.10.1.8",
+        r#"{"expires":4000000000,"mac":"02:00:00:00:d5:08","vlan":"web"}"#,
+    );
+    host.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", &expired, &live]);
+    // Any update wakes the agent (the root row is not watched): a port added by hand.
+    let _wake = Ctr::plug_by_hand(&host, "02:00:00:00:d5:01");
+    wait_until("the expired lease freed", || {
+        !leases(&host).contains_key(&"10.10.1.9".parse().unwrap())
+    });
+    assert!(leases(&host).contains_key(&"10.10.1.8".parse().unwrap()));
+
+    let broken = key("10.10.1.7", "{not json");
+    host.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", &broken]);
+    let _wake_again = Ctr::plug_by_hand(&host, "02:00:00:00:d5:02");
+    wait_until("a health error naming the key", || {
+        health(&host)["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("`ovsnet-lease-10.10.1.7`: "))
+    });
+    assert_eq!(health(&host)["up"], true);
+}
