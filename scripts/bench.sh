@@ -22,7 +22,8 @@
 # Usage: scripts/bench.sh [plan] [apply] [noop] [lab] [rollout] [diff] [lab100]
 #        (no argument: all but lab100)
 # Environment: RUNS (default 3; medians are over RUNS runs), OVSNET (the binary; default:
-# built with `cargo build --release`), BENCH_SIZES (plan cases, default
+# built with `cargo build --release`), GENERATE (the topology generator, likewise),
+# BENCH_SIZES (plan cases, default
 # "mesh:100 mesh:300 mesh:1000 chain:10000"), PORTS (apply, default 200).
 #
 # Needs root, iproute2, Open vSwitch (ovsdb-server, ovs-vswitchd, ovs-vsctl), GNU time
@@ -547,7 +548,7 @@ main() {
         (cd "$ROOT" && cargo build --release --quiet --bin ovsnet --example generate)
         OVSNET="$ROOT/target/release/ovsnet"
     fi
-    GENERATE="$ROOT/target/release/examples/generate"
+    GENERATE=${GENERATE:-"$ROOT/target/release/examples/generate"}
     [ -x "$GENERATE" ] || (cd "$ROOT" && cargo build --release --quiet --example generate)
     local parts=("$@")
     [ ${#parts[@]} -gt 0 ] || parts=(plan apply noop lab rollout diff)
