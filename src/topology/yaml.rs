@@ -75,8 +75,20 @@ pub struct SyntaxError {
     pub at: Pos,
 }
 
+mod plain;
+
 /// Parses `text` into a tree of positioned nodes.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    // Most topologies are plain YAML, which `plain` reads in a fraction of the time;
+    // anything else, and every error, is the full parser's.
+    match plain::read(text) {
+        Some(root) => Ok(root),
+        None => parse_full(text),
+    }
+}
+
+/// Parses `text` with serde-saphyr: all of YAML, and every syntax error.
+fn parse_full(text: &str) -> Result<Node, SyntaxError> {
     let mut budget = Budget::default();
     // A 10,000-host chain is a legitimate file; the default node budget is tighter.
     budget.max_nodes = 20_000_000;
@@ -391,6 +403,253 @@ mod tests {
     fn duplicate_keys_are_passed_through() {
         let root = parse("a: 1\na: 2\n").unwrap();
         assert_eq!(map(&root).len(), 2);
+    }
+
+    /// The fast reader's contract: no tree, or exactly the full parser's tree.
+    fn same_as_full(text: &str) -> bool {
+        match plain::read(text) {
+            Some(fast) => {
+                let full = parse_full(text);
+                if full.as_ref() != Ok(&fast) {
+                    let (fast, full) = (format!("{fast:#?}"), format!("{full:#?}"));
+                    let diff = similar::TextDiff::from_lines(&full, &fast);
+                    let changes = diff.unified_diff().context_radius(8).to_string();
+                    panic!("the readers differ on:\n{text}\n--- full, +++ fast:\n{changes}");
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn repo_yaml() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts = Vec::new();
+        for dir in ["topologies", "tests/invalid"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    texts.push(std::fs::read_to_string(path).unwrap());
+                }
+            }
+        }
+        assert!(texts.len() >= 8, "{texts:?}");
+        texts
+    }
+
+    #[test]
+    fn the_fast_reader_reads_the_example_topologies_as_the_full_parser_does() {
+        for text in repo_yaml() {
+            assert!(same_as_full(&text), "not read by the fast reader:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_fast_reader_agrees_or_gives_up_on_each_line_changed() {
+        // Every file with one line dropped, indented, dedented or cut: valid and
+        // invalid variations of real files, near where the rules are.
+        for text in repo_yaml() {
+            let lines: Vec<&str> = text.lines().collect();
+            for i in 0..lines.len() {
+                let mut variants = Vec::new();
+                let mut with = |line: String| {
+                    let mut copy: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                    copy[i] = line;
+                    variants.push(copy.join("\n"));
+                };
+                with(String::new());
+                with(format!(" {}", lines[i]));
+                with(format!("  {}", lines[i]));
+                with(lines[i].strip_prefix("  ").unwrap_or(lines[i]).to_string());
+                with(lines[i][..lines[i].len() / 2].to_string());
+                with(format!("{} #", lines[i]));
+                with(format!("{}:", lines[i]));
+                with(format!("{} x", lines[i]));
+                for variant in variants {
+                    same_as_full(&variant);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_reader_agrees_on_the_shapes_it_reads() {
+        let cases = [
+            "a: 1\n",
+            "a: 1",
+            "a:\n- 1\n- 2\nb: x\n",
+            "a:\n  - 1\n  - -2\n",
+            "- a: 1\n  b: 2\n- c: [1, 2]\n",
+            "- a:\n  - 1\n  b: 2\n",
+            "-\n  - a\n  - b\n",
+            "  a: 1\n  b: 2\n",
+            "a: {b: c, d: [e, {f: 1}]}\n",
+            "a: [ ]\nb: {}\nc: [1,2 ,3]\n",
+            "a: true\nb: false\nc: 0\nd: 123456789012345678\n",
+            "a: 198.18.0.1\nb: 10.0.0.0/8\nc: host-a_b.c\n",
+            "# c\n\na: 1 # c\n  # c\nb: 2\n# end",
+            "a:\n  b:\n    c: 1\n  d: 2\n",
+            "a: 1\na: 2\n",
+            "hosts: [1,1,1]\n",
+        ];
+        for text in cases {
+            assert!(same_as_full(text), "not read by the fast reader:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_fast_reader_gives_up_on_what_it_does_not_know() {
+        let cases = [
+            "",
+            "# only\n",
+            "a:\n",
+            "a: \"q\"\n",
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "a: |\n  x\n",
+            "a: b\n  c\n",
+            "a: 1\n---\nb: 2\n",
+            "a:\tb\n",
+            "a: 1.5\n",
+            "a: 0x10\n",
+            "a: 007\n",
+            "a: yes\n",
+            "a: Null\n",
+            "a: null\n",
+            "a: 1e3\n",
+            "a: [1,\n 2]\n",
+            "a: [1,]\n",
+            "a: x y\n",
+            "a: caf\u{e9}\n",
+            "a:b\n",
+            "a: b: c\n",
+            "a: 1\r\n",
+            "- - a\n",
+            "[a, b]\n",
+            "x\n",
+            "a: 1\n b: 2\n",
+            "a:\n  - 1\n - 2\n",
+            "a: [b: 1]\n",
+            "a: 1234567890123456789\n",
+            "a: -0\n",
+            "a: 2001-12-14\n",
+        ];
+        for text in cases {
+            assert!(!same_as_full(text), "read by the fast reader:\n{text}");
+        }
+    }
+
+    /// A fixed-seed xorshift: the same texts every run.
+    struct Dice(u64);
+
+    impl Dice {
+        fn roll(&mut self, sides: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % sides as u64) as usize
+        }
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[self.roll(from.len())]
+        }
+    }
+
+    const SCALARS: [&str; 12] = [
+        "a",
+        "b1",
+        "host-a",
+        "1",
+        "-3",
+        "0",
+        "true",
+        "10.0.0.1",
+        "10.0.0.0/8",
+        "x_y.z",
+        "1.5",
+        "yes",
+    ];
+    const GAPS: [&str; 6] = ["", "", "", " ", " #c", "\n#c\n"];
+
+    fn flow(dice: &mut Dice, depth: u32, out: &mut String) {
+        let n = dice.roll(4);
+        let map = dice.roll(2) == 0;
+        out.push(if map { '{' } else { '[' });
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(dice.pick(&[", ", ",", " , "]));
+            }
+            if map {
+                out.push_str(dice.pick(&SCALARS[..3]));
+                out.push_str(": ");
+            }
+            if depth < 3 && dice.roll(4) == 0 {
+                flow(dice, depth + 1, out);
+            } else {
+                out.push_str(dice.pick(&SCALARS));
+            }
+        }
+        out.push(if map { '}' } else { ']' });
+    }
+
+    /// A block collection at `indent`, starting where `out` ends (a fresh line or
+    /// after `- `).
+    fn block(dice: &mut Dice, indent: usize, depth: u32, out: &mut String) {
+        let seq = dice.roll(2) == 0;
+        for i in 0..1 + dice.roll(3) {
+            if i > 0 {
+                out.push_str(&" ".repeat(indent));
+            }
+            if seq {
+                out.push_str("- ");
+            } else {
+                out.push_str(dice.pick(&SCALARS[..3]));
+                out.push(':');
+            }
+            match dice.roll(if depth < 4 { 4 } else { 2 }) {
+                0 => {
+                    out.push(' ');
+                    out.push_str(dice.pick(&SCALARS));
+                    out.push_str(dice.pick(&GAPS));
+                    out.push('\n');
+                }
+                1 => {
+                    out.push(' ');
+                    flow(dice, 0, out);
+                    out.push('\n');
+                }
+                2 if seq => block(dice, indent + 2, depth + 1, out),
+                _ => {
+                    out.push('\n');
+                    let deeper = indent + dice.pick(&["", " ", "  ", "  ", "    "]).len();
+                    let deeper = if !seq && deeper == indent && dice.roll(2) == 0 {
+                        deeper
+                    } else {
+                        deeper + 1
+                    };
+                    out.push_str(&" ".repeat(deeper));
+                    block(dice, deeper, depth + 1, out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_reader_agrees_or_gives_up_on_generated_yaml() {
+        let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+        let mut read = 0;
+        for case in 0..6_000 {
+            let mut text = String::new();
+            block(&mut dice, 0, 0, &mut text);
+            // Half of them with one byte changed, which is mostly invalid.
+            if case % 2 == 1 && !text.is_empty() {
+                let at = dice.roll(text.len());
+                let piece = dice.pick(&[" ", "\n", "-", ":", "", "#", ",", "[", "a"]);
+                text.replace_range(at..at + 1, piece);
+            }
+            read += usize::from(same_as_full(&text));
+        }
+        // Enough of them are read by the fast reader for the comparison to mean something.
+        assert!(read > 1_000, "{read}");
     }
 
     #[test]
