@@ -895,3 +895,18 @@ fn an_expired_lease_is_freed_a_live_one_kept_and_a_broken_one_named() {
     });
     assert_eq!(health(&host)["up"], true);
 }
+
+#[test]
+fn dhcp_turned_off_stops_dnsmasq_even_one_a_killed_agent_left() {
+    let (host, state, mut agent) = served_host("10.10.1.0/24");
+    agent.kill();
+    assert_eq!(dnsmasq_pids(state.path()).len(), 1, "left serving");
+    let off = r#"{"dhcp":false,"gateway":"10.10.0.1","id":10,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
+    let key = format!(
+        "external_ids:ovsnet-vlan-web={}",
+        serde_json::to_string(off).unwrap()
+    );
+    host.vsctl(&["--no-wait", "set", "Bridge", "br-ovsnet", &key]);
+    let _agent = Agent::start(&host, state.path(), None);
+    wait_until("no dnsmasq", || dnsmasq_pids(state.path()).is_empty());
+}
