@@ -158,6 +158,7 @@ pub struct Shared<'a> {
     dst_port: Option<u16>,
     vlan_ids: Vec<i64>,
     protection: Protection,
+    overlay_mtu: u32,
 }
 
 impl<'a> Shared<'a> {
@@ -171,6 +172,7 @@ impl<'a> Shared<'a> {
             dst_port: topology.tunnel.dst_port,
             vlan_ids: sorted_ids(topology),
             protection: analysis.protection,
+            overlay_mtu: analysis.overlay_mtu,
         }
     }
 
@@ -212,7 +214,11 @@ impl<'a> Shared<'a> {
         let bridge_name = self.bridge.name.as_str();
         let internal = internal_port(bridge_name, self.cluster);
         let mut ports = vec![(bridge_name.to_string(), internal)];
-        ports.extend(crate::gateway::ports(self.cluster, &topology.vlans));
+        ports.extend(crate::gateway::ports(
+            self.cluster,
+            &topology.vlans,
+            self.overlay_mtu,
+        ));
         ports.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         ports
     }

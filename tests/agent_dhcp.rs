@@ -228,7 +228,6 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 struct Ctr {
     name: String,
     dir: tempfile::TempDir,
-    daemons: Vec<u32>,
 }
 
 impl Ctr {
@@ -241,7 +240,6 @@ impl Ctr {
         Ctr {
             name,
             dir: tempfile::Builder::new().prefix("dh-").tempdir().unwrap(),
-            daemons: Vec::new(),
         }
     }
 
@@ -292,10 +290,13 @@ impl Ctr {
         (ctr, done)
     }
 
-    /// A script that appends the client's environment to `FILE` and does nothing else.
+    /// A script that appends the client's environment to `FILE` (emptied first) and
+    /// does nothing else.
     fn script(&self, file: &str) -> PathBuf {
         let path = self.dir.path().join(format!("{file}.sh"));
         let out = self.dir.path().join(file);
+        // A fresh record per run: an answer from an earlier run never counts.
+        let _ = std::fs::remove_file(&out);
         std::fs::write(
             &path,
             format!(
@@ -325,11 +326,15 @@ impl Ctr {
             .stderr(Stdio::null())
             .status();
         let took = start.elapsed();
-        (self.offer("udhcpc", "bound", "ip", "router", "mtu"), took)
+        (
+            self.offer("udhcpc", &["bound", "renew"], "ip", "router", "mtu"),
+            took,
+        )
     }
 
-    /// ISC dhclient, once, with its own pid, lease and config files (a shared pid file
-    /// once made a test flaky); it is killed by pid after binding.
+    /// ISC dhclient in the foreground (`-d`: no daemon to lose track of), with its own
+    /// pid, lease and config files (a shared pid file once made a test flaky); killed
+    /// by its pid once its script saw a lease, or when it gave up.
     fn dhclient(&mut self) -> (Option<Offer>, Duration) {
         let script = self.script("dhclient");
         let conf = self.dir.path().join("dhclient.conf");
@@ -338,14 +343,13 @@ impl Ctr {
             "timeout 20;\nretry 1;\nrequest subnet-mask, routers, interface-mtu;\n",
         )
         .unwrap();
-        let pidfile = self.dir.path().join("dhclient.pid");
         let start = Instant::now();
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &self.name, "dhclient", "-1", "-4"])
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "dhclient", "-d", "-1", "-4"])
             .arg("-sf")
             .arg(&script)
             .arg("-pf")
-            .arg(&pidfile)
+            .arg(self.dir.path().join("dhclient.pid"))
             .arg("-lf")
             .arg(self.dir.path().join("dhclient.leases"))
             .arg("-cf")
@@ -353,30 +357,52 @@ impl Ctr {
             .arg("eth0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
-        let took = start.elapsed();
-        if let Some(pid) = std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|p| p.trim().parse().ok())
-        {
-            self.daemons.push(pid);
+            .spawn()
+            .unwrap();
+        let bound = || {
+            self.offer(
+                "dhclient",
+                &["BOUND", "REBOOT", "RENEW"],
+                "new_ip_address",
+                "new_routers",
+                "new_interface_mtu",
+            )
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut offer = bound();
+        while offer.is_none() && Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                offer = bound();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            offer = bound();
         }
-        let offer = self.offer(
-            "dhclient",
-            "BOUND",
-            "new_ip_address",
-            "new_routers",
-            "new_interface_mtu",
-        );
+        let took = start.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
         (offer, took)
     }
 
-    /// The last offer a client's script recorded for `reason`.
-    fn offer(&self, file: &str, reason: &str, ip: &str, router: &str, mtu: &str) -> Option<Offer> {
+    /// The last offer a client's script recorded with one of `reasons` (this run's:
+    /// [`Ctr::script`] starts each run with an empty record).
+    fn offer(
+        &self,
+        file: &str,
+        reasons: &[&str],
+        ip: &str,
+        router: &str,
+        mtu: &str,
+    ) -> Option<Offer> {
         let text = std::fs::read_to_string(self.dir.path().join(file)).unwrap_or_default();
         let block = text
             .split("\n\n")
-            .filter(|b| b.lines().any(|l| l == format!("reason={reason}")))
+            .filter(|b| {
+                b.lines().any(|l| {
+                    l.strip_prefix("reason=")
+                        .is_some_and(|r| reasons.contains(&r))
+                })
+            })
             .last()?;
         let get = |key: &str| {
             block
@@ -404,9 +430,6 @@ impl Ctr {
 
 impl Drop for Ctr {
     fn drop(&mut self) {
-        for pid in &self.daemons {
-            signal(*pid, "KILL");
-        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
@@ -812,4 +835,101 @@ fn on_two_hosts_each_client_is_served_by_its_own_host_only() {
     );
     lab::down(&lab.topology, &lab.root).unwrap();
     assert!(dnsmasq_pids(&state).is_empty(), "lab down stopped it");
+}
+
+#[test]
+fn attaches_and_dhcp_clients_racing_for_one_range_never_share_an_address() {
+    // 10.10.1.0/28: fourteen addresses; six attaches and six DHCP clients at once.
+    const RANGE: &str = "10.10.1.0/28";
+    let (host, _state, _agent) = served_host(RANGE);
+    let clients: Vec<Ctr> = (0..6)
+        .map(|i| Ctr::plug_by_hand(&host, &format!("02:00:00:00:d4:0{i}")))
+        .collect();
+    let (attached, offered) = std::thread::scope(|scope| {
+        let dhcp: Vec<_> = clients
+            .iter()
+            .map(|c| scope.spawn(move || c.udhcpc().0))
+            .collect();
+        // One after another while the clients ask, each attach a monitor update the
+        // agent reconciles between the clients' leases.
+        let attaches = scope.spawn(|| {
+            (0..6)
+                .map(|_| {
+                    let (ctr, got) = Ctr::attach(&host, None);
+                    (ctr, got.expect("attach"))
+                })
+                .collect::<Vec<_>>()
+        });
+        let attached: Vec<(Ctr, Ipv4Addr)> = attaches.join().unwrap();
+        let offered: Vec<Ipv4Addr> = dhcp
+            .into_iter()
+            .map(|d| d.join().unwrap().expect("a DHCP lease").ip)
+            .collect();
+        (attached, offered)
+    });
+    let attached_ips: Vec<Ipv4Addr> = attached.iter().map(|(_, ip)| *ip).collect();
+    let mut all = attached_ips.clone();
+    all.extend(&offered);
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        12,
+        "attached {attached_ips:?}, offered {offered:?}"
+    );
+    assert!(all.iter().all(|ip| in_range(*ip, RANGE)));
+    let leased = leases(&host);
+    assert_eq!(leased.len(), 6);
+    assert!(offered.iter().all(|ip| leased.contains_key(ip)));
+}
+
+#[test]
+fn an_expired_lease_is_freed_a_live_one_kept_and_a_broken_one_named() {
+    let (host, _state, _agent) = served_host("10.10.1.0/24");
+    let key = |ip: &str, value: &str| {
+        format!(
+            "external_ids:ovsnet-lease-{ip}={}",
+            serde_json::to_string(value).unwrap()
+        )
+    };
+    let expired = key(
+        "10.10.1.9",
+        r#"{"expires":1,"mac":"02:00:00:00:d5:09","vlan":"web"}"#,
+    );
+    let live = key(
+        "10.10.1.8",
+        r#"{"expires":4000000000,"mac":"02:00:00:00:d5:08","vlan":"web"}"#,
+    );
+    host.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", &expired, &live]);
+    // Any update wakes the agent (the root row is not watched): a port added by hand.
+    let _wake = Ctr::plug_by_hand(&host, "02:00:00:00:d5:01");
+    wait_until("the expired lease freed", || {
+        !leases(&host).contains_key(&"10.10.1.9".parse().unwrap())
+    });
+    assert!(leases(&host).contains_key(&"10.10.1.8".parse().unwrap()));
+
+    let broken = key("10.10.1.7", "{not json");
+    host.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", &broken]);
+    let _wake_again = Ctr::plug_by_hand(&host, "02:00:00:00:d5:02");
+    wait_until("a health error naming the key", || {
+        health(&host)["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("`ovsnet-lease-10.10.1.7`: "))
+    });
+    assert_eq!(health(&host)["up"], true);
+}
+
+#[test]
+fn dhcp_turned_off_stops_dnsmasq_even_one_a_killed_agent_left() {
+    let (host, state, mut agent) = served_host("10.10.1.0/24");
+    agent.kill();
+    assert_eq!(dnsmasq_pids(state.path()).len(), 1, "left serving");
+    let off = r#"{"dhcp":false,"gateway":"10.10.0.1","id":10,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
+    let key = format!(
+        "external_ids:ovsnet-vlan-web={}",
+        serde_json::to_string(off).unwrap()
+    );
+    host.vsctl(&["--no-wait", "set", "Bridge", "br-ovsnet", &key]);
+    let _agent = Agent::start(&host, state.path(), None);
+    wait_until("no dnsmasq", || dnsmasq_pids(state.path()).is_empty());
 }
