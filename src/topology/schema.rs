@@ -4,7 +4,7 @@
 //! going after each so that all of them are reported together. Semantic rules (overlaps,
 //! references, the graph) belong to `validate`, not here.
 
-use super::diag::{did_you_mean, Diagnostic, Problem};
+use super::diag::{did_you_mean, Diagnostic, Found, Problem};
 use super::yaml::{Node, Pos, Value};
 use std::collections::HashMap;
 
@@ -133,7 +133,7 @@ pub(super) const MAPPINGS: [(&str, &[&str]); 6] = [
 ];
 
 /// Walks the tree, pushing every structural problem onto `out`.
-pub fn walk(root: &Node, out: &mut Vec<Diagnostic>) -> RawTopology {
+pub fn walk(root: &Node, out: &mut Found) -> RawTopology {
     let mut w = Walker { out };
     let mut raw = RawTopology::default();
     if root.value == Value::Null {
@@ -192,7 +192,7 @@ impl<'n> Fields<'n> {
 }
 
 struct Walker<'o> {
-    out: &'o mut Vec<Diagnostic>,
+    out: &'o mut Found,
 }
 
 impl Walker<'_> {
@@ -484,9 +484,12 @@ mod tests {
     use crate::topology::yaml::parse;
 
     fn walk_text(text: &str) -> (RawTopology, Vec<Problem>) {
-        let mut out = Vec::new();
+        let mut out = Found::default();
         let raw = walk(&parse(text).unwrap(), &mut out);
-        (raw, out.into_iter().map(|d| d.problem).collect())
+        (
+            raw,
+            out.into_kept().into_iter().map(|d| d.problem).collect(),
+        )
     }
 
     #[test]
