@@ -115,8 +115,8 @@ fn run_case(name: &str, case: &Case, runs: usize) {
     }
 }
 
-/// The offline plan as `ovsnet plan --offline` makes it (planning on worker threads,
-/// rendering in order), into a byte counter.
+/// The offline plan as `ovsnet plan --offline` makes it (planning and rendering on worker
+/// threads, sections written in order), into a byte counter.
 fn offline_plan(loaded: &Loaded, format: Format) -> u64 {
     let mut out = Counter(0);
     let context = plan::context(
@@ -137,9 +137,14 @@ fn offline_plan(loaded: &Loaded, format: Format) -> u64 {
         .collect();
     let mut writer = render::writer(format, &mut out, false);
     writer.begin(&context).expect("counting never fails");
-    offline::each_host(&loaded.topology, &loaded.analysis, &hosts, |host| {
-        writer.host(&host).map_err(anyhow::Error::from)
-    })
+    offline::render_each_host::<_, anyhow::Error>(
+        &loaded.topology,
+        &loaded.analysis,
+        &hosts,
+        writer.as_mut(),
+        |_| (),
+        |()| {},
+    )
     .expect("offline plans build");
     writer.finish().expect("counting never fails");
     drop(writer);

@@ -58,6 +58,28 @@ for i in "${!namespaces[@]}"; do
         echo "${namespaces[$i]} -> ${addresses[$j]}: ok"
     done
 done
+# The distributed gateway: every host answers the gateway address (same address, same
+# MAC), so each container's way out is its own host. With `nat: true` the container
+# reaches the lab's "outside" (a namespace on the underlay standing for the world) with
+# its host's underlay address as source; `lab check` above proved that on the outside.
+vlan_field() { # the value of field $1 of VLAN $vlan in the topology, or nothing
+    awk -v v="$vlan" -v f="$1:" '/^vlans:/ {s=1; next} /^[a-z]/ {s=0}
+        s && $2 == "name:" {cur=$3} s && cur == v && $1 == f {print $2; exit}' "$topology"
+}
+gateway=$(vlan_field gateway)
+nat=$(vlan_field nat)
+outside=$($ovsnet lab status "$topology" | awk '$1 == "outside" {print $5; exit}')
+if [ -n "$gateway" ]; then
+    step "the gateway $gateway from every container, and the outside${outside:+ $outside}"
+    for i in "${!namespaces[@]}"; do
+        ip netns exec "${namespaces[$i]}" ping -c 2 -w 10 -q "$gateway" >/dev/null
+        echo "${namespaces[$i]} -> gateway $gateway: ok"
+        if [ -n "$outside" ] && [ "$nat" = true ]; then
+            ip netns exec "${namespaces[$i]}" ping -c 2 -w 10 -q "$outside" >/dev/null
+            echo "${namespaces[$i]} -> outside $outside (NAT through its own host): ok"
+        fi
+    done
+fi
 step "plan with containers attached: still nothing to do (exit 0)"
 $ovsnet plan "$topology" --lab --detailed-exitcode
 

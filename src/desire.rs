@@ -158,6 +158,7 @@ pub struct Shared<'a> {
     dst_port: Option<u16>,
     vlan_ids: Vec<i64>,
     protection: Protection,
+    overlay_mtu: u32,
 }
 
 impl<'a> Shared<'a> {
@@ -171,6 +172,15 @@ impl<'a> Shared<'a> {
             dst_port: topology.tunnel.dst_port,
             vlan_ids: sorted_ids(topology),
             protection: analysis.protection,
+            overlay_mtu: analysis.overlay_mtu,
+        }
+    }
+
+    fn requirements(&self, has_tunnels: bool) -> Requirements {
+        Requirements {
+            datapath_type: self.bridge.datapath.ovs_name().into(),
+            tunnel_type: has_tunnels.then(|| self.kind.ovs_name().to_string()),
+            needs_protected: self.split_horizon() && has_tunnels,
         }
     }
 
@@ -204,7 +214,11 @@ impl<'a> Shared<'a> {
         let bridge_name = self.bridge.name.as_str();
         let internal = internal_port(bridge_name, self.cluster);
         let mut ports = vec![(bridge_name.to_string(), internal)];
-        ports.extend(crate::gateway::ports(self.cluster, &topology.vlans));
+        ports.extend(crate::gateway::ports(
+            self.cluster,
+            &topology.vlans,
+            self.overlay_mtu,
+        ));
         ports.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         ports
     }
@@ -255,12 +269,15 @@ fn assemble(
         endpoint: host.ovsdb.to_string(),
         cluster: shared.cluster.to_string(),
         state: HostState { bridges },
-        requirements: Requirements {
-            datapath_type: shared.bridge.datapath.ovs_name().into(),
-            tunnel_type: has_tunnels.then(|| shared.kind.ovs_name().to_string()),
-            needs_protected: shared.split_horizon() && has_tunnels,
-        },
+        requirements: shared.requirements(has_tunnels),
     }
+}
+
+/// What host `index`'s Open vSwitch must support: the `requirements` of its
+/// [`desire_host`], without building its rows.
+pub fn host_requirements(topology: &Topology, analysis: &Analysis, index: usize) -> Requirements {
+    let has_tunnels = !analysis.neighbours(index).is_empty();
+    Shared::of(topology, analysis).requirements(has_tunnels)
 }
 
 /// Calls `visit` with every row of host `index`'s desired state, in the order its

@@ -19,6 +19,7 @@
 //! building them. This module does no I/O.
 
 use crate::desire::{self, desire_host, desire_tunnels, Shared};
+use crate::fanout::{self, Flow};
 use crate::plan::{self, HostPlan, PlanError, RowHasher};
 use crate::state::ObservedHost;
 use crate::topology::{Analysis, Topology};
@@ -68,16 +69,38 @@ pub fn each_host<E: From<PlanError>>(
         .collect();
     let same_shared =
         Shared::of(base.topology, base.analysis) == Shared::of(head.topology, head.analysis);
-    for (i, base_index) in in_base.iter().enumerate() {
-        let planned = match base_index {
-            Some(j) if same_shared => incremental(base, head, i, *j, &in_base, fingerprints)?
-                .map_or_else(|| full_host(base, head, i), Ok)?,
-            _ => full_host(base, head, i)?,
-        };
-        sink(planned)?;
-    }
+    let plan_host = |i: usize| -> Result<HostPlan, PlanError> {
+        match in_base[i] {
+            Some(j) if same_shared => incremental(base, head, i, j, &in_base, fingerprints)?
+                .map_or_else(|| full_host(base, head, i), Ok),
+            _ => full_host(base, head, i),
+        }
+    };
+    // Hashing every BASE row for the fingerprints (or planning whole hosts) is worth
+    // both cores on a large cluster; the order of the plans is kept either way.
+    let heavy = fingerprints == Fingerprints::Compute || !same_shared;
+    let ports_per_host = 2 * head.analysis.tunnels() / head.topology.hosts.len().max(1);
+    let workers = if heavy && ports_per_host >= MIN_PORTS_PER_HOST_FOR_THREADS {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        1
+    };
+    let hosts: Vec<usize> = (0..in_base.len()).collect();
+    fanout::ordered(
+        &hosts,
+        workers,
+        |&i| plan_host(i),
+        |_, planned| -> Result<Flow, E> {
+            sink(planned?)?;
+            Ok(Flow::Continue)
+        },
+    )?;
     Ok(())
 }
+
+/// Below this many tunnel ports per host on average, planning on one thread is
+/// cheaper than handing plans between threads (as for the offline plan).
+const MIN_PORTS_PER_HOST_FOR_THREADS: usize = 32;
 
 /// HEAD host `index`'s plan built from both sides whole: the desired state HEAD wants
 /// against the state BASE wants (or nothing, for a host BASE lacks).

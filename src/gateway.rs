@@ -47,8 +47,11 @@ pub fn mac_text(mac: [u8; 6]) -> String {
 }
 
 /// The gateway port of `vlan` (which must have a gateway; `None` otherwise), with the
-/// marks of docs/host-side.md.
-pub fn port(cluster: &str, vlan: &Vlan) -> Option<(String, Port)> {
+/// marks of docs/host-side.md, and `mtu_request` of the overlay MTU `mtu`: the gateway
+/// is a host on the overlay like any container. Left alone the gateway's device is 1500
+/// (seen in the lab), so the host would forward packets from outside onto the VLAN
+/// wider than its containers and tunnels take (`mtu` at most), and they are lost.
+pub fn port(cluster: &str, vlan: &Vlan, mtu: u32) -> Option<(String, Port)> {
     vlan.gateway?;
     let name = port_name(vlan.id);
     let marks = |row: Row| {
@@ -70,7 +73,8 @@ pub fn port(cluster: &str, vlan: &Vlan) -> Option<(String, Port)> {
         .with("protected", Value::Bool(true));
     let iface_row = marks(Row::named(&name))
         .with("type", Value::Str("internal".into()))
-        .with("mac", Value::Str(mac_text(mac(cluster, vlan.id))));
+        .with("mac", Value::Str(mac_text(mac(cluster, vlan.id))))
+        .with("mtu_request", Value::Int(i64::from(mtu)));
     let mut interfaces = BTreeMap::new();
     interfaces.insert(
         name.clone(),
@@ -87,8 +91,12 @@ pub fn port(cluster: &str, vlan: &Vlan) -> Option<(String, Port)> {
 }
 
 /// The gateway ports of every VLAN of the topology that declares a gateway.
-pub fn ports<'a>(cluster: &'a str, vlans: &'a [Vlan]) -> impl Iterator<Item = (String, Port)> + 'a {
-    vlans.iter().filter_map(move |v| port(cluster, v))
+pub fn ports<'a>(
+    cluster: &'a str,
+    vlans: &'a [Vlan],
+    mtu: u32,
+) -> impl Iterator<Item = (String, Port)> + 'a {
+    vlans.iter().filter_map(move |v| port(cluster, v, mtu))
 }
 
 #[cfg(test)]
@@ -117,12 +125,12 @@ mod tests {
 
     #[test]
     fn a_vlan_without_a_gateway_has_no_gateway_port() {
-        assert!(port("demo", &vlan(None)).is_none());
+        assert!(port("demo", &vlan(None), 1446).is_none());
     }
 
     #[test]
     fn the_gateway_port_is_tagged_protected_internal_and_marked() {
-        let (name, port) = port("demo", &vlan(Some("10.10.0.1"))).unwrap();
+        let (name, port) = port("demo", &vlan(Some("10.10.0.1")), 1446).unwrap();
         assert_eq!(name, "ovsgw-10");
         assert_eq!(port.row.attrs["tag"], Value::Int(10));
         assert_eq!(port.row.attrs["protected"], Value::Bool(true));
@@ -134,6 +142,11 @@ mod tests {
             iface.attrs["mac"],
             Value::Str(mac_text(mac("demo", 10))),
             "one MAC per cluster and VLAN"
+        );
+        assert_eq!(
+            iface.attrs["mtu_request"],
+            Value::Int(1446),
+            "the overlay MTU"
         );
         assert_eq!(iface.external_id("ovsnet-cluster"), Some("demo"));
     }

@@ -203,6 +203,8 @@ const PORT_COLUMNS: &[ColumnSpec] = &[
 const INTERFACE_COLUMNS: &[ColumnSpec] = &[
     col("type", ColumnType::Str),
     col("mac", ColumnType::OptStr),
+    // Set on gateway ports only (the overlay MTU); absent elsewhere, as ovsnet writes it.
+    col("mtu_request", ColumnType::OptInt),
     col("options", ColumnType::Map(Entries::Exactly(TUNNEL_OPTIONS))),
     col("external_ids", OURS),
 ];

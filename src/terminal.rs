@@ -93,6 +93,12 @@ impl<W: io::Write> Sanitized<W> {
         self.inner.write_all(code.as_bytes())
     }
 
+    /// Writes `bytes` that a `Sanitized` writer already escaped (a plan section rendered
+    /// ahead on another thread) as they are.
+    pub fn write_escaped(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.inner.write_all(bytes)
+    }
+
     /// The writer underneath.
     pub fn into_inner(self) -> W {
         self.inner
@@ -116,6 +122,15 @@ impl<W: io::Write> Sanitized<W> {
 
 impl<W: io::Write> io::Write for Sanitized<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Printable ASCII and line breaks, nearly everything a plan writes, pass as they
+        // are; checked byte-wise without early exit so the compiler checks many at once.
+        let plain = buf.iter().fold(true, |all, &b| {
+            all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
+        });
+        if plain && self.pending.is_empty() {
+            self.inner.write_all(buf)?;
+            return Ok(buf.len());
+        }
         let joined;
         let bytes = if self.pending.is_empty() {
             buf

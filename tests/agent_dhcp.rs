@@ -194,13 +194,18 @@ fn health(host: &OvsHost) -> serde_json::Value {
 
 /// The leases recorded in OVSDB: address -> MAC.
 fn leases(host: &OvsHost) -> BTreeMap<Ipv4Addr, String> {
-    let raw = host.vsctl(&[
-        "--no-wait",
-        "--format=json",
-        "--columns=external_ids",
-        "list",
-        "Open_vSwitch",
-    ]);
+    leases_at(&host.endpoint())
+}
+
+/// The same, from the OVSDB at `endpoint`.
+fn leases_at(endpoint: &str) -> BTreeMap<Ipv4Addr, String> {
+    let out = Command::new("ovs-vsctl")
+        .arg(format!("--db={endpoint}"))
+        .args(["--no-wait", "--format=json", "--columns=external_ids"])
+        .args(["list", "Open_vSwitch"])
+        .output()
+        .unwrap();
+    let raw = String::from_utf8_lossy(&out.stdout);
     let table: serde_json::Value = serde_json::from_str(&raw).unwrap();
     // {"data":[[["map",[[KEY,VALUE],...]]]],"headings":["external_ids"]}
     let pairs = table["data"][0][0][1]
@@ -763,4 +768,145 @@ fn on_two_hosts_each_client_is_served_by_its_own_host_only() {
         .contains("ok"),
         "host-a's client reaches host-b's across the tunnel"
     );
+
+    // `lab check` runs both clients on both hosts, by itself, and passes; a second run
+    // reuses the leases of the first (stable MACs), so the ranges do not fill up.
+    let report = lab.ovsnet(&["lab", "check"]);
+    assert!(
+        report.contains("dhcp: 4 clients, 4 served from their host's range"),
+        "{report}"
+    );
+    assert!(report.contains("check passed"), "{report}");
+    let leased = || {
+        (0..2)
+            .map(|i| leases_at(&lab.endpoint(i)))
+            .collect::<Vec<_>>()
+    };
+    let after_one = leased();
+    assert_eq!(
+        after_one[0].len(),
+        3,
+        "the test's client and the check's two"
+    );
+    let again = lab.ovsnet(&["lab", "check"]);
+    assert!(again.contains("check passed"), "{again}");
+    assert_eq!(leased(), after_one, "the same leases, none new");
+
+    // An agent killed outright leaves its dnsmasq serving; `lab down` stops that too.
+    let state = lab.state(0);
+    let pidfile = state.parent().unwrap().join("ovsnet-agent.pid");
+    let agent: u32 = std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let serving = dnsmasq_pids(&state);
+    signal(agent, "KILL");
+    wait_until("the agent gone", || {
+        !Path::new(&format!("/proc/{agent}")).exists()
+    });
+    assert_eq!(
+        dnsmasq_pids(&state),
+        serving,
+        "dnsmasq outlives a killed agent"
+    );
+    lab::down(&lab.topology, &lab.root).unwrap();
+    assert!(dnsmasq_pids(&state).is_empty(), "lab down stopped it");
+}
+
+#[test]
+fn attaches_and_dhcp_clients_racing_for_one_range_never_share_an_address() {
+    // 10.10.1.0/28: fourteen addresses; six attaches and six DHCP clients at once.
+    const RANGE: &str = "10.10.1.0/28";
+    let (host, _state, _agent) = served_host(RANGE);
+    let clients: Vec<Ctr> = (0..6)
+        .map(|i| Ctr::plug_by_hand(&host, &format!("02:00:00:00:d4:0{i}")))
+        .collect();
+    let (attached, offered) = std::thread::scope(|scope| {
+        let dhcp: Vec<_> = clients
+            .iter()
+            .map(|c| scope.spawn(move || c.udhcpc().0))
+            .collect();
+        // One after another while the clients ask, each attach a monitor update the
+        // agent reconciles between the clients' leases.
+        let attaches = scope.spawn(|| {
+            (0..6)
+                .map(|_| {
+                    let (ctr, got) = Ctr::attach(&host, None);
+                    (ctr, got.expect("attach"))
+                })
+                .collect::<Vec<_>>()
+        });
+        let attached: Vec<(Ctr, Ipv4Addr)> = attaches.join().unwrap();
+        let offered: Vec<Ipv4Addr> = dhcp
+            .into_iter()
+            .map(|d| d.join().unwrap().expect("a DHCP lease").ip)
+            .collect();
+        (attached, offered)
+    });
+    let attached_ips: Vec<Ipv4Addr> = attached.iter().map(|(_, ip)| *ip).collect();
+    let mut all = attached_ips.clone();
+    all.extend(&offered);
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        12,
+        "attached {attached_ips:?}, offered {offered:?}"
+    );
+    assert!(all.iter().all(|ip| in_range(*ip, RANGE)));
+    let leased = leases(&host);
+    assert_eq!(leased.len(), 6);
+    assert!(offered.iter().all(|ip| leased.contains_key(ip)));
+}
+
+#[test]
+fn an_expired_lease_is_freed_a_live_one_kept_and_a_broken_one_named() {
+    let (host, _state, _agent) = served_host("10.10.1.0/24");
+    let key = |ip: &str, value: &str| {
+        format!(
+            "external_ids:ovsnet-lease-{ip}={}",
+            serde_json::to_string(value).unwrap()
+        )
+    };
+    let expired = key(
+        "10.10.1.9",
+        r#"{"expires":1,"mac":"02:00:00:00:d5:09","vlan":"web"}"#,
+    );
+    let live = key(
+        "10.10.1.8",
+        r#"{"expires":4000000000,"mac":"02:00:00:00:d5:08","vlan":"web"}"#,
+    );
+    host.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", &expired, &live]);
+    // Any update wakes the agent (the root row is not watched): a port added by hand.
+    let _wake = Ctr::plug_by_hand(&host, "02:00:00:00:d5:01");
+    wait_until("the expired lease freed", || {
+        !leases(&host).contains_key(&"10.10.1.9".parse().unwrap())
+    });
+    assert!(leases(&host).contains_key(&"10.10.1.8".parse().unwrap()));
+
+    let broken = key("10.10.1.7", "{not json");
+    host.vsctl(&["--no-wait", "set", "Open_vSwitch", ".", &broken]);
+    let _wake_again = Ctr::plug_by_hand(&host, "02:00:00:00:d5:02");
+    wait_until("a health error naming the key", || {
+        health(&host)["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("`ovsnet-lease-10.10.1.7`: "))
+    });
+    assert_eq!(health(&host)["up"], true);
+}
+
+#[test]
+fn dhcp_turned_off_stops_dnsmasq_even_one_a_killed_agent_left() {
+    let (host, state, mut agent) = served_host("10.10.1.0/24");
+    agent.kill();
+    assert_eq!(dnsmasq_pids(state.path()).len(), 1, "left serving");
+    let off = r#"{"dhcp":false,"gateway":"10.10.0.1","id":10,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
+    let key = format!(
+        "external_ids:ovsnet-vlan-web={}",
+        serde_json::to_string(off).unwrap()
+    );
+    host.vsctl(&["--no-wait", "set", "Bridge", "br-ovsnet", &key]);
+    let _agent = Agent::start(&host, state.path(), None);
+    wait_until("no dnsmasq", || dnsmasq_pids(state.path()).is_empty());
 }

@@ -113,9 +113,10 @@ fn full_cycle(t: Topology) {
     );
     // The gateway of web (NAT on) on every host: gateway ping, outside ping, the outside
     // sees the host's underlay address, a published port reached from outside, nothing
-    // unpublished reached, no gateway MAC on a tunnel port, one gateway MAC: 3 × 7.
+    // unpublished reached, no gateway MAC on a tunnel port, one gateway MAC, the gateway
+    // device at the overlay MTU: 3 × 8.
     assert!(
-        check.contains("gateway: 21 tests, 21 passed (outside 198.19.255.254)"),
+        check.contains("gateway: 24 tests, 24 passed (outside 198.19.255.254)"),
         "{check}"
     );
     // `lab up` started an agent beside the two daemons of each host.
@@ -297,8 +298,8 @@ fn ring_with_rstp_passes_the_check(kind: TunnelKind) {
     cli.expect(&["plan", "--lab", "--detailed-exitcode"], 0);
     let check = cli.expect(&["lab", "check"], 0);
     assert!(check.contains("check passed"), "{check}");
-    // The ring relays between tunnels, yet the gateway's frames stay home: 4 hosts × 7.
-    assert!(check.contains("gateway: 28 tests, 28 passed"), "{check}");
+    // The ring relays between tunnels, yet the gateway's frames stay home: 4 hosts × 8.
+    assert!(check.contains("gateway: 32 tests, 32 passed"), "{check}");
     cli.expect(&["lab", "down"], 0);
 }
 
@@ -564,8 +565,27 @@ fn a_deleted_nat_table_fails_the_gateway_check_naming_the_host() {
         .find(|h| h.name == "host-b")
         .and_then(|h| h.agent_pid)
         .expect("host-b's agent runs");
-    signal(agent, "-STOP");
+    // The agent writes its table after apply returns: wait for it before stopping it.
     let ns = lab::host_netns(&cli.topology.cluster, "host-b");
+    let has_table = || {
+        Command::new("ip")
+            .args([
+                "netns", "exec", &ns, "nft", "list", "table", "inet", "ovsnet",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let start = std::time::Instant::now();
+    while !has_table() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "host-b's agent never wrote its nftables table"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(agent, "-STOP");
     let deleted = Command::new("ip")
         .args([
             "netns", "exec", &ns, "nft", "delete", "table", "inet", "ovsnet",
@@ -611,5 +631,20 @@ fn a_deleted_nat_table_fails_the_gateway_check_naming_the_host() {
     // change it reconciles on).
     let check = cli.expect(&["lab", "check"], 0);
     assert!(check.contains("check passed"), "{check}");
+
+    // The gateway's MTU: apply asks for the overlay MTU (a new internal port is 1500).
+    // Set back to 1500 by hand, the check names the host and plan/apply repair it.
+    let ep = lab::endpoint(&cli.topology, "host-c", cli.root());
+    vsctl(&ep, &["set", "interface", "ovsgw-10", "mtu_request=1500"]);
+    let out = cli.ovsnet(&["lab", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("gateway: web@host-c mtu: gateway device `ovsgw-10` has MTU 1500, not the overlay MTU 1446"),
+        "{text}"
+    );
+    cli.expect(&["plan", "--lab", "--detailed-exitcode"], 2);
+    cli.expect(&["apply", "--lab", "--auto-approve"], 0);
+    assert!(cli.expect(&["lab", "check"], 0).contains("check passed"));
     cli.expect(&["lab", "down"], 0);
 }

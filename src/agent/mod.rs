@@ -27,8 +27,8 @@
 //! 5. SIGTERM or SIGINT stops it between steps, writing `up: false`; nothing in the
 //!    kernel is undone, so the dataplane keeps working without the agent (its dnsmasq
 //!    stops with it: bound clients keep their leases, see [`dhcp::dnsmasq`]).
-//! 6. Between updates, every tick, the DHCP side reads its dnsmasq's log and records
-//!    leases for the clients it turned away ([`dhcp`]).
+//! 6. Every turn of the loop (after a reconcile or a quiet tick), the DHCP side reads its
+//!    dnsmasq's log and records leases for the clients it turned away ([`dhcp`]).
 //!
 //! It never touches what it did not create: links other than gateway ports, other
 //! nftables tables, flows with other cookies, other dnsmasq processes, OVSDB rows (it
@@ -145,7 +145,9 @@ fn session(
         let due = retry_at.is_some_and(|t| Instant::now() >= t);
         if monitor.wait(TICK)?.is_some() || due {
             (retry_at, error) = reconcile_and_report(&mut client, kernel, switch, dhcp)?;
-        } else if dhcp.poll(&mut client)? {
+        }
+        // Every turn, updates or not: a busy OVSDB must not keep DHCP clients waiting.
+        if dhcp.poll(&mut client)? {
             report(&mut client, true, error.clone().or_else(|| dhcp.error()))?;
         }
     }

@@ -186,10 +186,14 @@ fn stream_offline(
         })
         .collect();
     let mut outcome = Outcome::default();
-    offline::each_host(&loaded.topology, &loaded.analysis, &hosts, |host| {
-        outcome.add(&host);
-        writer.host(&host).map_err(anyhow::Error::from)
-    })?;
+    offline::render_each_host::<_, anyhow::Error>(
+        &loaded.topology,
+        &loaded.analysis,
+        &hosts,
+        writer,
+        Outcome::of_host,
+        |host| outcome.merge(host),
+    )?;
     writer.finish()?;
     Ok(outcome)
 }
@@ -217,10 +221,20 @@ impl Outcome {
     }
 
     fn add(&mut self, host: &HostPlan) {
-        self.changes |= !host.changes.is_empty();
-        if host.is_blocked() {
-            self.blocked.push(host.host.clone());
-        }
+        self.merge(Outcome::of_host(host));
+    }
+
+    /// What one host adds: whether it changes anything, and its name when it is blocked.
+    fn of_host(host: &HostPlan) -> (bool, Option<String>) {
+        (
+            !host.changes.is_empty(),
+            host.is_blocked().then(|| host.host.clone()),
+        )
+    }
+
+    fn merge(&mut self, (changes, blocked): (bool, Option<String>)) {
+        self.changes |= changes;
+        self.blocked.extend(blocked);
     }
 
     /// Failures first (1), then blocked hosts (1), then changes (2 when asked) or 0.

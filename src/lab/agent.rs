@@ -235,10 +235,12 @@ mod tests {
                 "agent",
                 "--ovsdb",
                 "unix:/run/l/c/hosts/host-a/db.sock",
+                "--state-dir",
+                "/run/l/c/hosts/host-a/dhcp",
                 "--docker-plugin",
                 "ovsnet-host-a"
             ]
         );
-        assert_eq!(launch.args("host-b", &paths).len(), 3);
+        assert_eq!(launch.args("host-b", &paths).len(), 5);
     }
 }

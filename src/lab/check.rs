@@ -167,6 +167,7 @@ pub fn check_with(
                 traffic_skipped: true,
                 kept_probes: Vec::new(),
                 gateway: Default::default(),
+                dhcp: Default::default(),
             });
         }
         let results = paced_pairs(
@@ -178,7 +179,8 @@ pub fn check_with(
         )?;
         let vlans = same_vlan_matrices(topology, &probes, &choice.reach, &results)?;
         let isolation = isolation_tests(topology, &probes, &choice.isolation, keep_probes, pace)?;
-        let gateway = gateway_check::run(topology, &run_root, &probes)?;
+        let gateway = gateway_check::run(topology, &run_root, &probes, analysis.overlay_mtu)?;
+        let dhcp = super::dhcp_check::run_all(topology, &run_root, analysis.overlay_mtu);
         // Last, on a network the traffic tests have shown settled (an RSTP tree can still
         // be discarding right after the warm-up, and a broadcast then goes nowhere).
         let broadcast = broadcast_test(topology, &run_root, &probes)?;
@@ -193,6 +195,7 @@ pub fn check_with(
             traffic_skipped: false,
             kept_probes: Vec::new(),
             gateway,
+            dhcp,
         })
     });
     if keep_probes {

@@ -10,7 +10,8 @@
 //! fetched from the outside through the host's underlay address. Per host and VLAN,
 //! after that traffic: `ovs-appctl fdb/show` must show the gateway MAC on no tunnel port
 //! (a gateway frame that crossed a tunnel would have taught it there), and the gateway
-//! port's `mac_in_use` must be the cluster's one gateway MAC of the VLAN.
+//! port's `mac_in_use` must be the cluster's one gateway MAC of the VLAN, and its device
+//! in the host namespace must have the overlay MTU.
 
 use super::gateway_report::{GatewayReport, GatewayResult, GatewayTest};
 use super::layout::HostPaths;
@@ -33,7 +34,8 @@ use std::time::Duration;
 const REACH_DEADLINE: u32 = 4;
 /// Seconds a ping that must not get through is given.
 const BLOCKED_DEADLINE: u32 = 2;
-/// How long a published port may take to work (the host's agent reads it from OVSDB).
+/// How long a published port or the NAT may take to work (the host's agent reads them
+/// from OVSDB).
 const PUBLISH_DEADLINE: Duration = Duration::from_secs(10);
 /// The port the probe listens on behind its published port.
 const PROBE_PORT: u16 = 8080;
@@ -48,6 +50,7 @@ pub(crate) fn run(
     topology: &Topology,
     run_root: &Path,
     probes: &[Probe],
+    overlay_mtu: u32,
 ) -> Result<GatewayReport, LabError> {
     let served: Vec<(&Probe, &Vlan)> = probes
         .iter()
@@ -143,7 +146,10 @@ pub(crate) fn run(
     let seen: Vec<Result<Ipv4Addr, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = nat
             .iter()
-            .map(|p| scope.spawn(move || outside::seen_source(&p.netns, to_outside)))
+            .map(|p| {
+                let expected = host_ip(p);
+                scope.spawn(move || settled_source(&p.netns, to_outside, expected))
+            })
             .collect();
         workers
             .into_iter()
@@ -253,6 +259,8 @@ pub(crate) fn run(
                 GatewayTest::Mac,
                 judge_mac(&state, &topology.bridge.name, vlan.id, &expected),
             );
+            let mtu = judge_mtu(&probe.host_netns, vlan.id, overlay_mtu);
+            add(probe, GatewayTest::Mtu, mtu);
         }
     }
     results.sort_by_key(|r| {
@@ -264,6 +272,24 @@ pub(crate) fn run(
         outside: Some(outside_ip),
         results,
     })
+}
+
+/// What the outside saw as the probe's source, asked again (bounded) until it is
+/// `expected`: the agent writes its NAT table once it has read the host's OVSDB, which
+/// may be just after `apply` returned. A wrong answer at the deadline is the verdict.
+fn settled_source(
+    netns: &str,
+    outside: SocketAddr,
+    expected: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let seen = outside::seen_source(netns, outside);
+        if seen.as_ref().ok() == expected.as_ref() || start.elapsed() >= PUBLISH_DEADLINE {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The host port the probe's published port uses.
@@ -390,6 +416,23 @@ fn judge_mac(state: &HostState, bridge: &str, id: u16, mac: &str) -> Result<(), 
             "gateway port `{name}` uses MAC {m}, not the cluster's gateway MAC {mac}"
         )),
         None => Err(format!("gateway port `{name}` reports no MAC in use")),
+    }
+}
+
+/// Passes when the gateway device of VLAN `id` in the host namespace has MTU `mtu`.
+fn judge_mtu(host_netns: &str, id: u16, mtu: u32) -> Result<(), String> {
+    let name = crate::gateway::port_name(id);
+    let lookup = name.clone();
+    let ns = crate::linux::Netns::Named(host_netns.to_string());
+    let link = crate::linux::in_netns(&ns, |nl| async move { nl.link(&lookup).await })
+        .map_err(|e| format!("cannot read the gateway device `{name}`: {e}"))?;
+    match link.map(|l| l.mtu) {
+        Some(Some(m)) if m == mtu => Ok(()),
+        Some(Some(m)) => Err(format!(
+            "gateway device `{name}` has MTU {m}, not the overlay MTU {mtu}"
+        )),
+        Some(None) => Err(format!("gateway device `{name}` reports no MTU")),
+        None => Err(format!("no gateway device `{name}` in {host_netns}")),
     }
 }
 

@@ -22,6 +22,8 @@ pub enum GatewayTest {
     Fdb,
     /// The host's gateway port uses the cluster's one gateway MAC of the VLAN.
     Mac,
+    /// The host's gateway device has the overlay MTU.
+    Mtu,
 }
 
 impl GatewayTest {
@@ -35,6 +37,7 @@ impl GatewayTest {
             GatewayTest::Unpublished => "unpublished",
             GatewayTest::Fdb => "fdb",
             GatewayTest::Mac => "mac",
+            GatewayTest::Mtu => "mtu",
         }
     }
 }

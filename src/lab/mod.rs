@@ -66,7 +66,9 @@
 //! Namespaces (names are global to the machine, so a cluster name can be up only once):
 //! `ovlab.<cluster>` (underlay, bridge `br-ul`, ports `h<8 hex of the host name>`),
 //! `ovlab.<cluster>.<host>` (a host: `ul0`, `br-phy`, the overlay bridge, probe ports
-//! named by `ovsnet attach`), `ovlab.<cluster>.<host>.v<vlan id>` (a probe: `eth0`).
+//! named by `ovsnet attach`), `ovlab.<cluster>.<host>.v<vlan id>` (a probe: `eth0`),
+//! `ovlab.<cluster>._outside` (the outside, when a VLAN has a gateway: `ul0`, the highest
+//! free address of the lab range, see [`outside`]).
 //! Files, under `<run_root>/<cluster>/` (`run_root` defaults to `/run/ovsnet-lab`):
 //!
 //! ```text
@@ -80,6 +82,7 @@
 
 pub mod agent;
 mod check;
+mod dhcp_check;
 pub mod docker;
 mod gateway_check;
 mod gateway_report;
@@ -96,6 +99,7 @@ mod traffic;
 
 pub use agent::AgentLaunch;
 pub use check::{check, check_with, CheckOptions, Pairs, RETRY_LIMIT};
+pub use dhcp_check::{DhcpClient, DhcpReport, DhcpResult};
 pub use gateway_report::{GatewayReport, GatewayResult, GatewayTest};
 pub use layout::{
     host_netns, outside_netns, probe_netns, underlay_netns, DEFAULT_RUN_ROOT, NETNS_PREFIX,
@@ -293,12 +297,27 @@ pub struct LabStatus {
     pub underlay_present: bool,
     /// Hosts in topology order.
     pub hosts: Vec<HostStatus>,
+    /// The outside (`None` when no VLAN has a gateway, so the lab has none).
+    pub outside: Option<OutsideStatus>,
+}
+
+/// The lab's outside namespace (see [`outside`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct OutsideStatus {
+    /// Its namespace.
+    pub netns: String,
+    /// Its address on the underlay.
+    pub address: Ipv4Addr,
+    /// Whether the namespace exists.
+    pub present: bool,
 }
 
 impl LabStatus {
     /// Whether every host is healthy and the underlay exists.
     pub fn healthy(&self) -> bool {
-        self.underlay_present && self.hosts.iter().all(|h| h.health == Health::Healthy)
+        self.underlay_present
+            && self.hosts.iter().all(|h| h.health == Health::Healthy)
+            && self.outside.as_ref().is_none_or(|o| o.present)
     }
 
     /// A text table: host, namespace, pids, socket, health.
@@ -315,6 +334,14 @@ impl LabStatus {
                 "missing"
             }
         );
+        if let Some(o) = &self.outside {
+            out.push_str(&format!(
+                "  outside          netns {:<28} address {} {}\n",
+                o.netns,
+                o.address,
+                if o.present { "present" } else { "missing" }
+            ));
+        }
         for h in &self.hosts {
             let health = match &h.health {
                 Health::Healthy => "healthy".to_string(),
@@ -520,6 +547,14 @@ fn status_of(topology: &Topology, run_root: &Path) -> LabStatus {
             .iter()
             .map(|h| host_status(&topology.cluster, &h.name, run_root))
             .collect(),
+        outside: outside::wanted(topology).then(|| {
+            let netns = layout::outside_netns(&topology.cluster);
+            OutsideStatus {
+                present: sys::netns_exists(&netns),
+                netns,
+                address: outside::address(topology),
+            }
+        }),
     }
 }
 

@@ -121,6 +121,8 @@ pub struct CheckReport {
     pub kept_probes: Vec<String>,
     /// The gateway, NAT and published-port tests (empty without a gateway VLAN).
     pub gateway: GatewayReport,
+    /// Two DHCP clients per host of each DHCP VLAN (empty without one).
+    pub dhcp: super::DhcpReport,
 }
 
 impl CheckReport {
@@ -161,6 +163,7 @@ impl CheckReport {
             ));
         }
         broken.extend(self.gateway.broken());
+        broken.extend(self.dhcp.broken());
         broken
     }
 
@@ -226,6 +229,7 @@ impl CheckReport {
             self.isolation.len() - leaks
         ));
         out.push_str(&self.gateway.render());
+        out.push_str(&self.dhcp.render());
         out.push_str(&self.broadcast.render());
         out.push('\n');
         let broken = self.broken_pairs();
@@ -442,6 +446,7 @@ mod tests {
             traffic_skipped: false,
             kept_probes: vec![],
             gateway: GatewayReport::default(),
+            dhcp: Default::default(),
         }
     }
 

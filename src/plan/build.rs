@@ -18,8 +18,8 @@ use super::{
 use crate::attach::host::marks::{ADDRESS as MARK_ADDRESS, VLAN as MARK_VLAN};
 use crate::intent::{VlanIntent, KEY_VLAN_PREFIX};
 use crate::state::{
-    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Role, Row,
-    Value,
+    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Requirements,
+    Role, Row, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -68,6 +68,68 @@ pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<Host
         )));
     }
     plan_rows(desired, observed)
+}
+
+/// [`build`] against a host that holds nothing (the offline plan), from the desired rows
+/// as `rows` streams them in the order a [`HostState`] iterates them (each bridge, then
+/// each of its ports followed by its interfaces; [`crate::desire::visit_rows`]): every
+/// row is created and guarded absent. The same plan as `build` gives for the host those
+/// rows make up, without building that host first; `rows_hint` is how many rows to
+/// make room for.
+pub fn build_fresh(
+    name: String,
+    endpoint: String,
+    requirements: &Requirements,
+    rows_hint: usize,
+    rows: impl FnOnce(&mut dyn FnMut(Kind, &Row)),
+) -> HostPlan {
+    let nothing = ObservedHost::default();
+    let mut plan = HostPlan {
+        host: name,
+        endpoint,
+        fingerprint: fingerprint(&nothing),
+        preflight: preflight(requirements, &nothing.system),
+        ..HostPlan::default()
+    };
+    plan.changes.reserve(rows_hint);
+    plan.guards.reserve(rows_hint);
+    // The parent of each row: the bridge of a port, the port of an interface.
+    let (mut bridge, mut port) = (String::new(), String::new());
+    rows(&mut |kind, row| {
+        let parent = match kind {
+            Kind::Bridge => {
+                bridge.clone_from(&row.name);
+                None
+            }
+            Kind::Port => {
+                port.clone_from(&row.name);
+                Some(bridge.clone())
+            }
+            Kind::Interface => Some(port.clone()),
+        };
+        plan.guards.push(Guard::Absent {
+            kind,
+            name: row.name.clone(),
+        });
+        plan.changes.push(Change {
+            action: Action::Create,
+            kind,
+            name: row.name.clone(),
+            parent,
+            uuid: None,
+            parent_uuid: None,
+            attrs: row
+                .attrs
+                .iter()
+                .map(|(key, value)| AttrChange {
+                    key: key.clone(),
+                    old: None,
+                    new: Some(value.clone()),
+                })
+                .collect(),
+        });
+    });
+    plan
 }
 
 /// The plan back to an earlier state of this cluster's rows (a rollback): like

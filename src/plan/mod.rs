@@ -12,7 +12,7 @@ mod fingerprint;
 mod preflight;
 pub mod simulate;
 
-pub use build::{build, build_back, build_owned, diff_attrs, PlanError};
+pub use build::{build, build_back, build_fresh, build_owned, diff_attrs, PlanError};
 pub use context::context;
 
 pub use fingerprint::{fingerprint, RowHasher};

@@ -188,6 +188,12 @@ pub fn host_object(host: &HostPlan, out: &mut dyn Write) -> io::Result<()> {
     out.flush()
 }
 
+/// Writes one host object into `out`, for [`super::SectionRenderer`]: the bytes
+/// [`JsonRenderer`] writes for the host after its separator.
+pub(crate) fn host_bytes(host: &HostPlan, out: &mut Vec<u8>) -> io::Result<()> {
+    write_host(out, host)
+}
+
 /// Writes the host's `changes` list, one compact change per line, like [`rows`] does.
 fn changes<W: Write>(out: &mut W, changes: &[Change]) -> io::Result<()> {
     out.write_all(b"      \"changes\": [")?;
@@ -306,6 +312,20 @@ impl PlanWriter for JsonRenderer<'_> {
         })?;
         self.summary.add(host);
         write_host(&mut self.out, host)
+    }
+
+    fn section_renderer(&self) -> Option<super::SectionRenderer> {
+        Some(super::SectionRenderer::Json)
+    }
+
+    fn section(&mut self, section: super::Section) -> io::Result<()> {
+        self.out.write_all(if self.summary.hosts == 0 {
+            b"\n"
+        } else {
+            b",\n"
+        })?;
+        self.summary.merge(&section.summary);
+        self.out.write_all(&section.bytes)
     }
 
     fn finish(&mut self) -> io::Result<Summary> {

@@ -32,6 +32,64 @@ pub trait PlanWriter {
     fn shows_fingerprints(&self) -> bool {
         true
     }
+    /// How to render this writer's host sections ahead of their turn, on any thread, when
+    /// its format can (a host's section then depends on that host alone); such sections
+    /// are handed to [`PlanWriter::section`] in plan order instead of the hosts.
+    fn section_renderer(&self) -> Option<SectionRenderer> {
+        None
+    }
+    /// Writes a section made by this writer's [`PlanWriter::section_renderer`]: the same
+    /// bytes and totals [`PlanWriter::host`] gives for that host.
+    fn section(&mut self, section: Section) -> io::Result<()> {
+        drop(section);
+        Err(io::Error::other(
+            "bug: this format renders hosts only in order (please report it)",
+        ))
+    }
+}
+
+/// Renders one host's section apart from the writer, so that the offline plan of a large
+/// cluster renders (and frees) hosts on its worker threads while the writer only copies
+/// finished sections out in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SectionRenderer {
+    /// Text, with or without colour.
+    Text {
+        /// ANSI colour, as the writer was asked for.
+        color: bool,
+    },
+    /// One object of the JSON document's `hosts` array.
+    Json,
+}
+
+impl SectionRenderer {
+    /// `host`'s section, ready to be written in its turn.
+    pub fn render(self, host: &HostPlan) -> Section {
+        let mut bytes = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = match self {
+            SectionRenderer::Text { color } => text::section_bytes(host, color, &mut bytes),
+            SectionRenderer::Json => json::host_bytes(host, &mut bytes),
+        };
+        let mut summary = Summary::default();
+        summary.add(host);
+        Section {
+            bytes,
+            summary,
+            folded: !host.needs_attention(),
+        }
+    }
+}
+
+/// A host's section rendered ahead by a [`SectionRenderer`].
+#[derive(Clone, Debug)]
+pub struct Section {
+    /// The section's bytes, already escaped for the terminal where the format does that.
+    pub(crate) bytes: Vec<u8>,
+    /// This host's share of the totals.
+    pub(crate) summary: Summary,
+    /// Whether the host is folded to one line (text joins consecutive folded lines).
+    pub(crate) folded: bool,
 }
 
 /// The output formats a plan can be rendered in.
@@ -123,6 +181,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds the totals of other hosts (a [`Section`]'s) to these.
+    pub fn merge(&mut self, other: &Summary) {
+        self.counts += other.counts;
+        self.hosts += other.hosts;
+        self.hosts_with_changes += other.hosts_with_changes;
+        self.hosts_blocked += other.hosts_blocked;
+        self.conflicts += other.conflicts;
+        self.preflight_failures += other.preflight_failures;
+        self.left_alone += other.left_alone;
+    }
+
     /// Adds one host's plan to the totals.
     pub fn add(&mut self, host: &HostPlan) {
         self.counts += host.counts();
@@ -352,6 +421,61 @@ mod tests {
             Kind::Port,
             "the port is shown first even when deleted last"
         );
+    }
+
+    #[test]
+    fn sections_rendered_apart_give_the_bytes_of_hosts_rendered_in_order() {
+        let loaded =
+            crate::topology::load("t.yaml", include_str!("../../topologies/star5-gre.yaml"))
+                .expect("valid topology");
+        let (topology, analysis) = (&loaded.topology, &loaded.analysis);
+        let context = crate::plan::context(topology, analysis, Mode::Offline, Vec::new());
+        // Folded hosts (holding what they should) around hosts with changes, so the
+        // blank lines between folded lines and sections are covered.
+        let hosts: Vec<HostPlan> = [true, true, false, true, false, false, true]
+            .iter()
+            .enumerate()
+            .map(|(i, &holds_it)| {
+                let desired = crate::desire::desire_host(topology, analysis, i % 5);
+                let mut observed = crate::state::ObservedHost::default();
+                if holds_it {
+                    observed.state = desired.state.clone();
+                }
+                crate::plan::build(&desired, &observed).expect("plans")
+            })
+            .collect();
+        assert!(hosts.iter().any(|h| !h.needs_attention()));
+        assert!(hosts.iter().any(|h| h.needs_attention()));
+        for (format, color) in [
+            (Format::Text, false),
+            (Format::Text, true),
+            (Format::Json, false),
+        ] {
+            let (mut in_order, mut apart) = (Vec::new(), Vec::new());
+            let mut w = writer(format, &mut in_order, color);
+            w.begin(&context).expect("vec");
+            for host in &hosts {
+                w.host(host).expect("vec");
+            }
+            let in_order_summary = w.finish().expect("vec");
+            drop(w);
+            let mut w = writer(format, &mut apart, color);
+            let renderer = w.section_renderer().expect("text and json render apart");
+            w.begin(&context).expect("vec");
+            for host in &hosts {
+                w.section(renderer.render(host)).expect("vec");
+            }
+            assert_eq!(w.finish().expect("vec"), in_order_summary);
+            drop(w);
+            assert_eq!(
+                String::from_utf8_lossy(&apart),
+                String::from_utf8_lossy(&in_order),
+                "{format:?}"
+            );
+        }
+        assert!(writer(Format::Markdown, &mut Vec::new(), false)
+            .section_renderer()
+            .is_none());
     }
 
     #[test]

@@ -309,7 +309,22 @@ impl PlanWriter for TextRenderer<'_> {
 
     fn host(&mut self, host: &HostPlan) -> io::Result<()> {
         self.summary.add(host);
-        self.section(host)
+        self.host_section(host)
+    }
+
+    fn section_renderer(&self) -> Option<super::SectionRenderer> {
+        Some(super::SectionRenderer::Text { color: self.color })
+    }
+
+    fn section(&mut self, section: super::Section) -> io::Result<()> {
+        self.summary.merge(&section.summary);
+        // What `folded` writes ahead of a folded line that follows a section (see
+        // `section_bytes`, which leaves it out).
+        if section.folded && !self.folded_last {
+            writeln!(self.out)?;
+        }
+        self.folded_last = section.folded;
+        self.out.write_escaped(&section.bytes)
     }
 
     fn finish(&mut self) -> io::Result<Summary> {
@@ -341,12 +356,12 @@ impl PlanWriter for TextRenderer<'_> {
 impl TextRenderer<'_> {
     /// Writes one host's section alone (no header, no summary) and flushes.
     pub fn host_only(mut self, host: &HostPlan) -> io::Result<()> {
-        self.section(host)?;
+        self.host_section(host)?;
         self.out.flush()
     }
 
     /// One host: folded to a line without changes, else heading, blockers, changes, rows left alone.
-    fn section(&mut self, host: &HostPlan) -> io::Result<()> {
+    fn host_section(&mut self, host: &HostPlan) -> io::Result<()> {
         if !host.needs_attention() {
             return self.folded(host);
         }
@@ -410,6 +425,16 @@ fn pad(out: &mut dyn Write, n: usize) -> io::Result<()> {
         left -= k;
     }
     Ok(())
+}
+
+/// Writes `host`'s section into `out` for [`super::SectionRenderer`], escaped: the bytes
+/// [`TextRenderer::host`] writes for it, less the blank line a folded host's line gets
+/// when it follows a section (the writer adds that, knowing what came before).
+pub(crate) fn section_bytes(host: &HostPlan, color: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut renderer = TextRenderer::new(out, color);
+    renderer.folded_last = true;
+    renderer.host_section(host)?;
+    renderer.out.flush()
 }
 
 /// Renders a whole plan as text (tests, small plans).

@@ -50,6 +50,8 @@ pub struct Dhcp {
     last_sweep: Instant,
     /// MACs already logged as finding their range full (a client retries every second).
     full: std::collections::BTreeSet<String>,
+    /// Whether a dnsmasq left by a killed agent was looked for (once, with no DHCP).
+    looked_for_leftover: bool,
 }
 
 impl Dhcp {
@@ -62,6 +64,7 @@ impl Dhcp {
             error: None,
             last_sweep: Instant::now(),
             full: std::collections::BTreeSet::new(),
+            looked_for_leftover: false,
         }
     }
 
@@ -83,9 +86,15 @@ impl Dhcp {
 
     fn realize(&mut self, client: &mut Client) -> Result<Result<(), String>, OvsdbError> {
         if self.served.is_empty() {
-            if let Some(d) = &mut self.dnsmasq {
-                d.stop();
+            match &mut self.dnsmasq {
+                Some(d) => d.stop(),
+                // DHCP was turned off while no agent ran: what a killed agent left goes.
+                None if !self.looked_for_leftover => {
+                    dnsmasq::stop_left_running(&self.paths.dir);
+                }
+                None => {}
             }
+            self.looked_for_leftover = true;
             return Ok(Ok(()));
         }
         let Some(program) = dnsmasq::find_program(std::env::var_os("PATH").as_deref()) else {
@@ -274,7 +283,9 @@ fn write_if_changed(path: &Path, text: &str) -> Result<bool, String> {
     if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
         return Ok(false);
     }
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
