@@ -13,8 +13,8 @@
 #            one host, as ratios to the full offline plan of the same mesh, interleaved
 #            in the same run (text and json; DIFF_HOSTS overrides 1000); no root needed
 #   lab100   a 100-host lab mesh (LAB_HOSTS overrides 100), once: `lab up`, `apply`, a
-#            no-op `plan`, `lab check` sampled and `--full` (CHECK_RUNS each, default 2,
-#            to show the verdict repeats), `lab down`; wall time, CPU and peak RSS of
+#            no-op `plan`, `lab check` sampled and `--full` (SAMPLED_RUNS and FULL_RUNS
+#            times, default 2 each, to show the verdict repeats), `lab down`; wall time, CPU and peak RSS of
 #            ovsnet, the daemons' memory, the load average before each step, and each
 #            check's verdict, pairs, retries and latency. Not part of the default set:
 #            run it on its own (it needs ~LAB_HOSTS × 2 daemons' memory; see `free -g`)
@@ -22,7 +22,8 @@
 # Usage: scripts/bench.sh [plan] [apply] [noop] [lab] [rollout] [diff] [lab100]
 #        (no argument: all but lab100)
 # Environment: RUNS (default 3; medians are over RUNS runs), OVSNET (the binary; default:
-# built with `cargo build --release`), BENCH_SIZES (plan cases, default
+# built with `cargo build --release`), GENERATE (the topology generator, likewise),
+# BENCH_SIZES (plan cases, default
 # "mesh:100 mesh:300 mesh:1000 chain:10000"), PORTS (apply, default 200).
 #
 # Needs root, iproute2, Open vSwitch (ovsdb-server, ovs-vswitchd, ovs-vsctl), GNU time
@@ -486,7 +487,8 @@ PY
 }
 
 bench_lab100() {
-    local hosts=${LAB_HOSTS:-100} runs=${CHECK_RUNS:-2} topo="$WORK/lab100.yaml" i avail
+    local hosts=${LAB_HOSTS:-100} topo="$WORK/lab100.yaml" i avail
+    local sampled_runs=${SAMPLED_RUNS:-2} full_runs=${FULL_RUNS:-2}
     local cluster="sc$hosts"
     avail=$(free -g | awk '/^Mem:/ { print $7 }')
     if [ "$avail" -lt 8 ]; then
@@ -499,7 +501,7 @@ bench_lab100() {
     echo "## A $hosts-host lab mesh (\`scripts/bench.sh lab100\`)"
     echo
     echo "$hosts hosts, full mesh of vxlan tunnels ($((hosts * (hosts - 1))) tunnel ports), VLANs web and db on every host;"
-    echo "available memory at start: ${avail} GiB. One run of each step (checks: $runs each)."
+    echo "available memory at start: ${avail} GiB. One run of each step (checks: $sampled_runs sampled, $full_runs \`--full\`)."
     echo
     echo "| step | wall s | ovsnet CPU s | ovsnet peak RSS MiB | load before | exit |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
@@ -509,12 +511,12 @@ bench_lab100() {
     lab100_step "apply --lab" "$OVSNET" apply "$topo" --lab --auto-approve --no-color
     lab100_step "plan --lab (no-op)" "$OVSNET" plan "$topo" --lab --no-color --detailed-exitcode
     local checks=()
-    for i in $(seq "$runs"); do
-        lab100_step "lab check (sampled) #$i" "$OVSNET" lab check "$topo" --format json
+    for i in $(seq "$sampled_runs"); do
+        lab100_step "lab check #$i" "$OVSNET" lab check "$topo" --format json
         cp "$WORK/step.out" "$WORK/check-sampled-$i.json"
         checks+=("sampled #$i:$WORK/check-sampled-$i.json")
     done
-    for i in $(seq "$runs"); do
+    for i in $(seq "$full_runs"); do
         lab100_step "lab check --full #$i" "$OVSNET" lab check "$topo" --full --format json
         cp "$WORK/step.out" "$WORK/check-full-$i.json"
         checks+=("full #$i:$WORK/check-full-$i.json")
@@ -546,7 +548,7 @@ main() {
         (cd "$ROOT" && cargo build --release --quiet --bin ovsnet --example generate)
         OVSNET="$ROOT/target/release/ovsnet"
     fi
-    GENERATE="$ROOT/target/release/examples/generate"
+    GENERATE=${GENERATE:-"$ROOT/target/release/examples/generate"}
     [ -x "$GENERATE" ] || (cd "$ROOT" && cargo build --release --quiet --example generate)
     local parts=("$@")
     [ ${#parts[@]} -gt 0 ] || parts=(plan apply noop lab rollout diff)

@@ -228,7 +228,6 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 struct Ctr {
     name: String,
     dir: tempfile::TempDir,
-    daemons: Vec<u32>,
 }
 
 impl Ctr {
@@ -241,7 +240,6 @@ impl Ctr {
         Ctr {
             name,
             dir: tempfile::Builder::new().prefix("dh-").tempdir().unwrap(),
-            daemons: Vec::new(),
         }
     }
 
@@ -292,10 +290,13 @@ impl Ctr {
         (ctr, done)
     }
 
-    /// A script that appends the client's environment to `FILE` and does nothing else.
+    /// A script that appends the client's environment to `FILE` (emptied first) and
+    /// does nothing else.
     fn script(&self, file: &str) -> PathBuf {
         let path = self.dir.path().join(format!("{file}.sh"));
         let out = self.dir.path().join(file);
+        // A fresh record per run: an answer from an earlier run never counts.
+        let _ = std::fs::remove_file(&out);
         std::fs::write(
             &path,
             format!(
@@ -325,11 +326,15 @@ impl Ctr {
             .stderr(Stdio::null())
             .status();
         let took = start.elapsed();
-        (self.offer("udhcpc", "bound", "ip", "router", "mtu"), took)
+        (
+            self.offer("udhcpc", &["bound", "renew"], "ip", "router", "mtu"),
+            took,
+        )
     }
 
-    /// ISC dhclient, once, with its own pid, lease and config files (a shared pid file
-    /// once made a test flaky); it is killed by pid after binding.
+    /// ISC dhclient in the foreground (`-d`: no daemon to lose track of), with its own
+    /// pid, lease and config files (a shared pid file once made a test flaky); killed
+    /// by its pid once its script saw a lease, or when it gave up.
     fn dhclient(&mut self) -> (Option<Offer>, Duration) {
         let script = self.script("dhclient");
         let conf = self.dir.path().join("dhclient.conf");
@@ -338,14 +343,13 @@ impl Ctr {
             "timeout 20;\nretry 1;\nrequest subnet-mask, routers, interface-mtu;\n",
         )
         .unwrap();
-        let pidfile = self.dir.path().join("dhclient.pid");
         let start = Instant::now();
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &self.name, "dhclient", "-1", "-4"])
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "dhclient", "-d", "-1", "-4"])
             .arg("-sf")
             .arg(&script)
             .arg("-pf")
-            .arg(&pidfile)
+            .arg(self.dir.path().join("dhclient.pid"))
             .arg("-lf")
             .arg(self.dir.path().join("dhclient.leases"))
             .arg("-cf")
@@ -353,30 +357,52 @@ impl Ctr {
             .arg("eth0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
-        let took = start.elapsed();
-        if let Some(pid) = std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|p| p.trim().parse().ok())
-        {
-            self.daemons.push(pid);
+            .spawn()
+            .unwrap();
+        let bound = || {
+            self.offer(
+                "dhclient",
+                &["BOUND", "REBOOT", "RENEW"],
+                "new_ip_address",
+                "new_routers",
+                "new_interface_mtu",
+            )
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut offer = bound();
+        while offer.is_none() && Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                offer = bound();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            offer = bound();
         }
-        let offer = self.offer(
-            "dhclient",
-            "BOUND",
-            "new_ip_address",
-            "new_routers",
-            "new_interface_mtu",
-        );
+        let took = start.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
         (offer, took)
     }
 
-    /// The last offer a client's script recorded for `reason`.
-    fn offer(&self, file: &str, reason: &str, ip: &str, router: &str, mtu: &str) -> Option<Offer> {
+    /// The last offer a client's script recorded with one of `reasons` (this run's:
+    /// [`Ctr::script`] starts each run with an empty record).
+    fn offer(
+        &self,
+        file: &str,
+        reasons: &[&str],
+        ip: &str,
+        router: &str,
+        mtu: &str,
+    ) -> Option<Offer> {
         let text = std::fs::read_to_string(self.dir.path().join(file)).unwrap_or_default();
         let block = text
             .split("\n\n")
-            .filter(|b| b.lines().any(|l| l == format!("reason={reason}")))
+            .filter(|b| {
+                b.lines().any(|l| {
+                    l.strip_prefix("reason=")
+                        .is_some_and(|r| reasons.contains(&r))
+                })
+            })
             .last()?;
         let get = |key: &str| {
             block
@@ -404,9 +430,6 @@ impl Ctr {
 
 impl Drop for Ctr {
     fn drop(&mut self) {
-        for pid in &self.daemons {
-            signal(*pid, "KILL");
-        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();

@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 
 /// How long OVSDB and the switch may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to be offered an address (a new MAC needs the client's
+/// own retry, 1 to 8 s later for dhclient).
+const CLIENT_LIMIT: Duration = Duration::from_secs(20);
 
 /// The two clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -293,14 +296,9 @@ fn add_port(job: &Job) -> Result<(), String> {
     .map_err(|reached| format!("the switch stayed at configuration {reached}"))
 }
 
-/// Removes what [`plug`] made, whatever of it exists (a kill of dhclient by its pid
-/// file; the port by name from this check's bridge; the namespace with its veth).
+/// Removes what [`plug`] made, whatever of it exists (the port by name from this
+/// check's bridge; the namespace with its veth). The client was stopped by [`offer`].
 fn unplug(job: &Job) {
-    let pidfile = job.dir.join("dhclient.pid");
-    if let Some(pid) = sys::read_pidfile(&pidfile) {
-        sys::stop_pid(pid, "dhclient");
-        let _ = std::fs::remove_file(&pidfile);
-    }
     if let Ok(mut client) = connect(&job.sock) {
         let _ = remove_port(&mut client, job);
     }
@@ -365,22 +363,29 @@ fn offer(job: &Job) -> Result<Offer, String> {
         DhcpClient::Udhcpc => (udhcpc(job, &script), "busybox-static", UDHCPC),
         DhcpClient::Dhclient => (dhclient(job, &script)?, "isc-dhcp-client", DHCLIENT),
     };
-    let out = cmd
+    // In the foreground (dhclient `-d`), so the process to stop is the one started: no
+    // daemon whose pid file may come too late. Stopped once the script saw a lease.
+    let mut child = cmd
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .map_err(|e| format!("cannot run it ({e}); install the Debian package `{package}`"))?;
-    let text = std::fs::read_to_string(&record).unwrap_or_default();
-    read_offer(&text, keys).ok_or_else(|| {
-        let said = String::from_utf8_lossy(&out.stderr);
-        let last = said
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join(" | ");
+    let bound = || read_offer(&std::fs::read_to_string(&record).unwrap_or_default(), keys);
+    let mut exited = None;
+    let mut got = bound();
+    while got.is_none() && exited.is_none() && started.elapsed() < CLIENT_LIMIT {
+        std::thread::sleep(Duration::from_millis(20));
+        exited = child.try_wait().ok().flatten();
+        got = bound();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    got.ok_or_else(|| {
+        let why = exited.map_or("still trying".to_string(), |s| s.to_string());
         format!(
-            "no offer in {:.1} s ({}): {last}",
-            started.elapsed().as_secs_f64(),
-            out.status
+            "no offer in {:.1} s ({why})",
+            started.elapsed().as_secs_f64()
         )
     })
 }
@@ -411,9 +416,9 @@ fn dhclient(job: &Job, script: &Path) -> Result<Command, String> {
         &job.netns,
         "dhclient",
         &[
+            "-d",
             "-1",
             "-4",
-            "-v",
             "-sf",
             &script,
             "-pf",

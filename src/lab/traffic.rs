@@ -37,8 +37,9 @@ pub(crate) struct Pace {
 }
 
 impl Pace {
-    /// Two pairs per core, 16 idle pings per core, one attach per core (measured on 2
-    /// cores: see BENCHMARKS.md, `lab check` of 100 hosts).
+    /// Two pairs per core, 16 idle pings per core, one attach per core: on 2 cores 4, 32
+    /// and 2. BENCHMARKS.md has a 100-host check at these settings (attaching the probes
+    /// dominates it).
     pub(crate) fn of_machine() -> Pace {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pace {
