@@ -17,8 +17,8 @@ trap 'rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
 
 if [ -z "${OVSNET:-}" ]; then
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-    OVSNET="$ROOT/target/release/ovsnet"
+    cargo build --release --quiet --bin ovsnet --manifest-path "$ROOT/Cargo.toml"
+    OVSNET="${CARGO_TARGET_DIR:-$ROOT/target}/release/ovsnet"
 fi
 
 # Each case: a name and a generator writing the file to $1.
@@ -61,24 +61,32 @@ EOF
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-printf '| file | size MB | exit | wall s (median of %s) | peak RSS MiB | stderr KB |\n' "$RUNS"
-printf '|---|---|---|---|---|---|\n'
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
+    "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+printf '| file | size MB | exit | wall s (median of %s) | CPU s (median) | peak RSS MiB (max) | stderr KB |\n' "$RUNS"
+printf '|---|---|---|---|---|---|---|\n'
 for file in "$WORK"/*.yaml; do
     name=$(basename "$file" .yaml)
     size=$(stat -c %s "$file")
-    walls=(); rss=0; code=0
+    walls=(); cpus=(); rss=0; code=0
     for _ in $(seq "$RUNS"); do
         set +e
-        /usr/bin/time -f "%e %M" -o "$WORK/time" "$OVSNET" validate "$file" \
+        /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$OVSNET" validate "$file" \
             >/dev/null 2>"$WORK/stderr"
         code=$?
         set -e
-        read -r wall kb <"$WORK/time"
+        # GNU time puts "Command exited with non-zero status N" before the numbers.
+        read -r wall user sys kb < <(tail -n 1 "$WORK/time")
         walls+=("$wall")
+        cpus+=("$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')")
         [ "$kb" -gt "$rss" ] && rss=$kb
     done
     wall=$(printf '%s\n' "${walls[@]}" | median)
+    cpu=$(printf '%s\n' "${cpus[@]}" | median)
     err=$(stat -c %s "$WORK/stderr")
-    awk -v n="$name" -v s="$size" -v c="$code" -v w="$wall" -v r="$rss" -v e="$err" \
-        'BEGIN { printf "| %s | %.1f | %d | %.2f | %.0f | %.1f |\n", n, s / 1e6, c, w, r / 1024, e / 1024 }'
+    awk -v n="$name" -v s="$size" -v c="$code" -v w="$wall" -v p="$cpu" -v r="$rss" -v e="$err" \
+        'BEGIN { printf "| %s | %.1f | %d | %.2f | %.2f | %.0f | %.1f |\n", n, s / 1e6, c, w, p, r / 1024, e / 1024 }'
 done
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -824,22 +824,87 @@ impl Paint {
     }
 }
 
+/// Diagnostics kept in full while a file is checked; past this many, only the first ones
+/// by position are kept and the others counted by kind. Rendering shows at most
+/// [`SHOWN_DIAGNOSTICS`] in full, so what is shown is the same, while a file with two
+/// million mistakes no longer holds two million diagnostics in memory.
+const KEPT_DIAGNOSTICS: usize = 1_000;
+
+/// Counts of diagnostics by severity and kind (`unknown field`).
+type Counts = BTreeMap<(Severity, String), usize>;
+
+/// The problems found so far: every one while there are few, the first
+/// [`KEPT_DIAGNOSTICS`] by position and counts of the others when there are many.
+#[derive(Debug, Default)]
+pub struct Found {
+    kept: Vec<Diagnostic>,
+    dropped: Counts,
+}
+
+impl Found {
+    /// Adds one problem.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.kept.push(diagnostic);
+        if self.kept.len() >= 2 * KEPT_DIAGNOSTICS {
+            // Stable: a kept problem keeps its place among equals, so the first ones by
+            // position are those `Diagnostics::new` would have sorted first.
+            sort_by_position(&mut self.kept);
+            for d in self.kept.drain(KEPT_DIAGNOSTICS..) {
+                *self.dropped.entry((d.severity(), d.kind())).or_default() += 1;
+            }
+        }
+    }
+
+    /// Adds problems in order.
+    pub fn extend(&mut self, diagnostics: impl IntoIterator<Item = Diagnostic>) {
+        for d in diagnostics {
+            self.push(d);
+        }
+    }
+
+    /// The kept problems, in the order they were found (tests look at them).
+    #[cfg(test)]
+    pub fn into_kept(self) -> Vec<Diagnostic> {
+        self.kept
+    }
+}
+
+fn sort_by_position(items: &mut [Diagnostic]) {
+    items.sort_by_key(|d| (d.at.line == 0, d.at.line, d.at.column));
+}
+
 /// Every problem found in one file, in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Diagnostics {
     /// The file name used in `-->` lines.
     pub file: String,
-    /// The problems, sorted by position.
+    /// The problems, sorted by position: all of them, or the first
+    /// [`KEPT_DIAGNOSTICS`] when there were more (the others are in `dropped`).
     pub items: Vec<Diagnostic>,
+    /// Problems past the first [`KEPT_DIAGNOSTICS`], counted by severity and kind.
+    dropped: Counts,
 }
 
 impl Diagnostics {
     /// Diagnostics for `file`, sorted by position (unplaced ones last).
-    pub fn new(file: &str, mut items: Vec<Diagnostic>) -> Diagnostics {
-        items.sort_by_key(|d| (d.at.line == 0, d.at.line, d.at.column));
+    pub fn new(file: &str, items: Vec<Diagnostic>) -> Diagnostics {
+        Diagnostics::found(
+            file,
+            Found {
+                kept: items,
+                dropped: Counts::new(),
+            },
+        )
+    }
+
+    /// Diagnostics for `file` from what a check found.
+    pub fn found(file: &str, found: Found) -> Diagnostics {
+        let Found { mut kept, dropped } = found;
+        sort_by_position(&mut kept);
         Diagnostics {
             file: file.to_string(),
-            items,
+            items: kept,
+            dropped,
         }
     }
 
@@ -854,20 +919,26 @@ impl Diagnostics {
     }
 
     fn count(&self, severity: Severity) -> usize {
-        self.items
+        let dropped: usize = self
+            .dropped
             .iter()
-            .filter(|d| d.severity() == severity)
-            .count()
+            .filter(|((s, _), _)| *s == severity)
+            .map(|(_, n)| n)
+            .sum();
+        let kept = self.items.iter().filter(|d| d.severity() == severity);
+        kept.count() + dropped
     }
 
     /// Whether there is nothing to report.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.dropped.is_empty()
     }
 
     /// One line per diagnostic (`warning: message`), without position or source, for
     /// plan headers and machine output.
     pub fn summaries(&self) -> Vec<String> {
+        let dropped: usize = self.dropped.values().sum();
+        let more = (dropped > 0).then(|| format!("note: {dropped} more not listed"));
         self.items
             .iter()
             .map(|d| match d.severity() {
@@ -882,6 +953,7 @@ impl Diagnostics {
                     )
                 }
             })
+            .chain(more)
             .collect()
     }
 
@@ -892,7 +964,7 @@ impl Diagnostics {
         let starts = line_starts(text);
         let file = escape(&self.file);
         let mut out = String::new();
-        let mut rest: BTreeMap<(Severity, String), usize> = BTreeMap::new();
+        let mut rest = self.dropped.clone();
         for (i, item) in self.items.iter().enumerate() {
             if i < SHOWN_DIAGNOSTICS && out.len() < OUTPUT_BUDGET {
                 let line = source_line(text, &starts, item.at.line);
@@ -1001,6 +1073,60 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many problems, out of position order, of two kinds and both severities.
+    fn many(n: u32) -> Vec<Diagnostic> {
+        (0..n)
+            .map(|i| {
+                let line = (i * 7919) % n + 1;
+                let problem = match i % 3 {
+                    0 => Problem::DuplicateKey {
+                        key: format!("k{i}"),
+                        first_line: 1,
+                    },
+                    1 => Problem::ExposedEndpoint {
+                        host: format!("h{i}"),
+                        value: "0.0.0.0:6640".into(),
+                    },
+                    _ => Problem::UnknownField {
+                        field: format!("f{i}"),
+                        within: "the top level",
+                        suggestion: None,
+                        allowed: vec!["version"],
+                    },
+                };
+                let at = Pos {
+                    line: line / 2,
+                    column: 1 + i % 5,
+                    len: 1,
+                };
+                Diagnostic { problem, at }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keeping_only_the_first_problems_renders_the_same() {
+        let text = "x\n".repeat(6_000);
+        let all = Diagnostics::new("t.yaml", many(5_000));
+        let mut found = Found::default();
+        found.extend(many(5_000));
+        let kept = Diagnostics::found("t.yaml", found);
+        assert!(
+            kept.items.len() < 2 * KEPT_DIAGNOSTICS,
+            "{}",
+            kept.items.len()
+        );
+        assert_eq!(
+            kept.items[..KEPT_DIAGNOSTICS],
+            all.items[..KEPT_DIAGNOSTICS]
+        );
+        assert_eq!(kept.render(&text, false), all.render(&text, false));
+        assert_eq!(
+            (kept.errors(), kept.warnings()),
+            (all.errors(), all.warnings())
+        );
+    }
 
     #[test]
     fn distance_counts_swaps_as_one() {

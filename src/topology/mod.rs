@@ -50,7 +50,7 @@ pub fn load(file_name: &str, text: &str) -> Result<Loaded, Diagnostics> {
             return Err(Diagnostics::new(file_name, items));
         }
     };
-    let mut items = Vec::new();
+    let mut items = diag::Found::default();
     let raw = schema::walk(&root, &mut items);
     let checked = validate::check(&raw, &mut items);
     let analysis = validate::graph_problems(&checked).map(|(analysis, problems)| {
@@ -61,7 +61,7 @@ pub fn load(file_name: &str, text: &str) -> Result<Loaded, Diagnostics> {
         items.extend(placed);
         analysis
     });
-    let diagnostics = Diagnostics::new(file_name, items);
+    let diagnostics = Diagnostics::found(file_name, items);
     match analysis {
         Some(analysis) if diagnostics.errors() == 0 => Ok(Loaded {
             topology: checked.topology,

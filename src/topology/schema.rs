@@ -4,7 +4,7 @@
 //! going after each so that all of them are reported together. Semantic rules (overlaps,
 //! references, the graph) belong to `validate`, not here.
 
-use super::diag::{did_you_mean, Diagnostic, Problem};
+use super::diag::{did_you_mean, Diagnostic, Found, Problem};
 use super::yaml::{Node, Pos, Value};
 use std::collections::HashMap;
 
@@ -133,8 +133,11 @@ pub(super) const MAPPINGS: [(&str, &[&str]); 6] = [
 ];
 
 /// Walks the tree, pushing every structural problem onto `out`.
-pub fn walk(root: &Node, out: &mut Vec<Diagnostic>) -> RawTopology {
-    let mut w = Walker { out };
+pub fn walk(root: &Node, out: &mut Found) -> RawTopology {
+    let mut w = Walker {
+        out,
+        suggestions: SUGGESTION_BUDGET,
+    };
     let mut raw = RawTopology::default();
     if root.value == Value::Null {
         w.report(Problem::EmptyFile, root.at);
@@ -192,12 +195,28 @@ impl<'n> Fields<'n> {
 }
 
 struct Walker<'o> {
-    out: &'o mut Vec<Diagnostic>,
+    out: &'o mut Found,
+    /// Name comparisons left for did-you-mean: a file with two million unknown keys
+    /// gets suggestions for the first ones, not sixteen million edit distances.
+    suggestions: usize,
 }
+
+/// Name comparisons did-you-mean may spend on the keys of one file.
+const SUGGESTION_BUDGET: usize = 200_000;
 
 impl Walker<'_> {
     fn report(&mut self, problem: Problem, at: Pos) {
         self.out.push(Diagnostic { problem, at });
+    }
+
+    /// The allowed name closest to `typed`, while the suggestion budget lasts.
+    fn suggest(&mut self, typed: &str, allowed: &'static [&'static str]) -> Option<&'static str> {
+        let Some(left) = self.suggestions.checked_sub(allowed.len()) else {
+            self.suggestions = 0;
+            return None;
+        };
+        self.suggestions = left;
+        did_you_mean(typed, allowed.iter().copied())
     }
 
     fn wrong_type(&mut self, what: &str, expected: &'static str, node: &Node) {
@@ -255,7 +274,7 @@ impl Walker<'_> {
             match allowed.iter().find(|a| **a == name) {
                 Some(known) => fields.entries.push((known, value)),
                 None => {
-                    let suggestion = did_you_mean(name, allowed.iter().copied());
+                    let suggestion = self.suggest(name, allowed);
                     fields.suggested.extend(suggestion);
                     let problem = Problem::UnknownField {
                         field: name.to_string(),
@@ -484,9 +503,12 @@ mod tests {
     use crate::topology::yaml::parse;
 
     fn walk_text(text: &str) -> (RawTopology, Vec<Problem>) {
-        let mut out = Vec::new();
+        let mut out = Found::default();
         let raw = walk(&parse(text).unwrap(), &mut out);
-        (raw, out.into_iter().map(|d| d.problem).collect())
+        (
+            raw,
+            out.into_kept().into_iter().map(|d| d.problem).collect(),
+        )
     }
 
     #[test]

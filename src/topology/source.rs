@@ -7,8 +7,8 @@ use super::diag::{Diagnostic, Diagnostics, Problem};
 use super::yaml::Pos;
 
 /// The largest topology file ovsnet reads: 32 MiB. A 10,000-host mesh is about 1 MB, so
-/// this is far above any real topology, and below it validation stays within 2 s and
-/// 256 MiB on a 2-core machine (BENCHMARKS.md, "Validation of large and hostile files").
+/// this is far above any real topology; what validating files near it costs is measured
+/// in BENCHMARKS.md, "Validating large and hostile files (issue 9)".
 /// Above it a file is refused before the YAML parser sees it, so a pipeline handed a
 /// wrong or runaway file fails at once with a clear error instead of swapping.
 pub const MAX_TOPOLOGY_BYTES: u64 = 32 << 20;

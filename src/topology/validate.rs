@@ -5,7 +5,7 @@
 //! finds every problem. The model is built from whatever passed, with placeholders
 //! where something failed; it is only handed out when no error was reported.
 
-use super::diag::{did_you_mean, Diagnostic, Problem};
+use super::diag::{did_you_mean, Diagnostic, Found, Problem};
 use super::graph;
 use super::model::*;
 use super::schema::{RawHost, RawTopology, RawVlan, Sp};
@@ -48,7 +48,7 @@ const BRIDGE_RULE: &str =
     "an interface name has 1 to 15 bytes of `A-Z`, `a-z`, `0-9`, `.`, `_` and `-`, not starting with `.` or `-`";
 
 /// Checks `raw`, reporting through `out`.
-pub fn check(raw: &RawTopology, out: &mut Vec<Diagnostic>) -> Checked {
+pub fn check(raw: &RawTopology, out: &mut Found) -> Checked {
     let mut c = Checker {
         out,
         graph_ready: true,
@@ -123,8 +123,8 @@ fn ifname_ok(name: &str) -> bool {
 }
 
 /// Parses `a.b.c.d/n`, reporting a bad form or host bits.
-fn network(out: &mut Vec<Diagnostic>, text: &Sp<String>, what: &'static str) -> Option<Ipv4Net> {
-    let report = |out: &mut Vec<Diagnostic>, problem| {
+fn network(out: &mut Found, text: &Sp<String>, what: &'static str) -> Option<Ipv4Net> {
+    let report = |out: &mut Found, problem| {
         out.push(Diagnostic {
             problem,
             at: text.at,
@@ -151,7 +151,7 @@ fn network(out: &mut Vec<Diagnostic>, text: &Sp<String>, what: &'static str) -> 
     Some(net)
 }
 
-fn address(out: &mut Vec<Diagnostic>, text: &Sp<String>) -> Option<Ipv4Addr> {
+fn address(out: &mut Found, text: &Sp<String>) -> Option<Ipv4Addr> {
     match text.v.parse::<Ipv4Addr>() {
         Ok(ip) => Some(ip),
         Err(_) => {
@@ -182,7 +182,7 @@ fn name_index(hosts: &[Host]) -> HashMap<&str, usize> {
 }
 
 struct Checker<'o> {
-    out: &'o mut Vec<Diagnostic>,
+    out: &'o mut Found,
     graph_ready: bool,
     /// VLANs declared but broken (already reported): ranges in them are not "unknown".
     broken_vlans: HashSet<String>,
