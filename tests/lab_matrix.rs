@@ -565,23 +565,27 @@ fn a_deleted_nat_table_fails_the_gateway_check_naming_the_host() {
         .find(|h| h.name == "host-b")
         .and_then(|h| h.agent_pid)
         .expect("host-b's agent runs");
-    // The agent writes its table after apply returns: wait for it before stopping it.
+    // The agent realizes the host after apply returns (its table, the gateway's
+    // address): wait for both before freezing it, or on a loaded machine the check
+    // below also sees a gateway with no address yet and fails for that reason.
     let ns = lab::host_netns(&cli.topology.cluster, "host-b");
-    let has_table = || {
+    let in_ns = |argv: &[&str]| {
         Command::new("ip")
-            .args([
-                "netns", "exec", &ns, "nft", "list", "table", "inet", "ovsnet",
-            ])
+            .args(["netns", "exec", &ns])
+            .args(argv)
             .output()
             .unwrap()
-            .status
-            .success()
+    };
+    let realized = || {
+        let table = in_ns(&["nft", "list", "table", "inet", "ovsnet"]);
+        let address = in_ns(&["ip", "-4", "-o", "addr", "show", "dev", "ovsgw-10"]);
+        table.status.success() && String::from_utf8_lossy(&address.stdout).contains("10.10.0.1/")
     };
     let start = std::time::Instant::now();
-    while !has_table() {
+    while !realized() {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "host-b's agent never wrote its nftables table"
+            start.elapsed() < Duration::from_secs(30),
+            "host-b's agent never wrote its nftables table and gateway address"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
