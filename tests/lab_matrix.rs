@@ -119,6 +119,13 @@ fn full_cycle(t: Topology) {
         check.contains("gateway: 24 tests, 24 passed (outside 198.19.255.254)"),
         "{check}"
     );
+    // DHCP on web from every host's own server: udhcpc and dhclient on a hand-made
+    // port per host, each offered an address of its host's range, the gateway as router
+    // and the overlay MTU: 3 hosts × 2 clients.
+    assert!(
+        check.contains("dhcp: 6 clients, 6 served from their host's range"),
+        "{check}"
+    );
     // `lab up` started an agent beside the two daemons of each host.
     let running = pids(&cli.topology, cli.root());
     assert_eq!(running.len(), 9);
@@ -142,10 +149,11 @@ fn three(tag: &str, kind: TunnelKind, shape: Shape) -> Topology {
     with_nat_gateway(topology(&unique_cluster(tag), 3, kind, shape, true))
 }
 
-/// VLAN web gets the gateway 10.10.0.1 (outside every host's range) and NAT.
+/// VLAN web gets the gateway 10.10.0.1 (outside every host's range), NAT and DHCP.
 fn with_nat_gateway(mut t: Topology) -> Topology {
     t.vlans[0].gateway = Some("10.10.0.1".parse().unwrap());
     t.vlans[0].nat = true;
+    t.vlans[0].dhcp = true;
     t
 }
 
@@ -300,6 +308,11 @@ fn ring_with_rstp_passes_the_check(kind: TunnelKind) {
     assert!(check.contains("check passed"), "{check}");
     // The ring relays between tunnels, yet the gateway's frames stay home: 4 hosts × 8.
     assert!(check.contains("gateway: 32 tests, 32 passed"), "{check}");
+    // DHCP broadcasts cross the relaying tunnels too; only each client's own host answers.
+    assert!(
+        check.contains("dhcp: 8 clients, 8 served from their host's range"),
+        "{check}"
+    );
     cli.expect(&["lab", "down"], 0);
 }
 
@@ -554,7 +567,9 @@ fn signal(pid: u32, sig: &str) {
 /// it restores the table and the check is green.
 #[test]
 fn a_deleted_nat_table_fails_the_gateway_check_naming_the_host() {
-    let t = three("g", TunnelKind::Vxlan, Shape::Mesh);
+    let mut t = three("g", TunnelKind::Vxlan, Shape::Mesh);
+    // A frozen agent cannot lease to new DHCP clients either; this test is about NAT.
+    t.vlans[0].dhcp = false;
     let cli = CliLab::new(t);
     cli.expect(&["lab", "up"], 0);
     cli.expect(&["apply", "--lab", "--auto-approve"], 0);
