@@ -280,7 +280,16 @@ fn agent_pids(status: &lab::LabStatus) -> Vec<u32> {
     status
         .hosts
         .iter()
-        .map(|h| h.agent_pid.expect("an agent per host"))
+        .map(|h| {
+            h.agent_pid.unwrap_or_else(|| {
+                panic!(
+                    "no agent on {}:\n{}\nits log:\n{}",
+                    h.name,
+                    status.render(),
+                    std::fs::read_to_string(&h.agent_log).unwrap_or_default()
+                )
+            })
+        })
         .collect()
 }
 
@@ -363,7 +372,12 @@ fn up_starts_one_agent_per_host_keeps_it_restarts_it_and_down_stops_it() {
         Health::Degraded("ovsnet agent not running".into())
     );
     let repaired = lab::up_with(t, &guard.root, &with_agents()).expect("repair");
-    assert!(repaired.healthy(), "{}", repaired.render());
+    assert!(
+        repaired.healthy(),
+        "{}\nhost-a's agent log:\n{}",
+        repaired.render(),
+        std::fs::read_to_string(&repaired.hosts[0].agent_log).unwrap_or_default()
+    );
     let restarted = agent_pids(&repaired);
     assert_ne!(restarted[0], victim);
     assert_eq!(restarted[1], agents[1]);

@@ -83,11 +83,14 @@ pub(crate) fn ensure_agent(
         sys::stop_pid(pid, &comm_of_pid(pid));
     }
     let pid = spawn(launch, ns, &args, paths)?;
-    // Alive by any name: until `ip netns exec` has exec'd, the child is called `ip`.
-    let ready = sys::wait_until(READY_TIMEOUT, || {
-        !alive(pid) || reported(&paths.db_sock, pid)
+    // Started means reported: only a health report naming this pid counts. `alive`
+    // is no test while `ip netns exec` execs the agent: it reads the name twice (comm,
+    // then stat), the name changes in between, and it answered "not alive" for an
+    // instant, which once returned a pid whose cmdline was not the agent's yet.
+    sys::wait_until(READY_TIMEOUT, || {
+        exited(pid) || reported(&paths.db_sock, pid)
     });
-    if ready && alive(pid) {
+    if reported(&paths.db_sock, pid) && alive(pid) {
         return Ok(pid);
     }
     sys::stop_pid(pid, &comm_of_pid(pid));
@@ -177,6 +180,17 @@ fn cmdline(pid: u32) -> Option<Vec<String>> {
             .collect(),
     )
     .filter(|w: &Vec<String>| !w.is_empty())
+}
+
+/// Whether our own child `pid` has ended (a zombie, or reaped), whatever its name.
+fn exited(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|close| stat[close + 1..].trim_start().chars().next());
+    matches!(state, None | Some('Z') | Some('X'))
 }
 
 /// Whether `pid` is a live process (not a zombie), whatever its name.
