@@ -18,6 +18,7 @@ use super::layout::HostPaths;
 use super::sys;
 use super::LabError;
 use crate::agent::health;
+use crate::linux::process;
 use crate::ovsdb::Client;
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
@@ -83,12 +84,10 @@ pub(crate) fn ensure_agent(
         sys::stop_pid(pid, &comm_of_pid(pid));
     }
     let pid = spawn(launch, ns, &args, paths)?;
-    // Started means reported: only a health report naming this pid counts. `alive`
-    // is no test while `ip netns exec` execs the agent: it reads the name twice (comm,
-    // then stat), the name changes in between, and it answered "not alive" for an
-    // instant, which once returned a pid whose cmdline was not the agent's yet.
+    // Started means reported: only a health report naming this pid counts (until
+    // `ip netns exec` has exec'd, the pid's cmdline is not the agent's yet).
     sys::wait_until(READY_TIMEOUT, || {
-        exited(pid) || reported(&paths.db_sock, pid)
+        !alive(pid) || reported(&paths.db_sock, pid)
     });
     if reported(&paths.db_sock, pid) && alive(pid) {
         return Ok(pid);
@@ -182,26 +181,16 @@ fn cmdline(pid: u32) -> Option<Vec<String>> {
     .filter(|w: &Vec<String>| !w.is_empty())
 }
 
-/// Whether our own child `pid` has ended (a zombie, or reaped), whatever its name.
-fn exited(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|close| stat[close + 1..].trim_start().chars().next());
-    matches!(state, None | Some('Z') | Some('X'))
-}
-
-/// Whether `pid` is a live process (not a zombie), whatever its name.
+/// Whether `pid` is a live process (not a zombie), whatever its name: one read of its
+/// state, so a process that exec's meanwhile never looks dead.
 pub(crate) fn alive(pid: u32) -> bool {
-    sys::pid_alive(pid, &comm_of_pid(pid))
+    process::live(pid)
 }
 
 /// The command name of a live process (for [`sys::stop_pid`]'s recycled-pid check).
 fn comm_of_pid(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim_end().to_string())
+    process::process_state(pid)
+        .map(|p| p.name)
         .unwrap_or_default()
 }
 

@@ -11,6 +11,7 @@
 //! Everything it makes (namespace, port, the client's process) is removed afterwards.
 
 use super::layout::{self, HostPaths};
+use super::report::vlan_host_lines;
 use super::sys::{self, ip, netns_exec, run};
 use super::LabError;
 use crate::attach::host;
@@ -114,30 +115,19 @@ impl DhcpReport {
             self.results.len(),
             self.results.len() - failed
         );
-        let mut rows: Vec<(&str, &str)> = Vec::new();
-        for r in &self.results {
-            if !rows.contains(&(r.vlan.as_str(), r.host.as_str())) {
-                rows.push((&r.vlan, &r.host));
-            }
-        }
-        let width = rows
-            .iter()
-            .map(|(v, h)| v.len() + h.len() + 1)
-            .max()
-            .unwrap_or(0);
-        for (vlan, host) in rows {
-            let marks: Vec<String> = self
-                .results
-                .iter()
-                .filter(|r| r.vlan == vlan && r.host == host)
-                .map(|r| match (r.ok, r.address) {
-                    (true, Some(a)) => format!("{} {a}", r.client.word()),
-                    _ => format!("{} FAIL", r.client.word()),
-                })
-                .collect();
-            let label = format!("{vlan}@{host}");
-            out.push_str(&format!("  {label:width$}  {}\n", marks.join(", ")));
-        }
+        out.push_str(&vlan_host_lines(
+            &self.results,
+            |r| (&r.vlan, &r.host),
+            |clients| {
+                clients
+                    .iter()
+                    .map(|r| match (r.ok, r.address) {
+                        (true, Some(a)) => format!("{} {a}", r.client.word()),
+                        _ => format!("{} FAIL", r.client.word()),
+                    })
+                    .collect()
+            },
+        ));
         out
     }
 }

@@ -1,6 +1,7 @@
 //! What the gateway part of `lab check` found, and its text form. Pure data: one result
 //! per (host, VLAN, test), each naming what it saw when it failed.
 
+use super::report::vlan_host_lines;
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
@@ -98,31 +99,18 @@ impl GatewayReport {
                 .map(|o| format!(" (outside {o})"))
                 .unwrap_or_default()
         );
-        let mut rows: Vec<(&str, &str)> = Vec::new();
-        for r in &self.results {
-            if !rows.contains(&(r.vlan.as_str(), r.host.as_str())) {
-                rows.push((&r.vlan, &r.host));
-            }
-        }
-        let width = rows.iter().map(|(v, h)| v.len() + h.len() + 1).max();
-        for (vlan, host) in rows {
-            let label = format!("{vlan}@{host}");
-            let mut tests: Vec<&GatewayResult> = self
-                .results
-                .iter()
-                .filter(|r| r.vlan == vlan && r.host == host)
-                .collect();
-            tests.sort_by_key(|r| r.test);
-            let marks: Vec<String> = tests
-                .iter()
-                .map(|r| format!("{} {}", r.test.word(), if r.ok { "pass" } else { "FAIL" }))
-                .collect();
-            out.push_str(&format!(
-                "  {label:w$}  {}\n",
-                marks.join(", "),
-                w = width.unwrap_or(0)
-            ));
-        }
+        out.push_str(&vlan_host_lines(
+            &self.results,
+            |r| (&r.vlan, &r.host),
+            |tests| {
+                let mut tests = tests.to_vec();
+                tests.sort_by_key(|r| r.test);
+                tests
+                    .iter()
+                    .map(|r| format!("{} {}", r.test.word(), if r.ok { "pass" } else { "FAIL" }))
+                    .collect()
+            },
+        ));
         out
     }
 }

@@ -64,15 +64,34 @@ pub(crate) fn ensure_host(spec: &HostSpec, run_root: &Path) -> Result<(), LabErr
 fn ensure_uplink(spec: &HostSpec, ns: &str) -> Result<(), LabError> {
     let underlay = layout::underlay_netns(spec.cluster);
     let outer = layout::underlay_port(spec.name);
-    let mtu = spec.underlay_mtu.to_string();
-    if !sys::link_exists(ns, layout::HOST_UPLINK) {
-        // A stale underlay end (its host namespace was deleted) would block the name.
-        if sys::link_exists(&underlay, &outer) {
-            if let Err(e) = run(&mut ip(&underlay, &["link", "del", &outer])) {
+    ensure_underlay_veth(
+        ns,
+        layout::HOST_UPLINK,
+        &underlay,
+        &outer,
+        spec.underlay_mtu,
+    )?;
+    run(&mut ip(ns, &["link", "set", layout::HOST_UPLINK, "up"]))
+}
+
+/// A veth `inner` in `ns` whose peer `outer` is a port of the underlay bridge (in
+/// `underlay`), both at `mtu`, the underlay end up. Idempotent; `inner` is left down.
+pub(crate) fn ensure_underlay_veth(
+    ns: &str,
+    inner: &str,
+    underlay: &str,
+    outer: &str,
+    mtu: u32,
+) -> Result<(), LabError> {
+    let mtu = mtu.to_string();
+    if !sys::link_exists(ns, inner) {
+        // A stale underlay end (its namespace was deleted) would block the name.
+        if sys::link_exists(underlay, outer) {
+            if let Err(e) = run(&mut ip(underlay, &["link", "del", outer])) {
                 // The kernel tears a deleted namespace down asynchronously (once its
                 // last daemon has exited), so the stale end can vanish between the look
                 // and the delete: only an end that is still there is a failure.
-                if sys::link_exists(&underlay, &outer) {
+                if sys::link_exists(underlay, outer) {
                     return Err(e);
                 }
             }
@@ -82,35 +101,22 @@ fn ensure_uplink(spec: &HostSpec, ns: &str) -> Result<(), LabError> {
         run(&mut ip(
             ns,
             &[
-                "link",
-                "add",
-                layout::HOST_UPLINK,
-                "mtu",
-                &mtu,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &outer,
-                "mtu",
-                &mtu,
-                "netns",
-                &underlay,
+                "link", "add", inner, "mtu", &mtu, "type", "veth", "peer", "name", outer, "mtu",
+                &mtu, "netns", underlay,
             ],
         ))?;
     }
     run(&mut ip(
-        &underlay,
+        underlay,
         &[
             "link",
             "set",
-            &outer,
+            outer,
             "master",
             layout::UNDERLAY_BRIDGE,
             "up",
         ],
-    ))?;
-    run(&mut ip(ns, &["link", "set", layout::HOST_UPLINK, "up"]))
+    ))
 }
 
 /// Starts whichever of the two daemons is not running.

@@ -61,43 +61,7 @@ pub(crate) fn ensure(topology: &Topology) -> Result<(), LabError> {
         "sysctl",
         &["-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"],
     ))?;
-    if !sys::link_exists(&ns, INNER) {
-        // A stale underlay end (the outside namespace was deleted by hand) blocks the name.
-        if sys::link_exists(&underlay, UNDERLAY_END) {
-            run(&mut ip(&underlay, &["link", "del", UNDERLAY_END]))?;
-        }
-        let mtu = topology.underlay_mtu.to_string();
-        run(&mut ip(
-            &ns,
-            &[
-                "link",
-                "add",
-                INNER,
-                "mtu",
-                &mtu,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                UNDERLAY_END,
-                "mtu",
-                &mtu,
-                "netns",
-                &underlay,
-            ],
-        ))?;
-    }
-    run(&mut ip(
-        &underlay,
-        &[
-            "link",
-            "set",
-            UNDERLAY_END,
-            "master",
-            layout::UNDERLAY_BRIDGE,
-            "up",
-        ],
-    ))?;
+    super::host::ensure_underlay_veth(&ns, INNER, &underlay, UNDERLAY_END, topology.underlay_mtu)?;
     // tx offload off, as on a probe: the hosts' userspace datapaths read the outside's
     // TCP segments off the wire with their checksums never filled in, and drop them
     // (ping works, every TCP test times out).

@@ -249,6 +249,38 @@ impl CheckReport {
 const MATRIX_MAX_HOSTS: usize = 16;
 
 /// What was tested and, for a sample, what it cannot see.
+/// The lines `  web@host-a  MARKS` of results grouped by (VLAN, host), groups in
+/// first-seen order, labels padded to one width; `marks` turns one group's results (in
+/// list order) into its marks. The gateway and DHCP parts of the check print this way.
+pub(crate) fn vlan_host_lines<T>(
+    results: &[T],
+    place: fn(&T) -> (&str, &str),
+    marks: impl Fn(&[&T]) -> Vec<String>,
+) -> String {
+    let mut groups: Vec<((&str, &str), Vec<&T>)> = Vec::new();
+    for r in results {
+        let key = place(r);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    let width = groups
+        .iter()
+        .map(|((vlan, host), _)| vlan.len() + host.len() + 1)
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for ((vlan, host), members) in &groups {
+        let label = format!("{vlan}@{host}");
+        out.push_str(&format!(
+            "  {label:width$}  {}\n",
+            marks(members).join(", ")
+        ));
+    }
+    out
+}
+
 fn render_coverage(c: &Coverage) -> String {
     match c.mode {
         Mode::Full => format!(

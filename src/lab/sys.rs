@@ -118,15 +118,7 @@ pub(crate) fn read_pidfile(path: &Path) -> Option<u32> {
 /// Whether `pid` is a live (not zombie) process whose command name is `comm`; the name
 /// check keeps a recycled pid from being mistaken for (or killed as) our daemon.
 pub(crate) fn pid_alive(pid: u32, comm: &str) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-        return false;
-    };
-    let name = &stat[open + 1..close];
-    let state = stat[close + 1..].trim_start().chars().next();
-    name == comm && !matches!(state, Some('Z') | Some('X'))
+    crate::linux::process::live_named(pid, comm)
 }
 
 /// Stops our daemon `pid` (checked by name): SIGTERM, then SIGKILL after a grace period.

@@ -24,11 +24,14 @@
 //! - Several operations in one namespace share one thread and one netlink connection
 //!   through [`in_netns`]; the one-shot functions below are wrappers around it.
 //!
+//! [`process`] reads a process's name and state from `/proc`, for the supervisors.
+//!
 //! It never creates or deletes namespaces: they belong to whoever runs the container
 //! (Docker, `ip netns`, the lab) and are only entered here.
 
 mod ethtool;
 mod link;
+pub mod process;
 
 pub use link::{
     add_address, add_default_route, addresses, create_veth, delete_link, link, link_exists, links,

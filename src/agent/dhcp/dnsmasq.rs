@@ -307,16 +307,7 @@ fn last_line(path: &std::path::Path) -> String {
 
 /// Whether `pid` is a live dnsmasq (not a zombie).
 fn alive(pid: u32) -> bool {
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .chars()
-        .next();
-    comm.trim_end() == PROGRAM && !matches!(state, Some('Z') | Some('X') | None)
+    crate::linux::process::live_named(pid, PROGRAM)
 }
 
 fn signal(pid: u32, sig: libc::c_int) {
