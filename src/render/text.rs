@@ -353,11 +353,6 @@ impl PlanWriter for TextRenderer<'_> {
         self.out.flush()?;
         Ok(summary)
     }
-
-    /// Never: a host's fingerprint is for apply's staleness check, not for readers.
-    fn shows_fingerprints(&self) -> bool {
-        false
-    }
 }
 
 impl TextRenderer<'_> {
