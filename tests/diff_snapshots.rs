@@ -87,7 +87,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "gateway_removed",
             base: mesh,
-            edit: |t| replace(t, "    gateway: 10.10.0.1\n    nat: true\n    dhcp: true\n", ""),
+            edit: |t| {
+                replace(
+                    t,
+                    "    gateway: 10.10.0.1\n    nat: true\n    dhcp: true\n",
+                    "",
+                )
+            },
         },
         Case {
             name: "range_changed",
