@@ -51,7 +51,7 @@ pub fn load(file_name: &str, text: &str) -> Result<Loaded, Diagnostics> {
         }
     };
     let mut items = diag::Found::default();
-    let raw = schema::walk(&root, &mut items);
+    let raw = schema::walk(root.root(), &mut items);
     let checked = validate::check(&raw, &mut items);
     let analysis = validate::graph_problems(&checked).map(|(analysis, problems)| {
         let placed = problems.into_iter().map(|problem| {

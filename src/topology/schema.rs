@@ -5,7 +5,7 @@
 //! references, the graph) belong to `validate`, not here.
 
 use super::diag::{did_you_mean, Diagnostic, Found, Problem};
-use super::yaml::{Node, Pos, Value};
+use super::yaml::{Items, Node, Pos, Value};
 use std::collections::HashMap;
 
 /// A value and where it was written.
@@ -133,14 +133,14 @@ pub(super) const MAPPINGS: [(&str, &[&str]); 6] = [
 ];
 
 /// Walks the tree, pushing every structural problem onto `out`.
-pub fn walk(root: &Node, out: &mut Found) -> RawTopology {
+pub fn walk(root: Node<'_>, out: &mut Found) -> RawTopology {
     let mut w = Walker {
         out,
         suggestions: SUGGESTION_BUDGET,
     };
     let mut raw = RawTopology::default();
-    if root.value == Value::Null {
-        w.report(Problem::EmptyFile, root.at);
+    if root.is_null() {
+        w.report(Problem::EmptyFile, root.at());
         return raw;
     }
     let Some(top) = w.fields(root, "the topology", TOP) else {
@@ -165,13 +165,13 @@ pub fn walk(root: &Node, out: &mut Found) -> RawTopology {
     }
     raw.vlans_at = top.at;
     if let Some(items) = w.list(&top, "vlans", true) {
-        raw.vlans_at = top.get("vlans").map_or(top.at, |n| n.at);
-        raw.vlans = Some(items.iter().filter_map(|n| w.vlan(n)).collect());
+        raw.vlans_at = top.get("vlans").map_or(top.at, |n| n.at());
+        raw.vlans = Some(items.filter_map(|n| w.vlan(n)).collect());
     }
     raw.hosts_at = top.at;
     if let Some(items) = w.list(&top, "hosts", true) {
-        raw.hosts_at = top.get("hosts").map_or(top.at, |n| n.at);
-        raw.hosts = Some(items.iter().filter_map(|n| w.host(n)).collect());
+        raw.hosts_at = top.get("hosts").map_or(top.at, |n| n.at());
+        raw.hosts = Some(items.filter_map(|n| w.host(n)).collect());
     }
     raw
 }
@@ -180,13 +180,13 @@ pub fn walk(root: &Node, out: &mut Found) -> RawTopology {
 struct Fields<'n> {
     at: Pos,
     within: &'static str,
-    entries: Vec<(&'static str, &'n Node)>,
+    entries: Vec<(&'static str, Node<'n>)>,
     /// Allowed names offered as did-you-mean: their absence is not reported again.
     suggested: Vec<&'static str>,
 }
 
 impl<'n> Fields<'n> {
-    fn get(&self, name: &str) -> Option<&'n Node> {
+    fn get(&self, name: &str) -> Option<Node<'n>> {
         self.entries
             .iter()
             .find(|(k, _)| *k == name)
@@ -219,15 +219,15 @@ impl Walker<'_> {
         did_you_mean(typed, allowed.iter().copied())
     }
 
-    fn wrong_type(&mut self, what: &str, expected: &'static str, node: &Node) {
-        let found = node.value.kind();
+    fn wrong_type(&mut self, what: &str, expected: &'static str, node: Node) {
+        let found = node.value().kind();
         self.report(
             Problem::WrongType {
                 what: what.to_string(),
                 expected,
                 found,
             },
-            node.at,
+            node.at(),
         );
     }
 
@@ -242,16 +242,16 @@ impl Walker<'_> {
     /// The entries of a mapping with `allowed` keys; reports everything else.
     fn fields<'n>(
         &mut self,
-        node: &'n Node,
+        node: Node<'n>,
         within: &'static str,
         allowed: &'static [&'static str],
     ) -> Option<Fields<'n>> {
-        let Value::Map(entries) = &node.value else {
+        let Value::Map(entries) = node.value() else {
             self.wrong_type(within.trim_matches('`'), "a mapping", node);
             return None;
         };
         let mut fields = Fields {
-            at: node.at,
+            at: node.at(),
             within,
             entries: Vec::new(),
             suggested: Vec::new(),
@@ -267,10 +267,10 @@ impl Walker<'_> {
                     key: name.to_string(),
                     first_line: *line,
                 };
-                self.report(problem, key.at);
+                self.report(problem, key.at());
                 continue;
             }
-            seen.insert(name, key.at.line);
+            seen.insert(name, key.at().line);
             match allowed.iter().find(|a| **a == name) {
                 Some(known) => fields.entries.push((known, value)),
                 None => {
@@ -282,15 +282,15 @@ impl Walker<'_> {
                         suggestion,
                         allowed: allowed.to_vec(),
                     };
-                    self.report(problem, key.at);
+                    self.report(problem, key.at());
                 }
             }
         }
         Some(fields)
     }
 
-    fn key_text<'n>(&mut self, key: &'n Node) -> Option<&'n str> {
-        match &key.value {
+    fn key_text<'n>(&mut self, key: Node<'n>) -> Option<&'n str> {
+        match key.value() {
             Value::Str(s) => Some(s),
             _ => {
                 self.wrong_type("key", "a string", key);
@@ -315,11 +315,11 @@ impl Walker<'_> {
         self.text(node, what)
     }
 
-    fn text(&mut self, node: &Node, what: &str) -> Option<Sp<String>> {
-        match &node.value {
+    fn text(&mut self, node: Node, what: &str) -> Option<Sp<String>> {
+        match node.value() {
             Value::Str(s) => Some(Sp {
-                v: s.clone(),
-                at: node.at,
+                v: s.to_string(),
+                at: node.at(),
             }),
             _ => {
                 self.wrong_type(what, "a string", node);
@@ -331,8 +331,11 @@ impl Walker<'_> {
     /// An optional boolean field.
     fn boolean(&mut self, f: &Fields, name: &'static str, what: &str) -> Option<Sp<bool>> {
         let node = f.get(name)?;
-        match node.value {
-            Value::Bool(b) => Some(Sp { v: b, at: node.at }),
+        match node.value() {
+            Value::Bool(b) => Some(Sp {
+                v: b,
+                at: node.at(),
+            }),
             _ => {
                 self.wrong_type(what, "a boolean (`true` or `false`)", node);
                 None
@@ -353,11 +356,14 @@ impl Walker<'_> {
             }
             return None;
         };
-        match node.value {
-            Value::Int(i) => Some(Sp { v: i, at: node.at }),
+        match node.value() {
+            Value::Int(i) => Some(Sp {
+                v: i,
+                at: node.at(),
+            }),
             Value::HugeInt => {
                 let what = what.to_string();
-                self.report(Problem::IntegerTooLarge { what }, node.at);
+                self.report(Problem::IntegerTooLarge { what }, node.at());
                 None
             }
             _ => {
@@ -372,16 +378,16 @@ impl Walker<'_> {
         f: &Fields<'n>,
         name: &'static str,
         required: bool,
-    ) -> Option<&'n [Node]> {
+    ) -> Option<Items<'n>> {
         let Some(node) = f.get(name) else {
             if required {
                 self.missing(f, name);
             }
             return None;
         };
-        match &node.value {
+        match node.value() {
             Value::Seq(items) => Some(items),
-            Value::Null => Some(&[]),
+            Value::Null => Some(Items::empty(node.tree())),
             _ => {
                 self.wrong_type(name, "a list", node);
                 None
@@ -389,9 +395,9 @@ impl Walker<'_> {
         }
     }
 
-    fn tunnel(&mut self, node: &Node) -> RawTunnel {
+    fn tunnel(&mut self, node: Node) -> RawTunnel {
         let mut t = RawTunnel {
-            at: node.at,
+            at: node.at(),
             ..RawTunnel::default()
         };
         let Some(f) = self.fields(node, "`tunnel`", TUNNEL) else {
@@ -404,26 +410,26 @@ impl Walker<'_> {
         t.dst_port = self.int(&f, "dst_port", "tunnel.dst_port", false);
         t.loop_protection = self.string(&f, "loop_protection", "tunnel.loop_protection", false);
         if let (Some(items), Some(node)) = (self.list(&f, "links", false), f.get("links")) {
-            let links = items.iter().map(|l| self.link(l)).collect();
+            let links = items.map(|l| self.link(l)).collect();
             t.links = Some(Sp {
                 v: links,
-                at: node.at,
+                at: node.at(),
             });
         }
         t
     }
 
-    fn link(&mut self, node: &Node) -> RawLink {
-        let ends = match &node.value {
-            Value::Seq(pair) if pair.len() == 2 => {
-                match (
-                    self.text(&pair[0], "tunnel.links"),
-                    self.text(&pair[1], "tunnel.links"),
-                ) {
-                    (Some(a), Some(b)) => Some((a, b)),
-                    _ => None,
-                }
-            }
+    fn link(&mut self, node: Node) -> RawLink {
+        // At most three items are looked at: enough to tell a pair.
+        let pair: Vec<Node> = match node.value() {
+            Value::Seq(items) => items.take(3).collect(),
+            _ => Vec::new(),
+        };
+        let ends = match &pair[..] {
+            [a, b] => match (self.text(*a, "tunnel.links"), self.text(*b, "tunnel.links")) {
+                (Some(a), Some(b)) => Some((a, b)),
+                _ => None,
+            },
             _ => {
                 self.wrong_type(
                     "tunnel.links[]",
@@ -433,10 +439,13 @@ impl Walker<'_> {
                 None
             }
         };
-        RawLink { at: node.at, ends }
+        RawLink {
+            at: node.at(),
+            ends,
+        }
     }
 
-    fn vlan(&mut self, node: &Node) -> Option<RawVlan> {
+    fn vlan(&mut self, node: Node) -> Option<RawVlan> {
         let f = self.fields(node, "a VLAN", VLAN)?;
         Some(RawVlan {
             name: self.string(&f, "name", "vlans[].name", true),
@@ -448,10 +457,10 @@ impl Walker<'_> {
         })
     }
 
-    fn host(&mut self, node: &Node) -> Option<RawHost> {
+    fn host(&mut self, node: Node) -> Option<RawHost> {
         let f = self.fields(node, "a host", HOST)?;
         let mut host = RawHost {
-            at: node.at,
+            at: node.at(),
             name: self.string(&f, "name", "hosts[].name", true),
             underlay_ip: self.string(&f, "underlay_ip", "hosts[].underlay_ip", true),
             ovsdb: self.string(&f, "ovsdb", "hosts[].ovsdb", false),
@@ -463,9 +472,9 @@ impl Walker<'_> {
         Some(host)
     }
 
-    fn ranges(&mut self, node: &Node) -> Vec<(Sp<String>, Sp<String>)> {
+    fn ranges(&mut self, node: Node) -> Vec<(Sp<String>, Sp<String>)> {
         let mut out = Vec::new();
-        match &node.value {
+        match node.value() {
             Value::Null => {}
             Value::Map(entries) => {
                 let mut seen: HashMap<&str, u32> = HashMap::new();
@@ -478,14 +487,14 @@ impl Walker<'_> {
                             key: name.to_string(),
                             first_line: *line,
                         };
-                        self.report(problem, key.at);
+                        self.report(problem, key.at());
                         continue;
                     }
-                    seen.insert(name, key.at.line);
+                    seen.insert(name, key.at().line);
                     if let Some(range) = self.text(value, "hosts[].ranges") {
                         let vlan = Sp {
                             v: name.to_string(),
-                            at: key.at,
+                            at: key.at(),
                         };
                         out.push((vlan, range));
                     }
@@ -504,7 +513,7 @@ mod tests {
 
     fn walk_text(text: &str) -> (RawTopology, Vec<Problem>) {
         let mut out = Found::default();
-        let raw = walk(&parse(text).unwrap(), &mut out);
+        let raw = walk(parse(text).unwrap().root(), &mut out);
         (
             raw,
             out.into_kept().into_iter().map(|d| d.problem).collect(),

@@ -20,52 +20,6 @@ pub struct Pos {
     pub len: u32,
 }
 
-/// A YAML value with its position.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Node {
-    /// Where the value starts.
-    pub at: Pos,
-    /// The value.
-    pub value: Value,
-}
-
-/// A YAML value as the parser typed it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// `~`, `null` or nothing.
-    Null,
-    /// `true` or `false`.
-    Bool(bool),
-    /// An integer.
-    Int(i128),
-    /// A floating point number.
-    Float(f64),
-    /// An integer literal beyond what any field holds (outside `i128`).
-    HugeInt,
-    /// Any other scalar.
-    Str(String),
-    /// A sequence.
-    Seq(Vec<Node>),
-    /// A mapping, entries in file order, duplicates kept (the schema walk reports them).
-    Map(Vec<(Node, Node)>),
-}
-
-impl Value {
-    /// What kind of value this is, for "expected X, found Y" messages.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Value::Null => "nothing",
-            Value::Bool(_) => "a boolean",
-            Value::Int(_) => "an integer",
-            Value::Float(_) => "a number",
-            Value::HugeInt => "an integer too large",
-            Value::Str(_) => "a string",
-            Value::Seq(_) => "a list",
-            Value::Map(_) => "a mapping",
-        }
-    }
-}
-
 /// A syntax error from the parser: its message and where it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -76,9 +30,13 @@ pub struct SyntaxError {
 }
 
 mod plain;
+mod tree;
+
+use tree::{Collection, Scalar};
+pub use tree::{Entries, Items, Node, Tree, Value};
 
 /// Parses `text` into a tree of positioned nodes.
-pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+pub fn parse(text: &str) -> Result<Tree<'_>, SyntaxError> {
     // Most topologies are plain YAML, which `plain` reads in a fraction of the time;
     // anything else, and every error, is the full parser's.
     match plain::read(text) {
@@ -88,7 +46,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 }
 
 /// Parses `text` with serde-saphyr: all of YAML, and every syntax error.
-fn parse_full(text: &str) -> Result<Node, SyntaxError> {
+fn parse_full(text: &str) -> Result<Tree<'_>, SyntaxError> {
     let mut budget = Budget::default();
     // A 10,000-host chain is a legitimate file; the default node budget is tighter.
     budget.max_nodes = 20_000_000;
@@ -102,15 +60,16 @@ fn parse_full(text: &str) -> Result<Node, SyntaxError> {
         budget: Some(budget),
     };
     match serde_saphyr::from_str_with_options::<Option<Spanned<Raw>>>(text, options) {
-        Ok(Some(root)) => Ok(node(root, text)),
-        Ok(None) => Ok(Node {
-            at: Pos {
-                line: 1,
-                column: 1,
-                len: 1,
-            },
-            value: Value::Null,
-        }),
+        Ok(Some(root)) => {
+            let mut tree = Tree::with_capacity(text, count(&root));
+            add(&mut tree, root, text).ok_or_else(|| SyntaxError {
+                message: "the file exceeds a limit of the YAML parser".into(),
+                at: Pos::default(),
+            })?;
+            Ok(tree)
+        }
+        // No value at all: the root reads as `Null` at 1:1.
+        Ok(None) => Ok(Tree::with_capacity(text, 0)),
         Err(err) => Err(syntax_error(&err, text)),
     }
 }
@@ -256,40 +215,59 @@ enum Raw {
     Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
 }
 
-fn node(raw: Spanned<Raw>, text: &str) -> Node {
-    let loc = raw.referenced;
-    let value = match raw.value {
-        Raw::Null => Value::Null,
-        Raw::Bool(b) => Value::Bool(b),
-        Raw::Int(i) => Value::Int(i),
-        Raw::Float(f) => wide_integer(loc.span(), text).unwrap_or(Value::Float(f)),
-        Raw::Str(s) => Value::Str(s),
-        Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| node(n, text)).collect()),
-        Raw::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (node(k, text), node(v, text)))
-                .collect(),
-        ),
-    };
-    let len = match &value {
-        Value::Seq(_) | Value::Map(_) => 1,
-        _ => u32::try_from(loc.span().len()).unwrap_or(1).max(1),
-    };
-    Node {
-        at: Pos {
-            line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
-            len,
-        },
-        value,
+/// Values in `raw`, so the tree is allocated once.
+fn count(raw: &Spanned<Raw>) -> usize {
+    match &raw.value {
+        Raw::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
+        Raw::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| count(k) + count(v))
+                .sum::<usize>()
+        }
+        _ => 1,
     }
+}
+
+/// Adds `raw` and its subtree to `tree`, in document order.
+fn add(tree: &mut Tree, raw: Spanned<Raw>, text: &str) -> Option<()> {
+    let loc = raw.referenced;
+    let mut at = Pos {
+        line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
+        len: u32::try_from(loc.span().len()).unwrap_or(1).max(1),
+    };
+    let scalar = match raw.value {
+        Raw::Null => Scalar::Null,
+        Raw::Bool(b) => Scalar::Bool(b),
+        Raw::Int(i) => Scalar::Int(i),
+        Raw::Float(f) => wide_integer(loc.span(), text).unwrap_or(Scalar::Float(f)),
+        Raw::Str(s) => return tree.owned_str(at, s),
+        Raw::Seq(items) => {
+            at.len = 1;
+            let opened = tree.open(at, Collection::Seq);
+            for item in items {
+                add(tree, item, text)?;
+            }
+            return tree.close(opened);
+        }
+        Raw::Map(entries) => {
+            at.len = 1;
+            let opened = tree.open(at, Collection::Map);
+            for (key, value) in entries {
+                add(tree, key, text)?;
+                add(tree, value, text)?;
+            }
+            return tree.close(opened);
+        }
+    };
+    tree.scalar(at, scalar)
 }
 
 /// An integer literal the parser widened to a float because it overflows 64 bits
 /// (`18446744073709551616`): kept an integer, so the field says it is too large instead
 /// of "found a number".
-fn wide_integer(span: serde_saphyr::Span, text: &str) -> Option<Value> {
+fn wide_integer(span: serde_saphyr::Span, text: &str) -> Option<Scalar> {
     let start = usize::try_from(span.byte_offset()?).ok()?;
     let len = usize::try_from(span.byte_len()?).ok()?;
     let literal = text.get(start..start.checked_add(len)?)?;
@@ -298,8 +276,8 @@ fn wide_integer(span: serde_saphyr::Span, text: &str) -> Option<Value> {
         return None;
     }
     Some(match literal.parse::<i128>() {
-        Ok(i) => Value::Int(i),
-        Err(_) => Value::HugeInt,
+        Ok(i) => Scalar::Int(i),
+        Err(_) => Scalar::HugeInt,
     })
 }
 
@@ -373,9 +351,9 @@ impl<'de> Visitor<'de> for RawVisitor {
 mod tests {
     use super::*;
 
-    fn map(node: &Node) -> &[(Node, Node)] {
-        match &node.value {
-            Value::Map(entries) => entries,
+    fn map<'t>(node: &Node<'t>) -> Vec<(Node<'t>, Node<'t>)> {
+        match node.value() {
+            Value::Map(entries) => entries.collect(),
             other => panic!("not a map: {other:?}"),
         }
     }
@@ -383,26 +361,47 @@ mod tests {
     #[test]
     fn positions_and_types_are_kept() {
         let text = "version: 1\nhosts:\n  - name: host-a\n    underlay_ip: 198.18.0.1\n";
-        let root = parse(text).unwrap();
-        let top = map(&root);
-        assert_eq!(top[0].1.value, Value::Int(1));
-        assert_eq!((top[0].1.at.line, top[0].1.at.column), (1, 10));
-        let Value::Seq(hosts) = &top[1].1.value else {
+        let tree = parse(text).unwrap();
+        let top = map(&tree.root());
+        assert!(matches!(top[0].1.value(), Value::Int(1)));
+        assert_eq!((top[0].1.at().line, top[0].1.at().column), (1, 10));
+        let Value::Seq(mut hosts) = top[1].1.value() else {
             panic!("hosts not a list")
         };
-        let host = map(&hosts[0]);
-        assert_eq!(host[1].0.value, Value::Str("underlay_ip".into()));
-        assert_eq!((host[1].0.at.line, host[1].0.at.column), (4, 5));
-        assert_eq!(
-            (host[1].1.at.line, host[1].1.at.column, host[1].1.at.len),
-            (4, 18, 10)
-        );
+        let host = map(&hosts.next().unwrap());
+        assert!(matches!(host[1].0.value(), Value::Str("underlay_ip")));
+        assert_eq!((host[1].0.at().line, host[1].0.at().column), (4, 5));
+        let at = host[1].1.at();
+        assert_eq!((at.line, at.column, at.len), (4, 18, 10));
+        assert!(hosts.next().is_none());
     }
 
     #[test]
     fn duplicate_keys_are_passed_through() {
-        let root = parse("a: 1\na: 2\n").unwrap();
-        assert_eq!(map(&root).len(), 2);
+        let tree = parse("a: 1\na: 2\n").unwrap();
+        assert_eq!(map(&tree.root()).len(), 2);
+    }
+
+    #[test]
+    fn integers_of_every_width_and_empty_documents_are_kept() {
+        let text =
+            "a: 2147483647\nb: -2147483649\nc: 99999999999999999999999999999999999999999\nd: 1.5\n";
+        let tree = parse_full(text).unwrap();
+        let top = map(&tree.root());
+        assert!(matches!(top[0].1.value(), Value::Int(2_147_483_647)));
+        assert!(matches!(top[1].1.value(), Value::Int(-2_147_483_649)));
+        assert!(matches!(top[2].1.value(), Value::HugeInt));
+        assert!(matches!(top[3].1.value(), Value::Float(f) if f == 1.5));
+        let empty = parse("# nothing\n").unwrap();
+        assert!(empty.root().is_null());
+        assert_eq!(
+            empty.root().at(),
+            Pos {
+                line: 1,
+                column: 1,
+                len: 1
+            }
+        );
     }
 
     /// The fast reader's contract: no tree, or exactly the full parser's tree.
@@ -410,8 +409,13 @@ mod tests {
         match plain::read(text) {
             Some(fast) => {
                 let full = parse_full(text);
-                if full.as_ref() != Ok(&fast) {
-                    let (fast, full) = (format!("{fast:#?}"), format!("{full:#?}"));
+                let same = full.as_ref().is_ok_and(|full| full.root() == fast.root());
+                if !same {
+                    let fast = format!("{:#?}", fast.root());
+                    let full = match &full {
+                        Ok(full) => format!("{:#?}", full.root()),
+                        Err(err) => format!("{err:#?}"),
+                    };
                     let diff = similar::TextDiff::from_lines(&full, &fast);
                     let changes = diff.unified_diff().context_radius(8).to_string();
                     panic!("the readers differ on:\n{text}\n--- full, +++ fast:\n{changes}");

@@ -10,10 +10,11 @@
 //! every diagnostic stays the full parser's. The contract: `read(text)` is either `None`
 //! or exactly the tree the full parser builds (checked by the tests of `yaml`).
 
-use super::{Node, Pos, Value};
+use super::tree::{Collection, Scalar, Tree};
+use super::Pos;
 
 /// The tree of `text`, or `None` when `text` is outside what this reader knows.
-pub(super) fn read(text: &str) -> Option<Node> {
+pub(super) fn read(text: &str) -> Option<Tree<'_>> {
     if !text
         .bytes()
         .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
@@ -25,13 +26,16 @@ pub(super) fn read(text: &str) -> Option<Node> {
         at: 0,
         line: 1,
         line_start: 0,
-        nodes: 0,
+        // Every value takes at least two bytes of text but the last (a one-byte scalar
+        // and what ends it), so this is never outgrown: the slots are allocated once, and
+        // the unused part of the reservation is never touched, so it costs no memory.
+        tree: Tree::with_capacity(text, text.len() / 2 + 2),
         depth: 0,
     };
     let indent = reader.next_content()?;
-    let root = reader.block(indent)?;
+    reader.block(indent)?;
     match reader.next_content() {
-        None => Some(root),
+        None => Some(reader.tree),
         Some(_) => None,
     }
 }
@@ -51,13 +55,13 @@ const MAX_KEY: usize = 512;
 /// `None` everywhere means "not plain YAML": the caller falls back to the full parser.
 struct Reader<'a> {
     text: &'a [u8],
+    tree: Tree<'a>,
     /// The next byte to read.
     at: usize,
     /// The 1-based line `at` is on.
     line: u32,
     /// Where that line starts.
     line_start: usize,
-    nodes: u64,
     depth: u32,
 }
 
@@ -79,9 +83,8 @@ impl Reader<'_> {
         })
     }
 
-    fn counted(&mut self, node: Node) -> Option<Node> {
-        self.nodes += 1;
-        (self.nodes <= MAX_NODES).then_some(node)
+    fn counted(&self) -> Option<()> {
+        (self.tree.len() as u64 <= MAX_NODES).then_some(())
     }
 
     fn newline(&mut self) {
@@ -141,7 +144,7 @@ impl Reader<'_> {
     }
 
     /// A block collection whose first content is at `at`, in column `indent` + 1.
-    fn block(&mut self, indent: usize) -> Option<Node> {
+    fn block(&mut self, indent: usize) -> Option<()> {
         if self.at_dash() {
             self.block_seq(indent, false)
         } else {
@@ -151,7 +154,7 @@ impl Reader<'_> {
 
     /// A block sequence; `indentless` when it sits at its key's own indentation, where
     /// the full parser places it at its first entry's value, not at the `-`.
-    fn block_seq(&mut self, indent: usize, indentless: bool) -> Option<Node> {
+    fn block_seq(&mut self, indent: usize, indentless: bool) -> Option<()> {
         self.enter()?;
         let mut at = self.pos(1)?;
         if indentless {
@@ -164,10 +167,10 @@ impl Reader<'_> {
             at = self.pos(1)?;
             self.at = dash;
         }
-        let mut items = Vec::new();
+        let opened = self.tree.open(at, Collection::Seq);
         loop {
             self.at += 1; // the `-`
-            items.push(self.seq_entry(indent)?);
+            self.seq_entry(indent)?;
             match self.next_content() {
                 Some(i) if i == indent && self.at_dash() => {}
                 Some(i) if i > indent => return None,
@@ -175,14 +178,12 @@ impl Reader<'_> {
             }
         }
         self.depth -= 1;
-        self.counted(Node {
-            at,
-            value: Value::Seq(items),
-        })
+        self.tree.close(opened)?;
+        self.counted()
     }
 
     /// The value after a `-` of a sequence at `indent`.
-    fn seq_entry(&mut self, indent: usize) -> Option<Node> {
+    fn seq_entry(&mut self, indent: usize) -> Option<()> {
         while self.peek() == Some(b' ') {
             self.at += 1;
         }
@@ -213,14 +214,13 @@ impl Reader<'_> {
             && matches!(self.peek_at(len + 1), None | Some(b' ' | b'\n'))
     }
 
-    fn block_map(&mut self, indent: usize) -> Option<Node> {
+    fn block_map(&mut self, indent: usize) -> Option<()> {
         self.enter()?;
         let at = self.pos(1)?;
-        let mut entries = Vec::new();
+        let opened = self.tree.open(at, Collection::Map);
         loop {
-            let key = self.key()?;
-            let value = self.map_value(indent)?;
-            entries.push((key, value));
+            self.key()?;
+            self.map_value(indent)?;
             match self.next_content() {
                 Some(i) if i == indent && !self.at_dash() => {}
                 Some(i) if i >= indent => return None,
@@ -228,28 +228,23 @@ impl Reader<'_> {
             }
         }
         self.depth -= 1;
-        self.counted(Node {
-            at,
-            value: Value::Map(entries),
-        })
+        self.tree.close(opened)?;
+        self.counted()
     }
 
     /// A plain key and its `:`; the text after it starts with a space or a line end.
-    fn key(&mut self) -> Option<Node> {
-        let key = self.scalar()?;
-        if !matches!(key.value, Value::Str(_)) || key.at.len as usize > MAX_KEY {
-            return None;
-        }
+    fn key(&mut self) -> Option<()> {
+        self.scalar(true)?;
         if self.peek() != Some(b':') || !matches!(self.peek_at(1), None | Some(b' ' | b'\n')) {
             return None;
         }
         self.at += 1;
-        Some(key)
+        Some(())
     }
 
     /// The value of a key of a mapping at `indent`: on the same line, or a collection
     /// on the lines below (a sequence may sit at the key's own indentation).
-    fn map_value(&mut self, indent: usize) -> Option<Node> {
+    fn map_value(&mut self, indent: usize) -> Option<()> {
         while self.peek() == Some(b' ') {
             self.at += 1;
         }
@@ -265,38 +260,37 @@ impl Reader<'_> {
     }
 
     /// A scalar or flow collection that ends its line.
-    fn inline_value(&mut self) -> Option<Node> {
-        let node = match self.peek()? {
+    fn inline_value(&mut self) -> Option<()> {
+        match self.peek()? {
             b'[' | b'{' => self.flow()?,
-            _ => self.scalar()?,
+            _ => self.scalar(false)?,
         };
-        self.end_of_line()?;
-        Some(node)
+        self.end_of_line()
     }
 
     /// A plain scalar this reader can type, or a quoted one without escapes; `at` is
-    /// left just after it.
-    fn scalar(&mut self) -> Option<Node> {
-        if matches!(self.peek(), Some(b'"' | b'\'')) {
-            return self.quoted();
+    /// left just after it. A `key` must be a string of at most `MAX_KEY` characters.
+    fn scalar(&mut self, key: bool) -> Option<()> {
+        let rest = &self.text[self.at..];
+        let (len, plain, quoted) = match quoted_len(rest) {
+            Some(len) => (len, Plain::Text, true),
+            None => {
+                let len = plain_len(rest);
+                (len, typed(std::str::from_utf8(&rest[..len]).ok()?)?, false)
+            }
+        };
+        if key && (plain != Plain::Text || len > MAX_KEY) {
+            return None;
         }
-        let len = plain_len(&self.text[self.at..]);
-        let token = std::str::from_utf8(&self.text[self.at..self.at + len]).ok()?;
-        let value = typed(token)?;
         let at = self.pos(len)?;
+        match plain {
+            // Quoted: the text between the quotes.
+            Plain::Text if quoted => self.tree.source_str(at, self.at + 1, len - 2)?,
+            Plain::Text => self.tree.source_str(at, self.at, len)?,
+            Plain::Typed(scalar) => self.tree.scalar(at, scalar)?,
+        }
         self.at += len;
-        self.counted(Node { at, value })
-    }
-
-    /// A single- or double-quoted scalar on one line with nothing to unescape: always
-    /// a string, whatever it looks like.
-    fn quoted(&mut self) -> Option<Node> {
-        let len = quoted_len(&self.text[self.at..])?;
-        let content = &self.text[self.at + 1..self.at + len - 1];
-        let value = Value::Str(std::str::from_utf8(content).ok()?.to_string());
-        let at = self.pos(len)?;
-        self.at += len;
-        self.counted(Node { at, value })
+        self.counted()
     }
 
     fn skip_spaces(&mut self) {
@@ -306,35 +300,37 @@ impl Reader<'_> {
     }
 
     /// A flow collection on one line, nested or not; `at` is on its `[` or `{`.
-    fn flow(&mut self) -> Option<Node> {
+    fn flow(&mut self) -> Option<()> {
         self.enter()?;
         let at = self.pos(1)?;
         let open = self.peek()?;
         self.at += 1;
         self.skip_spaces();
-        let close = if open == b'[' { b']' } else { b'}' };
-        let value = if open == b'[' {
-            Value::Seq(self.flow_items(close, |r| r.flow_item())?)
+        if open == b'[' {
+            let opened = self.tree.open(at, Collection::Seq);
+            self.flow_items(b']', |r| r.flow_item())?;
+            self.tree.close(opened)?;
         } else {
-            Value::Map(self.flow_items(close, |r| r.flow_entry())?)
-        };
+            let opened = self.tree.open(at, Collection::Map);
+            self.flow_items(b'}', |r| r.flow_entry())?;
+            self.tree.close(opened)?;
+        }
         self.depth -= 1;
-        self.counted(Node { at, value })
+        self.counted()
     }
 
     /// Items separated by `, ` up to `close` (no trailing comma, no line break).
-    fn flow_items<T>(
+    fn flow_items(
         &mut self,
         close: u8,
-        mut item: impl FnMut(&mut Self) -> Option<T>,
-    ) -> Option<Vec<T>> {
-        let mut items = Vec::new();
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
         if self.peek() == Some(close) {
             self.at += 1;
-            return Some(items);
+            return Some(());
         }
         loop {
-            items.push(item(self)?);
+            item(self)?;
             self.skip_spaces();
             match self.peek()? {
                 b',' => {
@@ -346,35 +342,32 @@ impl Reader<'_> {
                 }
                 b if b == close => {
                     self.at += 1;
-                    return Some(items);
+                    return Some(());
                 }
                 _ => return None,
             }
         }
     }
 
-    fn flow_item(&mut self) -> Option<Node> {
+    fn flow_item(&mut self) -> Option<()> {
         match self.peek()? {
             b'[' | b'{' => self.flow(),
             _ => {
-                let node = self.scalar()?;
+                self.scalar(false)?;
                 // `[a: 1]` is a mapping inside the list: not plain enough here.
-                (self.peek() != Some(b':')).then_some(node)
+                (self.peek() != Some(b':')).then_some(())
             }
         }
     }
 
-    fn flow_entry(&mut self) -> Option<(Node, Node)> {
-        let key = self.scalar()?;
-        if !matches!(key.value, Value::Str(_)) || key.at.len as usize > MAX_KEY {
-            return None;
-        }
+    fn flow_entry(&mut self) -> Option<()> {
+        self.scalar(true)?;
         if self.peek() != Some(b':') || self.peek_at(1) != Some(b' ') {
             return None;
         }
         self.at += 1;
         self.skip_spaces();
-        Some((key, self.flow_item()?))
+        self.flow_item()
     }
 }
 
@@ -409,15 +402,15 @@ fn quoted_len(rest: &[u8]) -> Option<usize> {
 /// The value of a plain scalar, typed as the full parser types it, or `None` when the
 /// token is one whose type depends on rules this reader does not repeat (floats, other
 /// radixes, leading zeros, YAML 1.1 booleans, special floats, dates...).
-fn typed(token: &str) -> Option<Value> {
+fn typed(token: &str) -> Option<Plain> {
     let bytes = token.as_bytes();
     let first = *bytes.first()?;
     if first.is_ascii_alphabetic() {
         return match token {
-            "true" => Some(Value::Bool(true)),
-            "false" => Some(Value::Bool(false)),
+            "true" => Some(Plain::Typed(Scalar::Bool(true))),
+            "false" => Some(Plain::Typed(Scalar::Bool(false))),
             _ if special_word(token) => None,
-            _ => Some(Value::Str(token.to_string())),
+            _ => Some(Plain::Text),
         };
     }
     let digits = token.strip_prefix('-').unwrap_or(token);
@@ -428,9 +421,19 @@ fn typed(token: &str) -> Option<Value> {
         if !canonical {
             return None;
         }
-        return token.parse::<i64>().ok().map(|i| Value::Int(i.into()));
+        return token
+            .parse::<i64>()
+            .ok()
+            .map(|i| Plain::Typed(Scalar::Int(i.into())));
     }
-    address(token).then(|| Value::Str(token.to_string()))
+    address(token).then_some(Plain::Text)
+}
+
+/// What a scalar's text reads as: a string (its text) or a typed value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Plain {
+    Text,
+    Typed(Scalar),
 }
 
 /// Words another YAML reading could take for a boolean, null or number.
