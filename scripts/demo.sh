@@ -27,7 +27,7 @@ step "apply: one OVSDB transaction per host, then verify"
 $ovsnet apply "$topology" --lab --auto-approve
 step "plan again: a converged cluster has nothing to do (exit 0)"
 $ovsnet plan "$topology" --lab --detailed-exitcode
-step "check: real ICMP and TCP between probes on every host and VLAN"
+step "check: real ICMP and TCP between probes on every host and VLAN; gateway, NAT, published ports and DHCP"
 $ovsnet lab check "$topology"
 
 # Containers: one namespace per host, plugged into the first VLAN by `ovsnet attach`

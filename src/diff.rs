@@ -6,21 +6,22 @@
 //! host intent, the internal port, the gateway ports) and one tunnel port per neighbour,
 //! made from a template that depends on cluster-wide settings only ([`Shared`]) and
 //! filled with the neighbour's name and underlay address. So when BASE and HEAD have
-//! equal `Shared` and a host's port names are exact (see [`desire::exact_names`]), its
+//! equal `Shared` and a host's port names are exact (see [`crate::desire::exact_names`]), its
 //! tunnels differ only where a peer was added, removed or moved: the host's own rows and
 //! those peers' tunnel ports are built and planned, no other tunnel. Anything else (a
 //! cluster-wide setting changed, a shortened port name, a host new in HEAD) takes the
 //! whole host, as [`full_host`] does, which is also the reference the property tests
 //! compare the incremental plans with.
 //!
-//! One cost is not in proportion: the JSON document states every host's fingerprint,
-//! a digest over all the rows BASE wants there. It is computed only when the renderer
-//! shows it ([`Fingerprints`]), by streaming the rows through the hasher without
-//! building them. This module does no I/O.
+//! A diff observes no host, so its plans carry no fingerprint (`None`, `null` in the
+//! JSON document): there is nothing a diff could be stale against, and `apply` never
+//! reads one. (Until issue 14 a diff stated a digest over every row BASE wants on each
+//! host, which cost a hash of the whole cluster however small the change.) This module
+//! does no I/O.
 
-use crate::desire::{self, desire_host, desire_tunnels, Shared};
+use crate::desire::{desire_host, desire_tunnels, Shared};
 use crate::fanout::{self, Flow};
-use crate::plan::{self, HostPlan, PlanError, RowHasher};
+use crate::plan::{self, HostPlan, PlanError};
 use crate::state::ObservedHost;
 use crate::topology::{Analysis, Topology};
 use std::collections::HashMap;
@@ -34,16 +35,6 @@ pub struct Side<'a> {
     pub analysis: &'a Analysis,
 }
 
-/// Whether the plans must carry each host's fingerprint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fingerprints {
-    /// Every plan carries the digest of the host's BASE state, as [`full_host`]'s does.
-    Compute,
-    /// Plans planned incrementally carry an empty fingerprint: for a renderer that
-    /// never shows it (text, markdown), which saves hashing every row of the cluster.
-    Skip,
-}
-
 /// Plans every HEAD host against BASE, handing each plan to `sink` in HEAD's file order.
 /// Hosts only BASE has get no plan (their peers' plans remove the tunnels to them).
 ///
@@ -51,7 +42,6 @@ pub enum Fingerprints {
 pub fn each_host<E: From<PlanError>>(
     base: Side,
     head: Side,
-    fingerprints: Fingerprints,
     mut sink: impl FnMut(HostPlan) -> Result<(), E>,
 ) -> Result<(), E> {
     let index: HashMap<&str, usize> = base
@@ -71,16 +61,15 @@ pub fn each_host<E: From<PlanError>>(
         Shared::of(base.topology, base.analysis) == Shared::of(head.topology, head.analysis);
     let plan_host = |i: usize| -> Result<HostPlan, PlanError> {
         match in_base[i] {
-            Some(j) if same_shared => incremental(base, head, i, j, &in_base, fingerprints)?
+            Some(j) if same_shared => incremental(base, head, i, j, &in_base)?
                 .map_or_else(|| full_host(base, head, i), Ok),
             _ => full_host(base, head, i),
         }
     };
-    // Hashing every BASE row for the fingerprints (or planning whole hosts) is worth
-    // both cores on a large cluster; the order of the plans is kept either way.
-    let heavy = fingerprints == Fingerprints::Compute || !same_shared;
+    // Planning whole hosts is worth both cores on a large cluster; the order of the
+    // plans is kept either way.
     let ports_per_host = 2 * head.analysis.tunnels() / head.topology.hosts.len().max(1);
-    let workers = if heavy && ports_per_host >= MIN_PORTS_PER_HOST_FOR_THREADS {
+    let workers = if !same_shared && ports_per_host >= MIN_PORTS_PER_HOST_FOR_THREADS {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
         1
@@ -114,16 +103,15 @@ pub fn full_host(base: Side, head: Side, index: usize) -> Result<HostPlan, PlanE
             ..ObservedHost::default()
         })
         .unwrap_or_default();
-    plan::build_owned(desired, &observed)
+    without_fingerprint(plan::build_owned(desired, &observed))
 }
 
-/// The digest [`full_host`] puts in the plan of a host BASE holds at `index`.
-pub fn base_fingerprint(base: Side, index: usize) -> String {
-    let mut hasher = RowHasher::default();
-    desire::visit_rows(base.topology, base.analysis, index, |kind, row| {
-        hasher.row(kind, row);
-    });
-    hasher.finish()
+/// A diff's plan: the host was not observed, so it has no fingerprint.
+fn without_fingerprint(planned: Result<HostPlan, PlanError>) -> Result<HostPlan, PlanError> {
+    planned.map(|plan| HostPlan {
+        fingerprint: None,
+        ..plan
+    })
 }
 
 /// HEAD host `i` (BASE host `j`) planned from its changed peers alone; `None` when its
@@ -136,7 +124,6 @@ fn incremental(
     i: usize,
     j: usize,
     in_base: &[Option<usize>],
-    fingerprints: Fingerprints,
 ) -> Result<Option<HostPlan>, PlanError> {
     let (head_peers, base_peers) = changed_peers(base, head, i, j, in_base);
     let (Some(desired), Some(held)) = (
@@ -149,12 +136,7 @@ fn incremental(
         state: held.state,
         ..ObservedHost::default()
     };
-    let mut planned = plan::build_owned(desired, &observed)?;
-    planned.fingerprint = match fingerprints {
-        Fingerprints::Compute => base_fingerprint(base, j),
-        Fingerprints::Skip => String::new(),
-    };
-    Ok(Some(planned))
+    without_fingerprint(plan::build_owned(desired, &observed)).map(Some)
 }
 
 /// The peers whose tunnel port differs between BASE host `j` and HEAD host `i`: HEAD's
@@ -270,28 +252,5 @@ mod tests {
             h.is_empty() && b.is_empty(),
             "a host against itself has nothing to do"
         );
-    }
-
-    #[test]
-    fn the_streamed_fingerprint_is_the_fingerprint_of_the_built_host() {
-        // The bridge's own port sorts between the tunnels `vx-a` and `vx-zz`, and the
-        // tunnel to `m` would take the bridge's name, so it is shortened.
-        let hosts = [
-            ("zz", "198.18.0.1"),
-            ("a", "198.18.0.2"),
-            ("m", "198.18.0.3"),
-        ];
-        let loaded = mesh_on("vx-m", &hosts);
-        assert!(!desire::exact_names(&loaded.topology, &loaded.analysis, 0));
-        for j in 0..3 {
-            let observed = ObservedHost {
-                state: desire_host(&loaded.topology, &loaded.analysis, j).state,
-                ..ObservedHost::default()
-            };
-            assert_eq!(
-                base_fingerprint(side(&loaded), j),
-                plan::fingerprint(&observed)
-            );
-        }
     }
 }

@@ -11,128 +11,10 @@ mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::agent::{health, sh, wait_until, write_gateway_port, write_intent, Agent};
 use support::OvsHost;
 
 const WEB: &str = r#"{"dhcp":false,"gateway":"10.10.0.1","id":10,"nat":true,"range":"10.10.1.0/24","subnet":"10.10.0.0/16"}"#;
-
-/// The fabric and the host intent, as apply writes them.
-fn write_intent(host: &OvsHost) {
-    write_bridge(host);
-    write_gateway_port(host);
-}
-
-fn write_bridge(host: &OvsHost) {
-    let vlan = format!(
-        "external_ids:ovsnet-vlan-web={}",
-        serde_json::to_string(WEB).unwrap()
-    );
-    host.vsctl(&[
-        "--",
-        "add-br",
-        "br-ovsnet",
-        "--",
-        "set",
-        "Bridge",
-        "br-ovsnet",
-        "datapath_type=netdev",
-        "external_ids:ovsnet-cluster=demo",
-        "external_ids:ovsnet-role=bridge",
-        "external_ids:ovsnet-host=host-a",
-        "external_ids:ovsnet-underlay-ip=198.18.0.1",
-        "external_ids:ovsnet-mtu=1446",
-        &vlan,
-    ]);
-}
-
-/// The gateway port, as apply writes it.
-fn write_gateway_port(host: &OvsHost) {
-    host.vsctl(&[
-        "--",
-        "add-port",
-        "br-ovsnet",
-        "ovsgw-10",
-        "tag=10",
-        "protected=true",
-        "external_ids:ovsnet-cluster=demo",
-        "external_ids:ovsnet-role=gateway",
-        "external_ids:ovsnet-vlan=web",
-        "--",
-        "set",
-        "Interface",
-        "ovsgw-10",
-        "type=internal",
-        "mac=\"02:00:00:00:0a:01\"",
-        "external_ids:ovsnet-cluster=demo",
-        "external_ids:ovsnet-role=gateway",
-        "external_ids:ovsnet-vlan=web",
-    ]);
-}
-
-/// The agent as a child inside the host's namespace, stopped by pid on drop.
-struct Agent {
-    child: Option<Child>,
-}
-
-impl Agent {
-    fn start(host: &OvsHost, path: Option<&str>) -> Agent {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", host.netns(), "env"]);
-        if let Some(path) = path {
-            cmd.arg(format!("PATH={path}"));
-        }
-        cmd.arg(env!("CARGO_BIN_EXE_ovsnet"))
-            .args(["agent", "--ovsdb", &host.endpoint()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        Agent {
-            child: Some(cmd.spawn().expect("spawn the agent")),
-        }
-    }
-
-    /// SIGKILL: no clean-up, no last health report.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM, then the exit status (killed after 10 s).
-    fn stop(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
 
 fn in_ns(host: &OvsHost, argv: &[&str]) -> String {
     let out = Command::new("ip")
@@ -158,21 +40,6 @@ fn table(host: &OvsHost) -> String {
     in_ns(host, &["nft", "list", "table", "inet", "ovsnet"])
 }
 
-fn health(host: &OvsHost) -> serde_json::Value {
-    let raw = host
-        .try_vsctl(&[
-            "--no-wait",
-            "get",
-            "Open_vSwitch",
-            ".",
-            "external_ids:ovsnet-agent",
-        ])
-        .unwrap_or_default();
-    // ovs-vsctl prints the string quoted, as OVSDB's own syntax.
-    let text: String = serde_json::from_str(raw.trim()).unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-}
-
 fn converged(host: &OvsHost) -> bool {
     gateway_addresses(host) == ["10.10.0.1/16"] && table(host).contains("masquerade")
 }
@@ -180,8 +47,8 @@ fn converged(host: &OvsHost) -> bool {
 #[test]
 fn the_agent_realizes_the_gateway_and_nat_and_survives_faults() {
     let mut host = OvsHost::start();
-    write_intent(&host);
-    let mut agent = Agent::start(&host, None);
+    write_intent(&host, WEB);
+    let mut agent = Agent::start(&host, None, None);
     wait_until("the gateway address and the NAT table", || converged(&host));
     wait_until("healthy", || {
         let h = health(&host);
@@ -239,7 +106,7 @@ fn the_agent_realizes_the_gateway_and_nat_and_survives_faults() {
     assert!(converged(&host), "the kernel state outlives the agent");
 
     // Started again: nothing is added twice.
-    let _again = Agent::start(&host, None);
+    let _again = Agent::start(&host, None, None);
     wait_until("healthy again", || health(&host)["up"] == true);
     assert_eq!(gateway_addresses(&host), ["10.10.0.1/16"]);
     assert_eq!(table(&host).matches("masquerade").count(), 1);
@@ -254,9 +121,9 @@ fn the_agent_realizes_the_gateway_and_nat_and_survives_faults() {
 #[test]
 fn a_host_without_nft_gets_a_health_error_naming_it() {
     let host = OvsHost::start();
-    write_intent(&host);
+    write_intent(&host, WEB);
     // A PATH with neither nft nor dnsmasq: only the agent itself is given by path.
-    let _agent = Agent::start(&host, Some("/nonexistent"));
+    let _agent = Agent::start(&host, None, Some("/nonexistent"));
     wait_until("a health error", || {
         health(&host)["error"]
             .as_str()
@@ -297,21 +164,6 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
-}
-
-/// Runs a shell command, returns stdout; stderr is shown on failure but not fatal.
-fn sh(script: &str) -> String {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .output()
-        .expect("sh");
-    if !out.status.success() {
-        eprintln!(
-            "`{script}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A container netns plugged into the bridge as docs/host-side.md says attach does.
@@ -375,12 +227,12 @@ fn ovsnet(args: &[&str]) -> std::process::Output {
 #[test]
 fn nat_leaves_with_the_host_address_and_a_published_port_is_reached_from_outside() {
     let host = OvsHost::start();
-    write_intent(&host);
+    write_intent(&host, WEB);
     let ctr = Netns::new("c");
     let outside = Netns::new("o");
     plug_container(&host, &ctr);
     plug_outside(&host, &outside);
-    let mut agent = Agent::start(&host, None);
+    let mut agent = Agent::start(&host, None, None);
     wait_until("converged", || converged(&host));
 
     // Outside: a CGI page that prints the peer's address.
@@ -474,8 +326,8 @@ fn nat_leaves_with_the_host_address_and_a_published_port_is_reached_from_outside
         "the published port without the agent"
     );
     // Started again: the same table, rule for rule (nothing duplicated, nothing lost).
-    let agent = Agent::start(&host, None);
-    let pid = agent.child.as_ref().unwrap().id();
+    let agent = Agent::start(&host, None, None);
+    let pid = agent.pid();
     wait_until("the new agent reports", || health(&host)["pid"] == pid);
     assert_eq!(table(&host), before);
     assert_eq!(table(&host).matches("masquerade").count(), 1);

@@ -21,175 +21,21 @@ use ovsnet::topology::{Shape, Topology, TunnelKind};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::agent::{dnsmasq_pids, health, sh, signal, wait_until, Agent};
 use support::OvsHost;
 
 const GATEWAY: &str = "10.10.0.1";
-const MTU: &str = "1446";
+const MTU: &str = support::agent::OVERLAY_MTU;
 
 /// The bridge and gateway port with the intent `apply` writes, DHCP on, `range` here.
 fn write_intent(host: &OvsHost, range: &str) {
     let web = format!(
         r#"{{"dhcp":true,"gateway":"{GATEWAY}","id":10,"range":"{range}","subnet":"10.10.0.0/16"}}"#
     );
-    let vlan = format!(
-        "external_ids:ovsnet-vlan-web={}",
-        serde_json::to_string(&web).unwrap()
-    );
-    let mtu = format!("external_ids:ovsnet-mtu={MTU}");
-    host.vsctl(&[
-        "--",
-        "add-br",
-        "br-ovsnet",
-        "--",
-        "set",
-        "Bridge",
-        "br-ovsnet",
-        "datapath_type=netdev",
-        "external_ids:ovsnet-cluster=demo",
-        "external_ids:ovsnet-role=bridge",
-        "external_ids:ovsnet-host=host-a",
-        "external_ids:ovsnet-underlay-ip=198.18.0.1",
-        &mtu,
-        &vlan,
-        "--",
-        "add-port",
-        "br-ovsnet",
-        "ovsgw-10",
-        "tag=10",
-        "protected=true",
-        "external_ids:ovsnet-cluster=demo",
-        "external_ids:ovsnet-role=gateway",
-        "external_ids:ovsnet-vlan=web",
-        "--",
-        "set",
-        "Interface",
-        "ovsgw-10",
-        "type=internal",
-        "mac=\"02:00:00:00:0a:01\"",
-        "external_ids:ovsnet-cluster=demo",
-        "external_ids:ovsnet-role=gateway",
-        "external_ids:ovsnet-vlan=web",
-    ]);
-}
-
-/// The agent inside the host's namespace with its own state directory; stopped by pid
-/// on drop, and any dnsmasq started with that state directory's config killed by pid.
-struct Agent {
-    child: Option<Child>,
-    state: PathBuf,
-}
-
-impl Agent {
-    fn start(host: &OvsHost, state: &Path, path: Option<&str>) -> Agent {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", host.netns(), "env"]);
-        if let Some(path) = path {
-            cmd.arg(format!("PATH={path}"));
-        }
-        cmd.arg(env!("CARGO_BIN_EXE_ovsnet"))
-            .args(["agent", "--ovsdb", &host.endpoint(), "--state-dir"])
-            .arg(state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        Agent {
-            child: Some(cmd.spawn().expect("spawn the agent")),
-            state: state.to_path_buf(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
-    /// SIGKILL: no clean-up at all.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM, then the exit status (killed after 10 s).
-    fn stop(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        signal(child.id(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.stop();
-        for pid in dnsmasq_pids(&self.state) {
-            signal(pid, "KILL");
-        }
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status();
-}
-
-/// Live dnsmasq processes started with the config under `state`.
-fn dnsmasq_pids(state: &Path) -> Vec<u32> {
-    let conf = format!("--conf-file={}", state.join("dnsmasq.conf").display());
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|pid: &u32| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z');
-            !zombie && cmdline.split(|b| *b == 0).any(|w| w == conf.as_bytes())
-        })
-        .collect();
-    pids.sort();
-    pids
-}
-
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn health(host: &OvsHost) -> serde_json::Value {
-    let raw = host
-        .try_vsctl(&[
-            "--no-wait",
-            "get",
-            "Open_vSwitch",
-            ".",
-            "external_ids:ovsnet-agent",
-        ])
-        .unwrap_or_default();
-    let text: String = serde_json::from_str(raw.trim()).unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    support::agent::write_intent(host, &web);
 }
 
 /// The leases recorded in OVSDB: address -> MAC.
@@ -444,20 +290,6 @@ struct Offer {
     mtu: String,
 }
 
-fn sh(script: &str) -> String {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .output()
-        .expect("sh");
-    if !out.status.success() {
-        eprintln!(
-            "`{script}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn in_range(ip: Ipv4Addr, range: &str) -> bool {
     range.parse::<ipnet::Ipv4Net>().unwrap().contains(&ip)
 }
@@ -470,7 +302,7 @@ fn served_host(range: &str) -> (OvsHost, tempfile::TempDir, Agent) {
         .prefix("dh-state")
         .tempdir()
         .unwrap();
-    let agent = Agent::start(&host, state.path(), None);
+    let agent = Agent::start(&host, Some(state.path()), None);
     wait_until("the agent's dnsmasq", || {
         dnsmasq_pids(state.path()).len() == 1
     });
@@ -528,7 +360,7 @@ fn clients_on_hand_made_and_attached_ports_get_the_hosts_range_and_keep_it_acros
         dnsmasq_pids(state.path()).is_empty(),
         "a clean stop stops dnsmasq"
     );
-    let mut agent = Agent::start(&host, state.path(), None);
+    let mut agent = Agent::start(&host, Some(state.path()), None);
     wait_until("dnsmasq again", || dnsmasq_pids(state.path()).len() == 1);
     assert_eq!(a.udhcpc().0.unwrap().ip, first.ip);
     assert_eq!(b.dhclient().0.unwrap().ip, second.ip);
@@ -537,7 +369,7 @@ fn clients_on_hand_made_and_attached_ports_get_the_hosts_range_and_keep_it_acros
     let serving = dnsmasq_pids(state.path());
     agent.kill();
     assert_eq!(a.udhcpc().0.unwrap().ip, first.ip, "DHCP without the agent");
-    let agent = Agent::start(&host, state.path(), None);
+    let agent = Agent::start(&host, Some(state.path()), None);
     let pid = agent.pid();
     wait_until("the new agent reports", || health(&host)["pid"] == pid);
     assert_eq!(dnsmasq_pids(state.path()), serving, "adopted, not doubled");
@@ -601,7 +433,7 @@ fn a_host_without_dnsmasq_gets_a_health_error_naming_it() {
     let bin = tempfile::Builder::new().prefix("dh-bin").tempdir().unwrap();
     let nft = sh("command -v nft").trim().to_string();
     std::os::unix::fs::symlink(&nft, bin.path().join("nft")).unwrap();
-    let _agent = Agent::start(&host, state.path(), bin.path().to_str());
+    let _agent = Agent::start(&host, Some(state.path()), bin.path().to_str());
     wait_until("a health error naming dnsmasq", || {
         health(&host)["error"]
             .as_str()
@@ -930,6 +762,6 @@ fn dhcp_turned_off_stops_dnsmasq_even_one_a_killed_agent_left() {
         serde_json::to_string(off).unwrap()
     );
     host.vsctl(&["--no-wait", "set", "Bridge", "br-ovsnet", &key]);
-    let _agent = Agent::start(&host, state.path(), None);
+    let _agent = Agent::start(&host, Some(state.path()), None);
     wait_until("no dnsmasq", || dnsmasq_pids(state.path()).is_empty());
 }

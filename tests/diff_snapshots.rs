@@ -87,7 +87,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "gateway_removed",
             base: mesh,
-            edit: |t| replace(t, "    gateway: 10.10.0.1\n    nat: true\n", ""),
+            edit: |t| {
+                replace(
+                    t,
+                    "    gateway: 10.10.0.1\n    nat: true\n    dhcp: true\n",
+                    "",
+                )
+            },
         },
         Case {
             name: "range_changed",
@@ -161,6 +167,7 @@ fn diff_output_of_each_change_in_each_format() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut settings = insta::Settings::clone_current();
     settings.set_prepend_module_to_snapshot(false);
+    let schema = plan_schema();
     for case in cases() {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = std::fs::read_to_string(root.join(case.base)).expect("example");
@@ -168,7 +175,39 @@ fn diff_output_of_each_change_in_each_format() {
         std::fs::write(dir.path().join("head.yaml"), (case.edit)(&text)).expect("write head");
         for format in ["text", "json", "markdown"] {
             let out = diff(dir.path(), format);
+            if format == "json" {
+                check_json(case.name, &out, &schema);
+            }
             settings.bind(|| insta::assert_snapshot!(format!("diff_{}_{format}", case.name), out));
         }
     }
+}
+
+/// The shipped plan schema, which also says a diff's hosts carry no fingerprint.
+fn plan_schema() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/plan.schema.json");
+    let text = std::fs::read_to_string(path).expect("docs/plan.schema.json is shipped");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::draft202012::new(&schema).expect("the schema compiles")
+}
+
+/// `out` is `diff`'s output as [`diff`] returns it: the exit line, the document, then
+/// whatever went to stderr.
+fn check_json(case: &str, out: &str, schema: &jsonschema::Validator) {
+    let document = out.split_once('\n').map_or("", |(_, rest)| rest);
+    let doc: serde_json::Value = serde_json::Deserializer::from_str(document)
+        .into_iter()
+        .next()
+        .expect("diff prints a document")
+        .expect("diff prints JSON");
+    let errors: Vec<String> = schema
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{case}: {errors:#?}");
+    let hosts = doc["hosts"].as_array().expect("hosts");
+    assert!(
+        hosts.iter().all(|h| h["fingerprint"].is_null()),
+        "{case}: a diff observes no host, so it states no fingerprint"
+    );
 }

@@ -229,7 +229,7 @@ fn host(i: usize, changes: Vec<Change>) -> HostPlan {
     HostPlan {
         host: name.clone(),
         endpoint: "unix:/var/run/openvswitch/db.sock".to_string(),
-        fingerprint: digest(&format!("observed/{name}/{}", changes.len())),
+        fingerprint: Some(digest(&format!("observed/{name}/{}", changes.len()))),
         changes,
         guards,
         conflicts: Vec::new(),
@@ -241,7 +241,13 @@ fn host(i: usize, changes: Vec<Change>) -> HostPlan {
     }
 }
 
-fn plan(context: Context, hosts: Vec<HostPlan>) -> Plan {
+fn plan(context: Context, mut hosts: Vec<HostPlan>) -> Plan {
+    if context.mode == Mode::Diff {
+        // A diff observes no host, so it has no fingerprint to state.
+        for host in &mut hosts {
+            host.fingerprint = None;
+        }
+    }
     Plan {
         format_version: FORMAT_VERSION,
         context,
@@ -513,9 +519,15 @@ fn the_schema_rejects_documents_that_break_the_format() {
     let mut v = good.clone();
     v["hosts"][0]["left_alone"][1]["owner_cluster"] = serde_json::Value::Null;
     breakages.push(("other cluster without its name", v));
-    let mut v = good;
+    let mut v = good.clone();
     v["hosts"][0]["changes"][1]["parent"] = serde_json::Value::Null;
     breakages.push(("port without a bridge", v));
+    let mut v = good.clone();
+    v["hosts"][0]["fingerprint"] = serde_json::Value::Null;
+    breakages.push(("an observed host without a fingerprint", v));
+    let mut v = good;
+    v["context"]["mode"] = "diff".into();
+    breakages.push(("a diff stating a fingerprint", v));
     for (what, doc) in breakages {
         assert!(
             !schema_errors(&validator, &doc).is_empty(),
@@ -537,8 +549,8 @@ fn json_is_a_stream_of_hosts_in_plan_order() {
         .collect();
     assert_eq!(names, ["host-a", "host-b", "host-c", "host-d"]);
     assert_eq!(
-        doc["hosts"][3]["fingerprint"],
-        plan.hosts[3].fingerprint.as_str()
+        doc["hosts"][3]["fingerprint"].as_str(),
+        plan.hosts[3].fingerprint.as_deref()
     );
     assert_eq!(
         doc["context"]["topology_digest"],
@@ -804,8 +816,8 @@ mod planfile {
             fresh_mesh(3).context.topology_digest.as_str()
         );
         assert_eq!(
-            doc["plan"]["hosts"][0]["fingerprint"],
-            fresh_mesh(3).hosts[0].fingerprint.as_str()
+            doc["plan"]["hosts"][0]["fingerprint"].as_str(),
+            fresh_mesh(3).hosts[0].fingerprint.as_deref()
         );
         assert!(
             !dir.path().join("fresh.plan.tmp").exists(),

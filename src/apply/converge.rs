@@ -118,7 +118,7 @@ pub fn converge(
     let plan = match start {
         Start::Fresh => planned(&observed)?,
         Start::Reviewed(reviewed) => {
-            if plan::fingerprint(&observed) != reviewed.fingerprint {
+            if reviewed.fingerprint.as_deref() != Some(plan::fingerprint(&observed).as_str()) {
                 return Err(ConvergeError::Stale { host });
             }
             reviewed.clone()

@@ -191,7 +191,7 @@ fn saved_plan(args: &ApplyArgs, text: &str, timeout: Duration) -> anyhow::Result
     let mut stale = Vec::new();
     for ((target, observed), host) in targets.iter().zip(observed).zip(&plan.hosts) {
         let now = plan::fingerprint(&observed?);
-        if now != host.fingerprint {
+        if host.fingerprint.as_deref() != Some(now.as_str()) {
             stale.push(target.name.clone());
         }
     }

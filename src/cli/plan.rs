@@ -7,7 +7,7 @@ use super::hosts::{observe_all, targets, Target};
 use super::load::{force_lab_datapath, load, Loaded};
 use super::{use_color, Coded, Exit};
 use crate::desire::desire_host;
-use crate::diff::{Fingerprints, Side};
+use crate::diff::Side;
 use crate::offline::{self, HostRef};
 use crate::plan::{self, Context, HostPlan, Mode, Plan};
 use crate::render::PlanWriter;
@@ -85,13 +85,8 @@ pub fn diff(base_path: &Path, head_path: &Path, output: &OutputArgs) -> anyhow::
         crate::render::writer(output.format.into(), &mut out, color)
     };
     writer.begin(&context)?;
-    let fingerprints = if writer.shows_fingerprints() {
-        Fingerprints::Compute
-    } else {
-        Fingerprints::Skip
-    };
     let mut outcome = Outcome::default();
-    crate::diff::each_host(side(&base), side(&head), fingerprints, |host| {
+    crate::diff::each_host(side(&base), side(&head), |host| {
         outcome.add(&host);
         writer.host(&host).map_err(anyhow::Error::from)
     })?;

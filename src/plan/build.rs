@@ -87,7 +87,7 @@ pub fn build_fresh(
     let mut plan = HostPlan {
         host: name,
         endpoint,
-        fingerprint: fingerprint(&nothing),
+        fingerprint: Some(fingerprint(&nothing)),
         preflight: preflight(requirements, &nothing.system),
         ..HostPlan::default()
     };
@@ -141,7 +141,7 @@ pub fn build_back(previous: &DesiredHost, observed: &ObservedHost) -> Result<Hos
 
 fn plan_rows(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
     let mut plan = HostPlan {
-        fingerprint: fingerprint(observed),
+        fingerprint: Some(fingerprint(observed)),
         preflight: preflight(&desired.requirements, &observed.system),
         switch_lag: (observed.system.cur_cfg < observed.system.next_cfg).then_some(SwitchLag {
             next_cfg: observed.system.next_cfg,

@@ -23,11 +23,10 @@ pub fn fingerprint(observed: &ObservedHost) -> String {
     hasher.finish()
 }
 
-/// The fingerprint fed one row at a time, for a caller that streams a host's rows
-/// instead of holding them: rows fed in the order a `HostState` iterates them (each
-/// bridge, then each of its ports followed by its interfaces) give [`fingerprint`]'s digest.
+/// The fingerprint fed one row at a time, in the order a `HostState` iterates them (each
+/// bridge, then each of its ports followed by its interfaces).
 #[derive(Default)]
-pub struct RowHasher {
+struct RowHasher {
     sha: Sha256,
     /// Reused for each value's text, so feeding a row allocates nothing.
     text: String,

@@ -15,7 +15,7 @@ pub mod simulate;
 pub use build::{build, build_back, build_fresh, build_owned, diff_attrs, PlanError};
 pub use context::context;
 
-pub use fingerprint::{fingerprint, RowHasher};
+pub use fingerprint::fingerprint;
 
 use crate::state::{Kind, Ownership, Value};
 use serde::{Deserialize, Serialize};
@@ -161,8 +161,9 @@ pub struct HostPlan {
     pub host: String,
     /// OVSDB endpoint the plan was computed against.
     pub endpoint: String,
-    /// Digest of the observed state the plan was computed from (see [`fingerprint`]).
-    pub fingerprint: String,
+    /// Digest of the observed state the plan was computed from (see [`fingerprint`]);
+    /// `None` for a `diff`, which observes no host.
+    pub fingerprint: Option<String>,
     /// Ordered changes: creates parent-first, deletes child-first.
     pub changes: Vec<Change>,
     /// Assertions apply makes before changing anything.

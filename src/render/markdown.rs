@@ -324,11 +324,6 @@ impl PlanWriter for MarkdownRenderer<'_> {
         self.out.flush()?;
         Ok(self.summary)
     }
-
-    /// Never: a host's fingerprint is for apply's staleness check, not for readers.
-    fn shows_fingerprints(&self) -> bool {
-        false
-    }
 }
 
 fn head(context: &Context, summary: &Summary, r: &MarkdownRenderer<'_>) -> String {

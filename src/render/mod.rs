@@ -27,11 +27,6 @@ pub trait PlanWriter {
     fn host(&mut self, host: &HostPlan) -> io::Result<()>;
     /// Writes the closing part and flushes; returns the totals over every host seen.
     fn finish(&mut self) -> io::Result<Summary>;
-    /// Whether the output shows each host's fingerprint (a `diff` skips computing it
-    /// for a renderer that does not).
-    fn shows_fingerprints(&self) -> bool {
-        true
-    }
     /// How to render this writer's host sections ahead of their turn, on any thread, when
     /// its format can (a host's section then depends on that host alone); such sections
     /// are handed to [`PlanWriter::section`] in plan order instead of the hosts.

@@ -363,11 +363,6 @@ impl<W: Write> PlanWriter for TextRenderer<W> {
         self.out.flush()?;
         Ok(summary)
     }
-
-    /// Never: a host's fingerprint is for apply's staleness check, not for readers.
-    fn shows_fingerprints(&self) -> bool {
-        false
-    }
 }
 
 impl<W: Write> TextRenderer<W> {

@@ -491,6 +491,9 @@ mod tests {
             "a:\n  b:\n    c: 1\n  d: 2\n",
             "a: 1\na: 2\n",
             "hosts: [1,1,1]\n",
+            "\"a\": \"1\"\n'b': 'true'\nc: \"\"\nd: ''\n",
+            "- \"name\": 'x: #y'\n  \"k\": [\"a\", 'b', {\"c\": 'd'}]\n",
+            "a: \"x\" # c\nb: 'y' #c\n",
         ];
         for text in cases {
             assert!(same_as_full(text), "not read by the fast reader:\n{text}");
@@ -503,7 +506,12 @@ mod tests {
             "",
             "# only\n",
             "a:\n",
-            "a: \"q\"\n",
+            "a: \"q\\n\"\n",
+            "a: 'it''s'\n",
+            "a: \"x\n  y\"\n",
+            "a: \"x\"y\n",
+            "\"a\":1\n",
+            "a: \"it's\"\n",
             "a: &x 1\nb: *x\n",
             "a: !!str 1\n",
             "a: |\n  x\n",
@@ -554,10 +562,12 @@ mod tests {
         }
     }
 
-    const SCALARS: [&str; 12] = [
+    const SCALARS: [&str; 16] = [
         "a",
         "b1",
         "host-a",
+        "\"q\"",
+        "'s: #t'",
         "1",
         "-3",
         "0",
@@ -567,6 +577,8 @@ mod tests {
         "x_y.z",
         "1.5",
         "yes",
+        "\"\"",
+        "'it''s'",
     ];
     const GAPS: [&str; 6] = ["", "", "", " ", " #c", "\n#c\n"];
 
@@ -579,7 +591,7 @@ mod tests {
                 out.push_str(dice.pick(&[", ", ",", " , "]));
             }
             if map {
-                out.push_str(dice.pick(&SCALARS[..3]));
+                out.push_str(dice.pick(&SCALARS[..5]));
                 out.push_str(": ");
             }
             if depth < 3 && dice.roll(4) == 0 {
@@ -602,7 +614,7 @@ mod tests {
             if seq {
                 out.push_str("- ");
             } else {
-                out.push_str(dice.pick(&SCALARS[..3]));
+                out.push_str(dice.pick(&SCALARS[..5]));
                 out.push(':');
             }
             match dice.roll(if depth < 4 { 4 } else { 2 }) {

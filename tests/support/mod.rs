@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod cluster;
 pub mod ovs;
 pub mod pki;
