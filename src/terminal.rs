@@ -129,16 +129,19 @@ impl<W: io::Write> Sanitized<W> {
     }
 }
 
+/// Whether `buf` is printable ASCII and line breaks only, nearly everything a plan
+/// writes, which passes as it is; checked byte-wise without early exit so the compiler
+/// checks many bytes at once.
+#[inline]
+fn is_plain(buf: &[u8]) -> bool {
+    buf.iter().fold(true, |all, &b| {
+        all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
+    })
+}
+
 impl<W: io::Write> io::Write for Sanitized<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // Printable ASCII and line breaks, nearly everything a plan writes, pass as they
-        // are; checked byte-wise without early exit so the compiler checks many at once.
-        let plain = |buf: &[u8]| {
-            buf.iter().fold(true, |all, &b| {
-                all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
-            })
-        };
-        if self.pending.is_empty() && (!self.checking || plain(buf)) {
+        if self.pending.is_empty() && (!self.checking || is_plain(buf)) {
             self.inner.write_all(buf)?;
             return Ok(buf.len());
         }
@@ -174,6 +177,17 @@ impl<W: io::Write> io::Write for Sanitized<W> {
             }
         }
         Ok(buf.len())
+    }
+
+    /// `write` always takes the whole buffer; the common case, with nothing to escape and
+    /// nothing pending, goes straight to the writer beneath, inlined, without the default
+    /// `write_all`'s loop over partial writes (a large plan makes millions of small writes).
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.pending.is_empty() && (!self.checking || is_plain(buf)) {
+            return self.inner.write_all(buf);
+        }
+        self.write(buf).map(drop)
     }
 
     fn flush(&mut self) -> io::Result<()> {

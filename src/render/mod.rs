@@ -283,7 +283,9 @@ pub(crate) fn deletes_bridge(change: &Change) -> bool {
 ///
 /// Same output as `Value`'s `Display` for ordinary strings, without its per-character
 /// escaping cost on the common case (names and addresses need no escaping).
-pub(crate) fn write_value(out: &mut dyn Write, value: &Value) -> io::Result<()> {
+/// Numbers are written with `itoa`, not the formatting machinery: a tunnel port's
+/// `trunks` and a bridge's integers are on every other line of a large plan.
+pub(crate) fn write_value<W: Write + ?Sized>(out: &mut W, value: &Value) -> io::Result<()> {
     match value {
         Value::Str(s)
             if !s
@@ -294,7 +296,20 @@ pub(crate) fn write_value(out: &mut dyn Write, value: &Value) -> io::Result<()> 
             out.write_all(s.as_bytes())?;
             out.write_all(b"\"")
         }
-        other => write!(out, "{other}"),
+        Value::Bool(b) => out.write_all(if *b { b"true" } else { b"false" }),
+        Value::Int(i) => out.write_all(itoa::Buffer::new().format(*i).as_bytes()),
+        Value::IntSet(items) => {
+            let mut digits = itoa::Buffer::new();
+            out.write_all(b"[")?;
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.write_all(b", ")?;
+                }
+                out.write_all(digits.format(*item).as_bytes())?;
+            }
+            out.write_all(b"]")
+        }
+        other @ Value::Str(_) => write!(out, "{other}"),
     }
 }
 
@@ -362,13 +377,21 @@ mod tests {
     use crate::state::MARK_PEER;
 
     #[test]
-    fn write_value_matches_display_for_plain_and_escaped_strings() {
+    fn write_value_matches_display_for_strings_numbers_and_sets() {
         for v in [
             Value::Str("198.18.0.2".into()),
             Value::Str("a\"b\\c\n".into()),
             Value::Int(4789),
+            Value::Int(0),
+            Value::Int(-7),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
             Value::Bool(true),
+            Value::Bool(false),
             Value::IntSet(vec![10, 20]),
+            Value::IntSet(vec![]),
+            Value::IntSet(vec![4094]),
+            Value::IntSet(vec![-1, 0, i64::MAX]),
         ] {
             let mut out = Vec::new();
             write_value(&mut out, &v).expect("vec");

@@ -25,21 +25,31 @@ const DIM: &str = "\x1b[2m";
 /// At most this many left-alone rows are named on a folded host line.
 const FOLDED_NAMES: usize = 5;
 
-/// Streams a plan as terraform-style text.
-pub struct TextRenderer<'a> {
+/// Streams a plan as terraform-style text into `W`: a buffered writer for output
+/// ([`TextRenderer::new`]), or the `Vec` of a section rendered ahead, written straight
+/// into (a host's section is thousands of small writes, which cost several times the
+/// rendering itself through a buffer behind `dyn Write`).
+pub struct TextRenderer<W: Write> {
     /// Everything written is escaped for the terminal; colour goes through `style`.
-    out: Sanitized<BufWriter<&'a mut dyn Write>>,
+    out: Sanitized<W>,
     color: bool,
     summary: Summary,
     /// Whether the last thing written was a folded host line (they share a paragraph).
     folded_last: bool,
 }
 
-impl<'a> TextRenderer<'a> {
+impl<'a> TextRenderer<BufWriter<&'a mut dyn Write>> {
     /// A renderer writing to `out`, with ANSI colour when `color` is set.
     pub fn new(out: &'a mut dyn Write, color: bool) -> Self {
+        TextRenderer::into_sink(BufWriter::with_capacity(1 << 16, out), color)
+    }
+}
+
+impl<W: Write> TextRenderer<W> {
+    /// A renderer writing straight to `out`, unbuffered.
+    fn into_sink(out: W, color: bool) -> Self {
         TextRenderer {
-            out: Sanitized::new(BufWriter::with_capacity(1 << 16, out)),
+            out: Sanitized::new(out),
             color,
             summary: Summary::default(),
             folded_last: false,
@@ -287,7 +297,7 @@ impl<'a> TextRenderer<'a> {
     }
 }
 
-impl PlanWriter for TextRenderer<'_> {
+impl<W: Write> PlanWriter for TextRenderer<W> {
     fn begin(&mut self, context: &Context) -> io::Result<()> {
         self.paint(
             BOLD,
@@ -355,7 +365,7 @@ impl PlanWriter for TextRenderer<'_> {
     }
 }
 
-impl TextRenderer<'_> {
+impl<W: Write> TextRenderer<W> {
     /// Writes one host's section alone (no header, no summary) and flushes.
     pub fn host_only(mut self, host: &HostPlan) -> io::Result<()> {
         self.host_section(host)?;
@@ -433,13 +443,13 @@ fn pad(out: &mut dyn Write, n: usize) -> io::Result<()> {
 /// [`TextRenderer::host`] writes for it, less the blank line a folded host's line gets
 /// when it follows a section (the writer adds that, knowing what came before).
 pub(crate) fn section_bytes(host: &HostPlan, color: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    let start = out.len();
     if !color {
         // No colour codes to keep out of band: render unchecked, then escape the whole
         // section in one pass, which gives what escaping it piece by piece gives (the
         // renderer writes only text, so the section is valid UTF-8) at a fraction of
         // the cost of checking each of its many small writes.
-        let mut raw = Vec::new();
-        let mut renderer = TextRenderer::new(&mut raw, false);
+        let mut renderer = TextRenderer::into_sink(&mut *out, false);
         renderer.out.check(false);
         renderer.folded_last = true;
         renderer.host_section(host)?;
@@ -447,13 +457,13 @@ pub(crate) fn section_bytes(host: &HostPlan, color: bool, out: &mut Vec<u8>) -> 
         drop(renderer);
         // Printable ASCII and line breaks need no escaping: checked byte-wise without
         // early exit, which the compiler turns into many bytes per step.
-        let plain = raw.iter().fold(true, |all, &b| {
+        let plain = out[start..].iter().fold(true, |all, &b| {
             all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
         });
         if plain {
-            out.extend_from_slice(&raw);
             return Ok(());
         }
+        let raw = out.split_off(start);
         if let Ok(text) = std::str::from_utf8(&raw) {
             match crate::terminal::escape_lines(text) {
                 std::borrow::Cow::Borrowed(_) => out.extend_from_slice(&raw),
@@ -462,7 +472,7 @@ pub(crate) fn section_bytes(host: &HostPlan, color: bool, out: &mut Vec<u8>) -> 
             return Ok(());
         }
     }
-    let mut renderer = TextRenderer::new(out, color);
+    let mut renderer = TextRenderer::into_sink(out, color);
     renderer.folded_last = true;
     renderer.host_section(host)?;
     renderer.out.flush()
