@@ -838,21 +838,67 @@ type Counts = BTreeMap<(Severity, String), usize>;
 #[derive(Debug, Default)]
 pub struct Found {
     kept: Vec<Diagnostic>,
-    dropped: Counts,
+    /// Once `kept` was cut: the position of the last one kept. A problem found later
+    /// at or after it sorts after every kept one (the sort is stable), so it is counted
+    /// at once instead of being kept until the next cut.
+    last_kept: Option<(bool, u32, u32)>,
+    /// Problems dropped, counted by variant: a severity and a kind are the same for
+    /// every problem of a variant, so they are worked out once per variant, not once
+    /// per problem (ten million of them in a hostile file).
+    dropped: Vec<Dropped>,
+}
+
+#[derive(Debug)]
+struct Dropped {
+    variant: std::mem::Discriminant<Problem>,
+    severity: Severity,
+    kind: String,
+    count: usize,
 }
 
 impl Found {
     /// Adds one problem.
     pub fn push(&mut self, diagnostic: Diagnostic) {
+        if self
+            .last_kept
+            .is_some_and(|last| position_key(&diagnostic) >= last)
+        {
+            self.count_dropped(&diagnostic);
+            return;
+        }
         self.kept.push(diagnostic);
         if self.kept.len() >= 2 * KEPT_DIAGNOSTICS {
             // Stable: a kept problem keeps its place among equals, so the first ones by
             // position are those `Diagnostics::new` would have sorted first.
             sort_by_position(&mut self.kept);
-            for d in self.kept.drain(KEPT_DIAGNOSTICS..) {
-                *self.dropped.entry((d.severity(), d.kind())).or_default() += 1;
+            let cut: Vec<Diagnostic> = self.kept.drain(KEPT_DIAGNOSTICS..).collect();
+            for d in &cut {
+                self.count_dropped(d);
             }
+            self.last_kept = self.kept.last().map(position_key);
         }
+    }
+
+    fn count_dropped(&mut self, d: &Diagnostic) {
+        let variant = std::mem::discriminant(&d.problem);
+        match self.dropped.iter_mut().find(|t| t.variant == variant) {
+            Some(tally) => tally.count += 1,
+            None => self.dropped.push(Dropped {
+                variant,
+                severity: d.severity(),
+                kind: d.kind(),
+                count: 1,
+            }),
+        }
+    }
+
+    /// The dropped problems counted by severity and kind.
+    fn counts(&self) -> Counts {
+        let mut counts = Counts::new();
+        for d in &self.dropped {
+            *counts.entry((d.severity, d.kind.clone())).or_default() += d.count;
+        }
+        counts
     }
 
     /// Adds problems in order.
@@ -870,7 +916,12 @@ impl Found {
 }
 
 fn sort_by_position(items: &mut [Diagnostic]) {
-    items.sort_by_key(|d| (d.at.line == 0, d.at.line, d.at.column));
+    items.sort_by_key(position_key);
+}
+
+/// The order diagnostics are shown in: by line and column, unplaced ones last.
+fn position_key(d: &Diagnostic) -> (bool, u32, u32) {
+    (d.at.line == 0, d.at.line, d.at.column)
 }
 
 /// Every problem found in one file, in file order.
@@ -892,14 +943,15 @@ impl Diagnostics {
             file,
             Found {
                 kept: items,
-                dropped: Counts::new(),
+                ..Found::default()
             },
         )
     }
 
     /// Diagnostics for `file` from what a check found.
     pub fn found(file: &str, found: Found) -> Diagnostics {
-        let Found { mut kept, dropped } = found;
+        let dropped = found.counts();
+        let mut kept = found.kept;
         sort_by_position(&mut kept);
         Diagnostics {
             file: file.to_string(),
@@ -1126,6 +1178,42 @@ mod tests {
             (kept.errors(), kept.warnings()),
             (all.errors(), all.warnings())
         );
+    }
+
+    #[test]
+    fn problems_in_file_order_and_at_one_place_keep_the_first_ones() {
+        // In order (as the walk finds most), and all at one position (ties keep the
+        // order they were found in): the ones counted at once must be those a full
+        // sort would have cut.
+        let in_order: Vec<Diagnostic> = many(6_000)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut d)| {
+                d.at.line = 1 + i as u32 / 3;
+                d
+            })
+            .collect();
+        let one_place: Vec<Diagnostic> = many(6_000)
+            .into_iter()
+            .map(|mut d| {
+                d.at = Pos::default();
+                d
+            })
+            .collect();
+        let text = "x\n".repeat(6_000);
+        for problems in [in_order, one_place] {
+            let all = Diagnostics::new("t.yaml", problems.clone());
+            let mut found = Found::default();
+            found.extend(problems);
+            let kept = Diagnostics::found("t.yaml", found);
+            assert_eq!(kept.items.len(), KEPT_DIAGNOSTICS);
+            assert_eq!(kept.items[..], all.items[..KEPT_DIAGNOSTICS]);
+            assert_eq!(kept.render(&text, false), all.render(&text, false));
+            assert_eq!(
+                (kept.errors(), kept.warnings()),
+                (all.errors(), all.warnings())
+            );
+        }
     }
 
     #[test]
