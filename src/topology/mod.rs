@@ -37,8 +37,8 @@ pub struct Loaded {
 
 /// Loads and validates a topology from `text`; `file_name` is used in messages only.
 pub fn load(file_name: &str, text: &str) -> Result<Loaded, Diagnostics> {
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
+    let tree = match yaml::parse(text) {
+        Ok(tree) => tree,
         Err(err) => {
             let problem = Problem::Syntax {
                 message: err.message,
@@ -51,8 +51,12 @@ pub fn load(file_name: &str, text: &str) -> Result<Loaded, Diagnostics> {
         }
     };
     let mut items = diag::Found::default();
-    let raw = schema::walk(root.root(), &mut items);
+    let raw = schema::walk(tree.root(), &mut items);
+    // Each stage's input is freed once the next one has copied what it needs: a
+    // 240,000-host file's tree, raw parts and model are never all held at once.
+    drop(tree);
     let checked = validate::check(&raw, &mut items);
+    drop(raw);
     let analysis = validate::graph_problems(&checked).map(|(analysis, problems)| {
         let placed = problems.into_iter().map(|problem| {
             let at = locate(&problem, &checked.spots);

@@ -166,12 +166,12 @@ pub fn walk(root: Node<'_>, out: &mut Found) -> RawTopology {
     raw.vlans_at = top.at;
     if let Some(items) = w.list(&top, "vlans", true) {
         raw.vlans_at = top.get("vlans").map_or(top.at, |n| n.at());
-        raw.vlans = Some(items.filter_map(|n| w.vlan(n)).collect());
+        raw.vlans = Some(w.each(items, Walker::vlan));
     }
     raw.hosts_at = top.at;
     if let Some(items) = w.list(&top, "hosts", true) {
         raw.hosts_at = top.get("hosts").map_or(top.at, |n| n.at());
-        raw.hosts = Some(items.filter_map(|n| w.host(n)).collect());
+        raw.hosts = Some(w.each(items, Walker::host));
     }
     raw
 }
@@ -205,6 +205,20 @@ struct Walker<'o> {
 const SUGGESTION_BUDGET: usize = 200_000;
 
 impl Walker<'_> {
+    /// What `read` makes of each mapping of `items` (the VLANs or the hosts), allocated
+    /// once: a list grown by doubling would hold up to 1.5 times its size while it is
+    /// copied. Only a mapping can become a VLAN or a host, so the mappings are counted.
+    fn each<'n, T>(
+        &mut self,
+        items: Items<'n>,
+        mut read: impl FnMut(&mut Self, Node<'n>) -> Option<T>,
+    ) -> Vec<T> {
+        let maps = items.clone().filter(|n| matches!(n.value(), Value::Map(_)));
+        let mut out = Vec::with_capacity(maps.count());
+        out.extend(items.filter_map(|n| read(self, n)));
+        out
+    }
+
     fn report(&mut self, problem: Problem, at: Pos) {
         self.out.push(Diagnostic { problem, at });
     }
