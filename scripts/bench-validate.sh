@@ -51,8 +51,9 @@ write("vlans-one-subnet-400k.yaml", lambda o: o.write(
     "version: 1\ncluster: c\nvlans:\n" + "".join(
         f"  - {{name: v{i}, id: {i % 4094 + 1}, subnet: 10.0.0.0/8}}\n" for i in range(400_000))))
 write("nested-lists.yaml", lambda o: o.write("hosts: " + "[" * 100_000 + "]" * 100_000 + "\n"))
-# Outside the plain YAML the fast reader takes (quoted keys; a syntax error at the very
-# end): these go through the full YAML parser.
+# Quoted keys with nothing to unescape (read by the fast reader), and a syntax error at
+# the very end (a tab: the fast reader gives up there and the full YAML parser reads
+# the whole file).
 write("quoted-keys-1.4M.yaml", lambda o: [o.write(f'"k{i:07d}": 1\n') for i in range(1_428_571)])
 write("tab-at-end-20MB.yaml", lambda o: [o.write(f"k{i:07d}: 1\n") for i in range(1_666_666)] + [o.write("\tx: 1\n")])
 # 34 MB: over the 32 MiB input cap, refused before parsing.

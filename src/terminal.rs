@@ -133,7 +133,7 @@ impl<W: io::Write> Sanitized<W> {
 /// writes, which passes as it is; checked byte-wise without early exit so the compiler
 /// checks many bytes at once.
 #[inline]
-fn is_plain(buf: &[u8]) -> bool {
+pub(crate) fn is_plain(buf: &[u8]) -> bool {
     buf.iter().fold(true, |all, &b| {
         all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
     })

@@ -455,12 +455,8 @@ pub(crate) fn section_bytes(host: &HostPlan, color: bool, out: &mut Vec<u8>) -> 
         renderer.host_section(host)?;
         renderer.out.flush()?;
         drop(renderer);
-        // Printable ASCII and line breaks need no escaping: checked byte-wise without
-        // early exit, which the compiler turns into many bytes per step.
-        let plain = out[start..].iter().fold(true, |all, &b| {
-            all & ((b' '..=b'~').contains(&b) | (b == b'\n'))
-        });
-        if plain {
+        // Printable ASCII and line breaks need no escaping.
+        if crate::terminal::is_plain(&out[start..]) {
             return Ok(());
         }
         let raw = out.split_off(start);

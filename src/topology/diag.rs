@@ -871,7 +871,7 @@ impl Found {
             // Stable: a kept problem keeps its place among equals, so the first ones by
             // position are those `Diagnostics::new` would have sorted first.
             sort_by_position(&mut self.kept);
-            let cut: Vec<Diagnostic> = self.kept.drain(KEPT_DIAGNOSTICS..).collect();
+            let cut = self.kept.split_off(KEPT_DIAGNOSTICS);
             for d in &cut {
                 self.count_dropped(d);
             }

@@ -168,15 +168,13 @@ pub fn dnsmasq_pids(state: &Path) -> Vec<u32> {
 }
 
 /// Polls `ok` every 100 ms for 30 s; panics naming `what` when it never holds.
-pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
+pub fn wait_until(what: &str, ok: impl FnMut() -> bool) {
+    super::wait_within(
+        what,
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        ok,
+    );
 }
 
 /// The agent's health report (`external_ids:ovsnet-agent`), or null before its first.

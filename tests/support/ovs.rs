@@ -347,15 +347,13 @@ pub fn schema_version() -> String {
         .to_string()
 }
 
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
+fn wait_for(what: &str, ready: impl FnMut() -> bool) {
+    super::wait_within(
+        what,
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        ready,
+    );
 }
 
 fn run(cmd: &mut Command) -> String {
