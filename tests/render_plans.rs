@@ -200,7 +200,7 @@ fn context(mode: Mode, tunnel: &str, hosts: usize, seed: &str) -> Context {
         protection: "split_horizon".to_string(),
         protection_reason: "a full mesh has a loop through every three hosts; protected tunnel ports never forward a frame from one tunnel into another".to_string(),
         overlay_mtu: if tunnel == "gre" { 1458 } else { 1446 },
-        tunnels,
+        tunnels: tunnels.into(),
         warnings: Vec::new(),
     }
 }

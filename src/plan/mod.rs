@@ -12,8 +12,10 @@ mod fingerprint;
 mod preflight;
 pub mod simulate;
 
-pub use build::{build, build_back, build_fresh, build_owned, diff_attrs, PlanError};
-pub use context::context;
+pub use build::{
+    build, build_back, build_fresh, build_owned, build_unobserved, diff_attrs, PlanError,
+};
+pub use context::{context, TunnelPairs};
 
 pub use fingerprint::fingerprint;
 
@@ -296,7 +298,7 @@ pub struct Context {
     /// Overlay MTU.
     pub overlay_mtu: u32,
     /// Tunnel edges of the wanted graph, as host-name pairs (lower file index first).
-    pub tunnels: Vec<(String, String)>,
+    pub tunnels: TunnelPairs,
     /// Validation warnings (single points of failure, large diameter).
     pub warnings: Vec<String>,
 }
