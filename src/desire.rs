@@ -205,7 +205,7 @@ impl<'a> Shared<'a> {
             );
         for (key, value) in crate::intent::bridge_keys(topology, host, overlay_mtu) {
             row.attrs
-                .insert(format!("external_ids:{key}"), Value::Str(value));
+                .insert(format!("external_ids:{key}").into(), Value::Str(value));
         }
         row
     }
@@ -440,11 +440,23 @@ fn fill(row: &mut Row, key: &str, value: String) {
 pub fn attribute_keys(host: &DesiredHost) -> Vec<(Kind, String)> {
     let mut keys = Vec::new();
     for bridge in host.state.bridges.values() {
-        keys.extend(bridge.row.attrs.keys().map(|k| (Kind::Bridge, k.clone())));
+        keys.extend(
+            bridge
+                .row
+                .attrs
+                .keys()
+                .map(|k| (Kind::Bridge, k.to_string())),
+        );
         for port in bridge.ports.values() {
-            keys.extend(port.row.attrs.keys().map(|k| (Kind::Port, k.clone())));
+            keys.extend(port.row.attrs.keys().map(|k| (Kind::Port, k.to_string())));
             for iface in port.interfaces.values() {
-                keys.extend(iface.row.attrs.keys().map(|k| (Kind::Interface, k.clone())));
+                keys.extend(
+                    iface
+                        .row
+                        .attrs
+                        .keys()
+                        .map(|k| (Kind::Interface, k.to_string())),
+                );
             }
         }
     }

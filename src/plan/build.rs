@@ -18,8 +18,8 @@ use super::{
 use crate::attach::host::marks::{ADDRESS as MARK_ADDRESS, VLAN as MARK_VLAN};
 use crate::intent::{VlanIntent, KEY_VLAN_PREFIX};
 use crate::state::{
-    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Requirements,
-    Role, Row, Value,
+    is_managed, AttrKey, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port,
+    Requirements, Role, Row, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -516,7 +516,7 @@ impl Planner<'_> {
             .unwrap_or_default()
             .to_string();
         let key = format!("external_ids:{KEY_VLAN_PREFIX}{vlan}");
-        let intent = match want_bridge.attrs.get(&key) {
+        let intent = match want_bridge.attrs.get(key.as_str()) {
             Some(Value::Str(json)) => serde_json::from_str::<VlanIntent>(json).ok(),
             _ => None,
         };
@@ -565,7 +565,7 @@ impl Planner<'_> {
 
 /// Managed attributes that differ, in key order; absent on one side counts as a change.
 pub fn diff_attrs(kind: Kind, want: &Row, have: &Row) -> Vec<AttrChange> {
-    let keys: BTreeSet<&String> = want
+    let keys: BTreeSet<&AttrKey> = want
         .attrs
         .keys()
         .chain(have.attrs.keys())
@@ -573,8 +573,8 @@ pub fn diff_attrs(kind: Kind, want: &Row, have: &Row) -> Vec<AttrChange> {
         .collect();
     keys.into_iter()
         .filter_map(|key| {
-            let old = have.attrs.get(key);
-            let new = want.attrs.get(key);
+            let old = have.attrs.get(key.as_ref());
+            let new = want.attrs.get(key.as_ref());
             (old != new).then(|| AttrChange {
                 key: key.clone(),
                 old: old.cloned(),
@@ -842,7 +842,7 @@ mod tests {
         let mut observed = converged();
         let bridge = bridge_mut(&mut observed);
         bridge.row.attrs.insert(
-            format!("external_ids:{MARK_CLUSTER}"),
+            format!("external_ids:{MARK_CLUSTER}").into(),
             Value::Str("prod".into()),
         );
         let plan = build(&desired(), &observed).expect("plan");

@@ -19,7 +19,7 @@ pub use context::{context, TunnelPairs};
 
 pub use fingerprint::fingerprint;
 
-use crate::state::{Kind, Ownership, Value};
+use crate::state::{AttrKey, Kind, Ownership, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -42,7 +42,7 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttrChange {
     /// Attribute key (`column` or `column:key`).
-    pub key: String,
+    pub key: AttrKey,
     /// Value observed now.
     pub old: Option<Value>,
     /// Value wanted.
@@ -82,7 +82,7 @@ pub enum Guard {
         /// Row uuid.
         uuid: String,
         /// Column values as observed (map columns as their managed `column:key` entries).
-        attrs: BTreeMap<String, Value>,
+        attrs: BTreeMap<AttrKey, Value>,
         /// Uuids of the rows a reference column held (`Bridge.ports`, `Port.interfaces`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         children: Vec<String>,

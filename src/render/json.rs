@@ -394,7 +394,7 @@ mod tests {
     use super::*;
     use crate::plan::AttrChange;
 
-    fn attr(key: &str, old: Option<Value>, new: Option<Value>) -> AttrChange {
+    fn attr(key: &'static str, old: Option<Value>, new: Option<Value>) -> AttrChange {
         AttrChange {
             key: key.into(),
             old,
