@@ -135,12 +135,14 @@ pub fn desire_tunnels(
 /// Whether every tunnel port name of host `index` is its peer's name behind the type
 /// prefix, so that each depends on its own peer alone (no shortening, no collision).
 pub fn exact_names(topology: &Topology, analysis: &Analysis, index: usize) -> bool {
-    let kind = topology.tunnel.kind;
-    let bridge = topology.bridge.name.as_str();
-    let prefix = kind.port_prefix();
+    let prefix = topology.tunnel.kind.port_prefix();
+    let room = IFNAME_MAX - prefix.len();
+    // The one peer name whose exact port name would be the bridge's (if any), found once:
+    // `diff` asks this of every host on both sides, a million peers in a 1,000-host mesh.
+    let bridge_peer = topology.bridge.name.strip_prefix(prefix);
     analysis.neighbours(index).iter().all(|&j| {
         let peer = topology.hosts[j].name.as_str();
-        prefix.len() + peer.len() <= IFNAME_MAX && bridge.strip_prefix(prefix) != Some(peer)
+        peer.len() <= room && bridge_peer != Some(peer)
     })
 }
 
@@ -203,7 +205,7 @@ impl<'a> Shared<'a> {
             );
         for (key, value) in crate::intent::bridge_keys(topology, host, overlay_mtu) {
             row.attrs
-                .insert(format!("external_ids:{key}"), Value::Str(value));
+                .insert(format!("external_ids:{key}").into(), Value::Str(value));
         }
         row
     }
@@ -248,7 +250,7 @@ fn assemble(
 ) -> DesiredHost {
     let host = &topology.hosts[index];
     let bridge_name = shared.bridge.name.as_str();
-    let has_tunnels = !analysis.neighbours(index).is_empty();
+    let has_tunnels = analysis.degree(index) > 0;
     let template = Template::new(shared);
     // Built in name order, so collecting into the map finds the input already sorted
     // instead of moving a thousand ports about.
@@ -276,7 +278,7 @@ fn assemble(
 /// What host `index`'s Open vSwitch must support: the `requirements` of its
 /// [`desire_host`], without building its rows.
 pub fn host_requirements(topology: &Topology, analysis: &Analysis, index: usize) -> Requirements {
-    let has_tunnels = !analysis.neighbours(index).is_empty();
+    let has_tunnels = analysis.degree(index) > 0;
     Shared::of(topology, analysis).requirements(has_tunnels)
 }
 
@@ -438,11 +440,23 @@ fn fill(row: &mut Row, key: &str, value: String) {
 pub fn attribute_keys(host: &DesiredHost) -> Vec<(Kind, String)> {
     let mut keys = Vec::new();
     for bridge in host.state.bridges.values() {
-        keys.extend(bridge.row.attrs.keys().map(|k| (Kind::Bridge, k.clone())));
+        keys.extend(
+            bridge
+                .row
+                .attrs
+                .keys()
+                .map(|k| (Kind::Bridge, k.to_string())),
+        );
         for port in bridge.ports.values() {
-            keys.extend(port.row.attrs.keys().map(|k| (Kind::Port, k.clone())));
+            keys.extend(port.row.attrs.keys().map(|k| (Kind::Port, k.to_string())));
             for iface in port.interfaces.values() {
-                keys.extend(iface.row.attrs.keys().map(|k| (Kind::Interface, k.clone())));
+                keys.extend(
+                    iface
+                        .row
+                        .attrs
+                        .keys()
+                        .map(|k| (Kind::Interface, k.to_string())),
+                );
             }
         }
     }

@@ -103,15 +103,7 @@ pub fn full_host(base: Side, head: Side, index: usize) -> Result<HostPlan, PlanE
             ..ObservedHost::default()
         })
         .unwrap_or_default();
-    without_fingerprint(plan::build_owned(desired, &observed))
-}
-
-/// A diff's plan: the host was not observed, so it has no fingerprint.
-fn without_fingerprint(planned: Result<HostPlan, PlanError>) -> Result<HostPlan, PlanError> {
-    planned.map(|plan| HostPlan {
-        fingerprint: None,
-        ..plan
-    })
+    plan::build_unobserved(desired, &observed)
 }
 
 /// HEAD host `i` (BASE host `j`) planned from its changed peers alone; `None` when its
@@ -136,7 +128,7 @@ fn incremental(
         state: held.state,
         ..ObservedHost::default()
     };
-    without_fingerprint(plan::build_owned(desired, &observed)).map(Some)
+    plan::build_unobserved(desired, &observed).map(Some)
 }
 
 /// The peers whose tunnel port differs between BASE host `j` and HEAD host `i`: HEAD's
@@ -151,7 +143,7 @@ fn changed_peers(
 ) -> (Vec<usize>, Vec<usize>) {
     let mut head_changed = Vec::new();
     // HEAD's peers that BASE also has, as (BASE index, HEAD index), in BASE's order.
-    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(head.analysis.neighbours(i).len());
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(head.analysis.degree(i));
     for &k in head.analysis.neighbours(i).iter() {
         match in_base[k] {
             Some(m) => kept.push((m, k)),

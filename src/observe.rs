@@ -246,13 +246,13 @@ impl Reader<'_> {
                 ColumnType::Map(_) => {
                     for (key, value) in self.map(r, column)? {
                         row.attrs
-                            .insert(format!("{column}:{key}"), Value::Str(value));
+                            .insert(format!("{column}:{key}").into(), Value::Str(value));
                     }
                     None
                 }
             };
             if let Some(value) = value {
-                row.attrs.insert(column.to_string(), value);
+                row.attrs.insert(column.into(), value);
             }
         }
         Ok(row)

@@ -116,7 +116,7 @@ fn each_host_on<R: Send, E: From<PlanError>>(
 /// (the desired state is never built; a test holds the two equal).
 fn plan_host(topology: &Topology, analysis: &Analysis, host: &HostRef) -> HostPlan {
     // A bridge, a few fixed ports and a port and interface per peer.
-    let rows_hint = 8 + 2 * analysis.neighbours(host.index).len();
+    let rows_hint = 8 + 2 * analysis.degree(host.index);
     plan::build_fresh(
         topology.hosts[host.index].name.clone(),
         host.endpoint.clone(),

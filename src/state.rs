@@ -11,6 +11,7 @@
 //! This module does no I/O.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// `external_ids` key that marks every row ovsnet owns with its cluster name.
@@ -21,6 +22,12 @@ pub const MARK_PEER: &str = "ovsnet-peer";
 pub const MARK_ROLE: &str = "ovsnet-role";
 /// Prefix of every `external_ids` key ovsnet writes; keys with it are managed on owned rows.
 pub const MARK_PREFIX: &str = "ovsnet-";
+
+/// An attribute key (see the module doc for its syntax). Borrowed when it is one of the
+/// fixed keys desire writes on every row (`options:remote_ip`, `type`): a 1,000-host
+/// mesh has two million rows, and a `String` per key per row was a large share of its
+/// plan's allocations. Keys read from a host or a file are owned.
+pub type AttrKey = Cow<'static, str>;
 
 /// One attribute value, typed as OVSDB types it.
 ///
@@ -282,7 +289,7 @@ pub struct Row {
     pub uuid: Option<String>,
     /// Attributes by key (see the module doc for the key syntax).
     #[serde(default)]
-    pub attrs: BTreeMap<String, Value>,
+    pub attrs: BTreeMap<AttrKey, Value>,
 }
 
 impl Row {
@@ -296,7 +303,7 @@ impl Row {
 
     /// The value of `external_ids:<key>` when it is a string.
     pub fn external_id(&self, key: &str) -> Option<&str> {
-        match self.attrs.get(&format!("external_ids:{key}")) {
+        match self.attrs.get(format!("external_ids:{key}").as_str()) {
             Some(Value::Str(s)) => Some(s),
             _ => None,
         }
@@ -317,7 +324,7 @@ impl Row {
     }
 
     /// Sets an attribute, returning `self` for chaining.
-    pub fn with(mut self, key: impl Into<String>, value: Value) -> Row {
+    pub fn with(mut self, key: impl Into<AttrKey>, value: Value) -> Row {
         self.attrs.insert(key.into(), value);
         self
     }

@@ -119,7 +119,7 @@ fn summary(plan: &HostPlan) -> Vec<(Action, Kind, String, Vec<String>)> {
                 c.action,
                 c.kind,
                 c.name.clone(),
-                c.attrs.iter().map(|a| a.key.clone()).collect(),
+                c.attrs.iter().map(|a| a.key.to_string()).collect(),
             )
         })
         .collect()

@@ -64,7 +64,7 @@ fn created(attrs: &[(&str, Value)]) -> Vec<AttrChange> {
     let mut attrs: Vec<AttrChange> = attrs
         .iter()
         .map(|(k, v)| AttrChange {
-            key: k.to_string(),
+            key: k.to_string().into(),
             old: None,
             new: Some(v.clone()),
         })
@@ -200,7 +200,7 @@ fn context(mode: Mode, tunnel: &str, hosts: usize, seed: &str) -> Context {
         protection: "split_horizon".to_string(),
         protection_reason: "a full mesh has a loop through every three hosts; protected tunnel ports never forward a frame from one tunnel into another".to_string(),
         overlay_mtu: if tunnel == "gre" { 1458 } else { 1446 },
-        tunnels,
+        tunnels: tunnels.into(),
         warnings: Vec::new(),
     }
 }
@@ -217,8 +217,8 @@ fn host(i: usize, changes: Vec<Change>) -> HostPlan {
         }]
     } else {
         let mut attrs = BTreeMap::new();
-        attrs.insert("datapath_type".to_string(), s("system"));
-        attrs.insert("external_ids:ovsnet-cluster".to_string(), s(CLUSTER));
+        attrs.insert("datapath_type".into(), s("system"));
+        attrs.insert("external_ids:ovsnet-cluster".into(), s(CLUSTER));
         vec![Guard::Unchanged {
             kind: Kind::Bridge,
             uuid: uuid(&format!("{name}/{BRIDGE}")),

@@ -368,7 +368,7 @@ mod tests {
         }
     }
 
-    fn attr(key: &str, old: Option<Value>, new: Option<Value>) -> AttrChange {
+    fn attr(key: &'static str, old: Option<Value>, new: Option<Value>) -> AttrChange {
         AttrChange {
             key: key.into(),
             old,
@@ -495,11 +495,11 @@ mod tests {
     fn unchanged_guard_compares_whole_maps_and_the_reference_column() {
         let attrs = BTreeMap::from([
             (
-                "external_ids:ovsnet-cluster".to_string(),
+                "external_ids:ovsnet-cluster".into(),
                 Value::Str("demo".into()),
             ),
-            ("external_ids:owner".to_string(), Value::Str("ops".into())),
-            ("protected".to_string(), Value::Bool(true)),
+            ("external_ids:owner".into(), Value::Str("ops".into())),
+            ("protected".into(), Value::Bool(true)),
         ]);
         let guard = Guard::Unchanged {
             kind: Kind::Port,

@@ -66,7 +66,7 @@ pub fn guard_op(guard: &Guard) -> Op {
                         .or_default()
                         .push((Atom::Str(entry.into()), Atom::Str(map_text(value)))),
                     Key::Column(_) => {
-                        row.insert(key.clone(), column_datum(value));
+                        row.insert(key.to_string(), column_datum(value));
                     }
                 }
             }
@@ -201,7 +201,7 @@ impl<'a> Builder<'a> {
                     .or_default()
                     .push((Atom::Str(entry.into()), Atom::Str(map_text(value)))),
                 Key::Column(_) => {
-                    row.insert(attr.key.clone(), column_datum(value));
+                    row.insert(attr.key.to_string(), column_datum(value));
                 }
             }
         }
@@ -290,7 +290,7 @@ impl<'a> Builder<'a> {
                         Some(value) => column_datum(value),
                         None => empty_column(change.kind, &attr.key),
                     };
-                    row.insert(attr.key.clone(), datum);
+                    row.insert(attr.key.to_string(), datum);
                 }
             }
         }

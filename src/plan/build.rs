@@ -18,8 +18,8 @@ use super::{
 use crate::attach::host::marks::{ADDRESS as MARK_ADDRESS, VLAN as MARK_VLAN};
 use crate::intent::{VlanIntent, KEY_VLAN_PREFIX};
 use crate::state::{
-    is_managed, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port, Requirements,
-    Role, Row, Value,
+    is_managed, AttrKey, Bridge, DesiredHost, HostState, Kind, ObservedHost, Ownership, Port,
+    Requirements, Role, Row, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,13 +61,34 @@ pub fn build(desired: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan,
 /// create move into the plan instead of being copied, which halves the allocations of a
 /// large offline plan.
 pub fn build_owned(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
+    expect_bridge(&desired)?;
+    plan_rows(desired, observed, Fingerprint::Observed)
+}
+
+/// [`build_owned`] against rows that were never observed (a `diff`'s BASE side): the plan
+/// has no fingerprint, and none is computed.
+pub fn build_unobserved(desired: DesiredHost, held: &ObservedHost) -> Result<HostPlan, PlanError> {
+    expect_bridge(&desired)?;
+    plan_rows(desired, held, Fingerprint::None)
+}
+
+fn expect_bridge(desired: &DesiredHost) -> Result<(), PlanError> {
     if desired.state.bridges.is_empty() {
         return Err(PlanError::Bug(format!(
             "no bridge desired on host `{}`",
             desired.name
         )));
     }
-    plan_rows(desired, observed)
+    Ok(())
+}
+
+/// Whether a plan states the digest of what it was planned against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fingerprint {
+    /// The observed state's digest (a host that was read).
+    Observed,
+    /// None: nothing was observed.
+    None,
 }
 
 /// [`build`] against a host that holds nothing (the offline plan), from the desired rows
@@ -136,12 +157,16 @@ pub fn build_fresh(
 /// [`build`], except that `previous` may hold no bridge at all, as a host did before
 /// its first apply; every row of ours is then deleted.
 pub fn build_back(previous: &DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
-    plan_rows(previous.clone(), observed)
+    plan_rows(previous.clone(), observed, Fingerprint::Observed)
 }
 
-fn plan_rows(desired: DesiredHost, observed: &ObservedHost) -> Result<HostPlan, PlanError> {
+fn plan_rows(
+    desired: DesiredHost,
+    observed: &ObservedHost,
+    digest: Fingerprint,
+) -> Result<HostPlan, PlanError> {
     let mut plan = HostPlan {
-        fingerprint: Some(fingerprint(observed)),
+        fingerprint: (digest == Fingerprint::Observed).then(|| fingerprint(observed)),
         preflight: preflight(&desired.requirements, &observed.system),
         switch_lag: (observed.system.cur_cfg < observed.system.next_cfg).then_some(SwitchLag {
             next_cfg: observed.system.next_cfg,
@@ -491,7 +516,7 @@ impl Planner<'_> {
             .unwrap_or_default()
             .to_string();
         let key = format!("external_ids:{KEY_VLAN_PREFIX}{vlan}");
-        let intent = match want_bridge.attrs.get(&key) {
+        let intent = match want_bridge.attrs.get(key.as_str()) {
             Some(Value::Str(json)) => serde_json::from_str::<VlanIntent>(json).ok(),
             _ => None,
         };
@@ -540,7 +565,7 @@ impl Planner<'_> {
 
 /// Managed attributes that differ, in key order; absent on one side counts as a change.
 pub fn diff_attrs(kind: Kind, want: &Row, have: &Row) -> Vec<AttrChange> {
-    let keys: BTreeSet<&String> = want
+    let keys: BTreeSet<&AttrKey> = want
         .attrs
         .keys()
         .chain(have.attrs.keys())
@@ -548,8 +573,8 @@ pub fn diff_attrs(kind: Kind, want: &Row, have: &Row) -> Vec<AttrChange> {
         .collect();
     keys.into_iter()
         .filter_map(|key| {
-            let old = have.attrs.get(key);
-            let new = want.attrs.get(key);
+            let old = have.attrs.get(key.as_ref());
+            let new = want.attrs.get(key.as_ref());
             (old != new).then(|| AttrChange {
                 key: key.clone(),
                 old: old.cloned(),
@@ -817,7 +842,7 @@ mod tests {
         let mut observed = converged();
         let bridge = bridge_mut(&mut observed);
         bridge.row.attrs.insert(
-            format!("external_ids:{MARK_CLUSTER}"),
+            format!("external_ids:{MARK_CLUSTER}").into(),
             Value::Str("prod".into()),
         );
         let plan = build(&desired(), &observed).expect("plan");

@@ -12,12 +12,14 @@ mod fingerprint;
 mod preflight;
 pub mod simulate;
 
-pub use build::{build, build_back, build_fresh, build_owned, diff_attrs, PlanError};
-pub use context::context;
+pub use build::{
+    build, build_back, build_fresh, build_owned, build_unobserved, diff_attrs, PlanError,
+};
+pub use context::{context, TunnelPairs};
 
 pub use fingerprint::fingerprint;
 
-use crate::state::{Kind, Ownership, Value};
+use crate::state::{AttrKey, Kind, Ownership, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -40,7 +42,7 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttrChange {
     /// Attribute key (`column` or `column:key`).
-    pub key: String,
+    pub key: AttrKey,
     /// Value observed now.
     pub old: Option<Value>,
     /// Value wanted.
@@ -80,7 +82,7 @@ pub enum Guard {
         /// Row uuid.
         uuid: String,
         /// Column values as observed (map columns as their managed `column:key` entries).
-        attrs: BTreeMap<String, Value>,
+        attrs: BTreeMap<AttrKey, Value>,
         /// Uuids of the rows a reference column held (`Bridge.ports`, `Port.interfaces`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         children: Vec<String>,
@@ -296,7 +298,7 @@ pub struct Context {
     /// Overlay MTU.
     pub overlay_mtu: u32,
     /// Tunnel edges of the wanted graph, as host-name pairs (lower file index first).
-    pub tunnels: Vec<(String, String)>,
+    pub tunnels: TunnelPairs,
     /// Validation warnings (single points of failure, large diameter).
     pub warnings: Vec<String>,
 }

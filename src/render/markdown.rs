@@ -20,7 +20,7 @@ use super::{
     counts_phrase, mode_sentence, plural, shown_items, tunnel_peer, write_value, PlanWriter,
     Summary,
 };
-use crate::plan::{Action, AttrChange, Change, Context, HostPlan};
+use crate::plan::{Action, AttrChange, Change, Context, HostPlan, TunnelPairs};
 use crate::state::Kind;
 use crate::terminal::Sanitized;
 use std::collections::{BTreeMap, BTreeSet};
@@ -285,7 +285,7 @@ impl PlanWriter for MarkdownRenderer<'_> {
         self.graph.tunnel_count = context.tunnels.len();
         let mut kept = context.clone();
         if !self.graph.drawable {
-            kept.tunnels = Vec::new();
+            kept.tunnels = TunnelPairs::default();
         }
         self.context = Some(kept);
         Ok(())
@@ -694,7 +694,7 @@ impl GraphModel {
             );
         }
         let mut wanted = BTreeSet::new();
-        for (a, b) in &context.tunnels {
+        for (a, b) in context.tunnels.iter() {
             let key = edge_key(a, b);
             let state = match (track.added.contains(&key), track.removed.contains(&key)) {
                 (_, true) => EdgeState::Replaced,

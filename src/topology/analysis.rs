@@ -81,11 +81,21 @@ impl TunnelGraph {
         self.len() == 0
     }
 
+    /// How many neighbours host `index` has: `neighbours(index).len()`, in O(1).
+    pub fn degree(&self, index: usize) -> usize {
+        match self {
+            TunnelGraph::Mesh(n) if index < *n => n - 1,
+            TunnelGraph::Mesh(_) => 0,
+            TunnelGraph::Listed(adj) => adj.get(index).map_or(0, Vec::len),
+        }
+    }
+
     /// The neighbours of host `index`, ascending (empty when out of range).
     pub fn neighbours(&self, index: usize) -> Cow<'_, [usize]> {
         match self {
             TunnelGraph::Mesh(n) if index < *n => {
-                Cow::Owned((0..*n).filter(|&j| j != index).collect())
+                // Two ranges, so the vector is allocated once at its size and filled.
+                Cow::Owned((0..index).chain(index + 1..*n).collect())
             }
             TunnelGraph::Mesh(_) => Cow::Borrowed(&[]),
             TunnelGraph::Listed(adj) => adj
@@ -101,6 +111,11 @@ impl Analysis {
         self.graph.neighbours(index)
     }
 
+    /// How many hosts host `index` has a tunnel to, without listing them.
+    pub fn degree(&self, index: usize) -> usize {
+        self.graph.degree(index)
+    }
+
     /// Number of tunnels (undirected edges).
     pub fn tunnels(&self) -> usize {
         self.graph.len()
@@ -109,5 +124,29 @@ impl Analysis {
     /// Undirected tunnel edges as (host index, host index), lower index first, sorted.
     pub fn edges(&self) -> Vec<(usize, usize)> {
         self.graph.edges().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn degree_and_neighbours_agree_on_meshes_and_listed_graphs() {
+        let listed = TunnelGraph::Listed(vec![vec![1], vec![0, 2], vec![1], vec![]]);
+        for graph in [
+            TunnelGraph::Mesh(0),
+            TunnelGraph::Mesh(1),
+            TunnelGraph::Mesh(5),
+            listed,
+        ] {
+            for index in 0..6 {
+                let neighbours = graph.neighbours(index);
+                assert_eq!(graph.degree(index), neighbours.len(), "{graph:?} {index}");
+                assert!(!neighbours.contains(&index));
+                assert!(neighbours.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+        assert_eq!(&*TunnelGraph::Mesh(4).neighbours(2), &[0, 1, 3]);
     }
 }

@@ -22,7 +22,7 @@ pub fn create(kind: Kind, name: &str, parent: Option<&str>, attrs: &[(&str, Valu
         attrs: attrs
             .iter()
             .map(|(k, v)| AttrChange {
-                key: k.to_string(),
+                key: k.to_string().into(),
                 old: None,
                 new: Some(v.clone()),
             })
