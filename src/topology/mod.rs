@@ -59,7 +59,7 @@ pub fn load(file_name: &str, text: &str) -> Result<Loaded, Diagnostics> {
     drop(raw);
     let analysis = validate::graph_problems(&checked).map(|(analysis, problems)| {
         let placed = problems.into_iter().map(|problem| {
-            let at = locate(&problem, &checked.spots);
+            let at = locate(&problem, &checked.topology, &checked.spots);
             Diagnostic { problem, at }
         });
         items.extend(placed);
@@ -77,18 +77,19 @@ pub fn load(file_name: &str, text: &str) -> Result<Loaded, Diagnostics> {
 }
 
 /// Where in the file a graph problem is best shown.
-fn locate(problem: &Problem, spots: &Spots) -> Pos {
+fn locate(problem: &Problem, topology: &Topology, spots: &Spots) -> Pos {
     let protection = spots.loop_protection.unwrap_or(spots.shape);
     match problem {
         Problem::Disconnected { .. } => spots.links.unwrap_or(spots.shape),
         Problem::CycleNeedsRstp { .. }
         | Problem::ProtectedNeedsMesh { .. }
         | Problem::UnprotectedCycle => protection,
-        Problem::SinglePointsOfFailure { hosts } => spots
-            .host_names
+        Problem::SinglePointsOfFailure { hosts } => topology
+            .hosts
             .iter()
-            .find(|(name, _)| hosts.first() == Some(name))
-            .map_or(spots.shape, |(_, at)| *at),
+            .zip(&spots.host_names)
+            .find_map(|(host, at)| at.filter(|_| hosts.first() == Some(&host.name)))
+            .unwrap_or(spots.shape),
         _ => spots.shape,
     }
 }

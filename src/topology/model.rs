@@ -5,8 +5,8 @@
 //! (`Span`), which is the loader's business, not this model's.
 
 use ipnet::Ipv4Net;
-use serde::Serialize;
-use std::collections::BTreeMap;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use std::net::Ipv4Addr;
 
 /// A whole cluster, validated.
@@ -188,7 +188,126 @@ pub struct Host {
     /// OVSDB endpoint (`unix:PATH`, `tcp:IP:PORT`, `ssl:IP:PORT`), parsed at validation.
     pub ovsdb: crate::ovsdb::Endpoint,
     /// This host's share of each VLAN, by VLAN name.
-    pub ranges: BTreeMap<String, Ipv4Net>,
+    pub ranges: Ranges,
+}
+
+/// A host's range of each VLAN, by VLAN name, sorted by name: what a
+/// `BTreeMap<String, Ipv4Net>` would hold, in a sorted `Vec`. A host has one or two
+/// ranges, and one B-tree leaf (about 380 bytes) per host was most of what a
+/// 240,000-host model cost; this is one small allocation. Lookups are a binary search.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Ranges(Vec<(String, Ipv4Net)>);
+
+impl Ranges {
+    /// No ranges yet, with room for `n`.
+    pub fn with_capacity(n: usize) -> Self {
+        Ranges(Vec::with_capacity(n))
+    }
+
+    /// The range of VLAN `vlan`, if the host has one.
+    pub fn get(&self, vlan: &str) -> Option<&Ipv4Net> {
+        self.find(vlan).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets the range of VLAN `vlan`, replacing any it had (as a map's insert does).
+    pub fn insert(&mut self, vlan: String, range: Ipv4Net) {
+        match self.find(&vlan) {
+            Ok(i) => self.0[i].1 = range,
+            Err(i) => self.0.insert(i, (vlan, range)),
+        }
+    }
+
+    /// Each VLAN name and range, by VLAN name.
+    pub fn iter(&self) -> RangesIter<'_> {
+        RangesIter(self.0.iter())
+    }
+
+    /// How many VLANs the host has a range in.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the host has no range at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Gives back spare capacity (the validator reserves one slot per range written).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
+    fn find(&self, vlan: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(name, _)| name.as_str().cmp(vlan))
+    }
+}
+
+/// The iterator of [`Ranges::iter`]: (VLAN name, range) pairs, by VLAN name.
+#[derive(Clone, Debug)]
+pub struct RangesIter<'a>(std::slice::Iter<'a, (String, Ipv4Net)>);
+
+impl<'a> Iterator for RangesIter<'a> {
+    type Item = (&'a String, &'a Ipv4Net);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(vlan, range)| (vlan, range))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for RangesIter<'_> {}
+
+impl<'a> IntoIterator for &'a Ranges {
+    type Item = (&'a String, &'a Ipv4Net);
+    type IntoIter = RangesIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<(String, Ipv4Net)> for Ranges {
+    fn from_iter<I: IntoIterator<Item = (String, Ipv4Net)>>(items: I) -> Self {
+        let mut ranges = Ranges::default();
+        for (vlan, range) in items {
+            ranges.insert(vlan, range);
+        }
+        ranges
+    }
+}
+
+impl std::ops::Index<&str> for Ranges {
+    type Output = Ipv4Net;
+
+    /// The range of VLAN `vlan`; panics when there is none, as a map's index does.
+    fn index(&self, vlan: &str) -> &Ipv4Net {
+        match self.get(vlan) {
+            Some(range) => range,
+            None => panic!("no range in VLAN `{vlan}`"),
+        }
+    }
+}
+
+/// Printed as the map it stands for.
+impl std::fmt::Debug for Ranges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Serialized as the map it stands for, in the same (sorted) order, so the digest of a
+/// topology is what it was when this was a `BTreeMap`.
+impl Serialize for Ranges {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (vlan, range) in self {
+            map.serialize_entry(vlan, range)?;
+        }
+        map.end()
+    }
 }
 
 /// The OVSDB endpoint used when a host names none.
@@ -224,5 +343,43 @@ impl Topology {
     /// Index of the host called `name`.
     pub fn host_index(&self, name: &str) -> Option<usize> {
         self.hosts.iter().position(|h| h.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn ranges_read_serialize_and_print_as_the_map_they_replace() {
+        let written = [
+            ("web", "10.0.0.0/26"),
+            ("db", "10.1.0.0/26"),
+            ("app", "10.2.0.0/26"),
+            ("web", "10.0.1.0/26"),
+        ];
+        let mut ranges = Ranges::default();
+        let mut map = BTreeMap::new();
+        for (vlan, range) in written {
+            let range: Ipv4Net = range.parse().unwrap();
+            ranges.insert(vlan.to_string(), range);
+            map.insert(vlan.to_string(), range);
+        }
+        assert_eq!(ranges.len(), 3);
+        assert_eq!(
+            ranges.iter().collect::<Vec<_>>(),
+            map.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(ranges.get("web"), map.get("web"));
+        assert_eq!(ranges["db"], map["db"]);
+        assert_eq!(ranges.get("nope"), None);
+        assert_eq!(
+            serde_json::to_string(&ranges).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+        assert_eq!(format!("{ranges:?}"), format!("{map:?}"));
+        let collected: Ranges = map.clone().into_iter().collect();
+        assert_eq!(collected, ranges);
     }
 }

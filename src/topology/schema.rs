@@ -491,6 +491,9 @@ impl Walker<'_> {
         match node.value() {
             Value::Null => {}
             Value::Map(entries) => {
+                // Room for exactly the entries written: pushing the first one would
+                // reserve four (320 bytes for a host's one range; 77 MB over 240,000).
+                out.reserve_exact(entries.clone().count());
                 let mut seen: HashMap<&str, u32> = HashMap::new();
                 for (key, value) in entries {
                     let Some(name) = self.key_text(key) else {

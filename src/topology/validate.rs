@@ -24,8 +24,10 @@ pub struct Spots {
     pub loop_protection: Option<Pos>,
     /// The `links:` list, if written.
     pub links: Option<Pos>,
-    /// Each host's name and its position, in file order.
-    pub host_names: Vec<(String, Pos)>,
+    /// Where each host's name is written, by host index (the model's host list has one
+    /// host per written host); `None` for a host without a name. Positions only: the
+    /// names are the model's, not a second copy of every one.
+    pub host_names: Vec<Option<Pos>>,
 }
 
 /// The outcome of validation.
@@ -74,7 +76,7 @@ pub fn check(raw: &RawTopology, out: &mut Found) -> Checked {
             .hosts
             .iter()
             .flatten()
-            .filter_map(|h| h.name.as_ref().map(|n| (n.v.clone(), n.at)))
+            .map(|h| h.name.as_ref().map(|n| n.at))
             .collect(),
     };
     let graph_ready = c.graph_ready;
@@ -661,13 +663,8 @@ impl Checker<'_> {
         }
     }
 
-    fn host_ranges(
-        &mut self,
-        h: &RawHost,
-        host: &str,
-        vlans: &[(Vlan, Pos)],
-    ) -> BTreeMap<String, Ipv4Net> {
-        let mut ranges = BTreeMap::new();
+    fn host_ranges(&mut self, h: &RawHost, host: &str, vlans: &[(Vlan, Pos)]) -> Ranges {
+        let mut ranges = Ranges::with_capacity(h.ranges.len());
         for (vlan_name, text) in &h.ranges {
             let found = self
                 .vlan_index
@@ -702,6 +699,7 @@ impl Checker<'_> {
             }
             ranges.insert(vlan.name.clone(), net);
         }
+        ranges.shrink_to_fit();
         ranges
     }
 
@@ -790,7 +788,7 @@ impl Checker<'_> {
                 vlan: vlan.name.clone(),
                 gateway: gw.to_string(),
                 host: host.name.clone(),
-                range: host.ranges[&vlan.name].to_string(),
+                range: host.ranges[vlan.name.as_str()].to_string(),
             };
             let at = gateway_at
                 .get(vlan.name.as_str())

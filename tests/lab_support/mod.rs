@@ -44,7 +44,7 @@ pub fn topology(
                 name: format!("host-{}", (b'a' + i as u8 - 1) as char),
                 underlay_ip: format!("198.18.0.{i}").parse().unwrap(),
                 ovsdb: ovsnet::ovsdb::Endpoint::Unix("/nonexistent".into()),
-                ranges,
+                ranges: ranges.into_iter().collect(),
             }
         })
         .collect();
