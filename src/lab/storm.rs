@@ -10,22 +10,30 @@ use super::{probe, traffic};
 use crate::topology::{Analysis, Topology};
 use serde::Serialize;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Datapath packets per second (all hosts together) above which the overlay is storming.
+/// Datapath packets per second per host above which the overlay is storming.
 /// Measured on 4 hosts: a loop-free overlay handles one broadcast with 20 to 160
 /// packets in 1.5 s (about 100/s with the underlay's own chatter); an unprotected mesh
-/// reaches 200,000 per second and more.
-pub const STORM_RATE: u64 = 2_000;
+/// reaches 200,000 per second and more. Per host, because every broadcast reaches every
+/// host of a VLAN: a 100-host lab's ordinary ARP traffic costs each host what a 4-host
+/// lab's does, so a threshold for all hosts together would call a big lab a storm.
+pub const STORM_RATE_PER_HOST: u64 = 500;
+
+/// At most this many `ovs-appctl` reads of the counters run at once: reading 100 hosts
+/// one after the other took 31 s on a loaded machine, which made a 700 ms window a
+/// half-minute one.
+const READS_AT_ONCE: usize = 16;
 
 /// Datapath work caused by one broadcast.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StormReport {
     /// Whether a broadcast was sent for the measurement (else it is the background).
     pub triggered: bool,
-    /// Length of the measuring window, in milliseconds.
+    /// Length of the measuring window, in milliseconds: the longest time between one
+    /// host's two counter reads (the window asked for, plus the time the reads took).
     pub window_ms: u64,
     /// Per host (topology order): packets its datapath looked up during the window.
     pub per_host: Vec<(String, u64)>,
@@ -34,9 +42,11 @@ pub struct StormReport {
 }
 
 impl StormReport {
-    /// Whether the growth shows a broadcast storm.
+    /// Whether the growth shows a broadcast storm: more datapath work per host and
+    /// second than a loop-free overlay makes.
     pub fn is_storm(&self) -> bool {
-        self.rate() > STORM_RATE
+        let hosts = u64::try_from(self.per_host.len().max(1)).unwrap_or(u64::MAX);
+        self.rate() > STORM_RATE_PER_HOST.saturating_mul(hosts)
     }
 
     /// Datapath packets per second over the window, all hosts together.
@@ -95,41 +105,106 @@ pub(crate) fn measure(
     trigger: Option<(&str, Ipv4Addr)>,
     window: Duration,
 ) -> Result<StormReport, LabError> {
-    let before = read_all(topology, run_root)?;
+    let ctls: Vec<PathBuf> = topology
+        .hosts
+        .iter()
+        .map(|h| HostPaths::new(run_root, &topology.cluster, &h.name).vswitchd_ctl)
+        .collect();
+    let before = read_all(&ctls)?;
     let mut child = match trigger {
         Some((netns, silent)) => Some(traffic::spawn_broadcast_trigger(netns, silent)?),
         None => None,
     };
     std::thread::sleep(window);
-    let after = read_all(topology, run_root);
+    let after = read_all(&ctls);
     if let Some(child) = child.as_mut() {
         let _ = child.kill();
         let _ = child.wait();
     }
     let after = after?;
-    let per_host: Vec<(String, u64)> = topology
-        .hosts
-        .iter()
-        .zip(before.iter().zip(&after))
-        .map(|(h, (b, a))| (h.name.clone(), a.saturating_sub(*b)))
-        .collect();
-    Ok(StormReport {
-        triggered: trigger.is_some(),
-        window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-        total: per_host.iter().map(|(_, n)| n).sum(),
-        per_host,
-    })
+    let names = topology.hosts.iter().map(|h| h.name.clone());
+    Ok(report(trigger.is_some(), window, names, &before, &after))
 }
 
-/// Every host's datapath lookups, in topology order.
-fn read_all(topology: &Topology, run_root: &Path) -> Result<Vec<u64>, LabError> {
-    topology
-        .hosts
+/// Waits, a quiet window at a time, until the overlay is quiet (no storm in the
+/// background) or `deadline` has passed, and returns the last window's report. A
+/// loop-free overlay settles once the ARP retries of tests that just ended have drained
+/// (on a loaded 2-core machine a 100-host lab takes tens of seconds for that); a loop
+/// re-floods for ever and is still storming at the deadline.
+pub(crate) fn settle(
+    topology: &Topology,
+    run_root: &Path,
+    window: Duration,
+    deadline: Duration,
+) -> Result<StormReport, LabError> {
+    let started = Instant::now();
+    loop {
+        let background = measure(topology, run_root, None, window)?;
+        if !background.is_storm() || started.elapsed() >= deadline {
+            return Ok(background);
+        }
+    }
+}
+
+/// The report from each host's two counter readings.
+fn report(
+    triggered: bool,
+    window: Duration,
+    names: impl Iterator<Item = String>,
+    before: &[Reading],
+    after: &[Reading],
+) -> StormReport {
+    let per_host: Vec<(String, u64)> = names
+        .zip(before.iter().zip(after))
+        .map(|(name, (b, a))| (name, a.lookups.saturating_sub(b.lookups)))
+        .collect();
+    let longest = before
         .iter()
-        .map(|h| {
-            let ctl = HostPaths::new(run_root, &topology.cluster, &h.name).vswitchd_ctl;
-            datapath_lookups(&ctl)
-        })
+        .zip(after)
+        .map(|(b, a)| a.at.saturating_duration_since(b.at))
+        .max()
+        .unwrap_or(window)
+        .max(window);
+    StormReport {
+        triggered,
+        window_ms: u64::try_from(longest.as_millis()).unwrap_or(u64::MAX),
+        total: per_host.iter().map(|(_, n)| n).sum(),
+        per_host,
+    }
+}
+
+/// One host's datapath lookups and when they were read.
+#[derive(Clone, Copy, Debug)]
+struct Reading {
+    lookups: u64,
+    at: Instant,
+}
+
+/// Every host's datapath lookups, in the order of `ctls`, read [`READS_AT_ONCE`] at a
+/// time so that all hosts are read within a short span.
+fn read_all(ctls: &[PathBuf]) -> Result<Vec<Reading>, LabError> {
+    let workers = READS_AT_ONCE.min(ctls.len()).max(1);
+    let mut slots: Vec<Option<Result<Reading, LabError>>> = Vec::new();
+    slots.resize_with(ctls.len(), || None);
+    std::thread::scope(|scope| {
+        let chunks = slots.chunks_mut(ctls.len().div_ceil(workers).max(1));
+        let mut first = 0;
+        for chunk in chunks {
+            let mine = &ctls[first..first + chunk.len()];
+            first += chunk.len();
+            scope.spawn(move || {
+                for (slot, ctl) in chunk.iter_mut().zip(mine) {
+                    *slot = Some(datapath_lookups(ctl).map(|lookups| Reading {
+                        lookups,
+                        at: Instant::now(),
+                    }));
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or_else(|| Err(LabError::Bug("a counter read did not run".into()))))
         .collect()
 }
 
@@ -166,7 +241,49 @@ fn parse_lookups(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_lookups;
+    use super::*;
+
+    fn reading(lookups: u64, at: Instant) -> Reading {
+        Reading { lookups, at }
+    }
+
+    #[test]
+    fn the_window_is_the_longest_time_between_a_hosts_two_reads() {
+        let t0 = Instant::now();
+        let before = [
+            reading(10, t0),
+            reading(20, t0 + Duration::from_millis(300)),
+        ];
+        let after = [
+            reading(15, t0 + Duration::from_millis(900)),
+            reading(20, t0 + Duration::from_millis(2300)),
+        ];
+        let names = ["a", "b"].into_iter().map(String::from);
+        let r = report(true, Duration::from_millis(700), names, &before, &after);
+        assert_eq!(r.window_ms, 2000);
+        assert_eq!(r.per_host, [("a".to_string(), 5), ("b".to_string(), 0)]);
+        assert_eq!(r.total, 5);
+        // Reads faster than the window asked for still count the whole window.
+        let quick = [reading(15, t0), reading(20, t0)];
+        let names = ["a", "b"].into_iter().map(String::from);
+        let r = report(false, Duration::from_millis(700), names, &quick, &quick);
+        assert_eq!(r.window_ms, 700);
+    }
+
+    #[test]
+    fn the_storm_threshold_grows_with_the_hosts() {
+        let lab = |hosts: usize, total: u64| StormReport {
+            triggered: true,
+            window_ms: 1000,
+            per_host: (0..hosts).map(|i| (format!("h{i}"), 0)).collect(),
+            total,
+        };
+        // 40,000 packets a second: a storm on 4 hosts, ordinary ARP traffic on 100.
+        assert!(lab(4, 40_000).is_storm());
+        assert!(!lab(100, 40_000).is_storm());
+        assert!(lab(100, 100 * STORM_RATE_PER_HOST + 1).is_storm());
+        assert!(!lab(4, 4 * STORM_RATE_PER_HOST).is_storm());
+    }
 
     #[test]
     fn lookups_are_summed() {
