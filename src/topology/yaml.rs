@@ -40,8 +40,17 @@ pub fn parse(text: &str) -> Result<Tree<'_>, SyntaxError> {
     // Most topologies are plain YAML, which `plain` reads in a fraction of the time;
     // anything else, and every error, is the full parser's.
     match plain::read(text) {
-        Some(root) => Ok(root),
-        None => parse_full(text),
+        plain::Read::Tree(tree) => Ok(tree),
+        plain::Read::Tab(at) => Err(tab_error(at)),
+        plain::Read::Unknown => parse_full(text),
+    }
+}
+
+/// The diagnostic of a tab where YAML wants indentation spaces, at the tab.
+fn tab_error(at: Pos) -> SyntaxError {
+    SyntaxError {
+        message: "a tab where YAML allows only spaces: YAML indents with spaces, never tabs".into(),
+        at,
     }
 }
 
@@ -106,11 +115,7 @@ fn syntax_error(err: &serde_saphyr::Error, text: &str) -> SyntaxError {
         other => parser_sentence(&other.to_string()),
     };
     if message.contains("found a tab") {
-        return SyntaxError {
-            message: "a tab where YAML allows only spaces: YAML indents with spaces, never tabs"
-                .into(),
-            at: first_tab_from(text, at),
-        };
+        return tab_error(first_tab_from(text, at));
     }
     SyntaxError { message, at }
 }
@@ -404,10 +409,32 @@ mod tests {
         );
     }
 
+    /// What the fast reader made of `text` ("tree", "tab" or "unknown"), or how it
+    /// disagrees with the full parser: its tab diagnostic must be the full parser's
+    /// exactly (message, line and column).
+    fn fast_outcome(text: &str) -> Result<&'static str, String> {
+        match plain::read(text) {
+            plain::Read::Unknown => Ok("unknown"),
+            plain::Read::Tree(_) => Ok(if same_as_full(text) {
+                "tree"
+            } else {
+                "unknown"
+            }),
+            plain::Read::Tab(at) => {
+                let fast = tab_error(at);
+                match parse_full(text) {
+                    Err(full) if full == fast => Ok("tab"),
+                    full => Err(format!("{text:?}: fast {fast:?}, full {full:?}")),
+                }
+            }
+        }
+    }
+
     /// The fast reader's contract: no tree, or exactly the full parser's tree.
     fn same_as_full(text: &str) -> bool {
         match plain::read(text) {
-            Some(fast) => {
+            plain::Read::Tab(_) | plain::Read::Unknown => false,
+            plain::Read::Tree(fast) => {
                 let full = parse_full(text);
                 let same = full.as_ref().is_ok_and(|full| full.root() == fast.root());
                 if !same {
@@ -422,7 +449,6 @@ mod tests {
                 }
                 true
             }
-            None => false,
         }
     }
 
@@ -666,6 +692,103 @@ mod tests {
         }
         // Enough of them are read by the fast reader for the comparison to mean something.
         assert!(read > 1_000, "{read}");
+    }
+
+    /// Documents the fast reader reads, each ending at a line break: where a tab line
+    /// may follow.
+    const BEFORE_TAB: [&str; 16] = [
+        "k0000000: 1\nk0000001: 1\n",
+        "a:\n  b: 1\n",
+        "hosts:\n  - name: a\n    ip: 10.0.0.1\n",
+        "a:\n- 1\n- 2\n",
+        "a: [1, 2]\n",
+        "a: b\n",
+        "- a\n- b\n",
+        "a: 'q'\n",
+        "# c\na: 1\n\n",
+        "  a: 1\n",
+        "a:\n  b:\n    c: x\n",
+        "- a: 1\n  b: {c: d}\n",
+        "a: 1 # c\n",
+        "a: 1\n# c\n",
+        "a: \"q\"\n  \n",
+        "- a: 1\n  b: c\n\n  \n",
+    ];
+
+    #[test]
+    fn a_tab_as_indentation_is_diagnosed_by_both_readers_alike() {
+        let lines = [
+            "\tx: 1",
+            "\tx",
+            "\t- a",
+            "\t  x: 1",
+            "\t\tb: 2",
+            "\t\"q\": 1",
+            "\t'q'",
+            "\t# c",
+            "\t",
+            "\t[1]",
+            "\t{a: 1}",
+            "\tb: 1",
+            "\t  - 1",
+            "\t1",
+            "\t-",
+            "\t- x: 1",
+            " \tx: 1",
+            "  \tb: 1",
+            "\t x",
+        ];
+        let after = ["", "\n", "\nz: 1\n", "\n\tq: 1\n", "\n  y: 2\n"];
+        let mut differ = Vec::new();
+        let mut tabs = 0;
+        for before in BEFORE_TAB {
+            for line in lines {
+                for rest in after {
+                    match fast_outcome(&format!("{before}{line}{rest}")) {
+                        Ok(outcome) => tabs += usize::from(outcome == "tab"),
+                        Err(why) => differ.push(why),
+                    }
+                }
+            }
+        }
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
+        // The stray tab of a large file (BENCHMARKS.md: tab-at-end) and its kin are the
+        // fast reader's to diagnose, not just handed over.
+        assert_eq!(fast_outcome("k0: 1\nk1: 1\n\tx: 1\n"), Ok("tab"));
+        assert_eq!(fast_outcome("a:\n  b: 1\n\tc: 2\n"), Ok("tab"));
+        assert!(tabs >= 100, "{tabs}");
+        let err = parse("k0: 1\nk1: 1\n\tx: 1\n").unwrap_err();
+        assert_eq!((err.at.line, err.at.column), (3, 1), "{err:?}");
+    }
+
+    #[test]
+    fn tabs_inside_values_and_after_keys_are_the_full_parsers() {
+        let lines = [
+            "a: b\tc",
+            "a:\tb",
+            "a: 1\t# c",
+            "a: [1,\t2]",
+            "a: 'x\ty'",
+            "a: 1\t",
+            "- \ta",
+            "a: \"\t\"",
+            "a:\t[1]",
+            "\"k\":\t1",
+            "a: {b:\tc}",
+        ];
+        let mut differ = Vec::new();
+        for before in BEFORE_TAB {
+            for line in lines {
+                for text in [format!("{before}{line}\n"), format!("{line}\n{before}")] {
+                    match fast_outcome(&text) {
+                        Ok("tab") => differ.push(format!("{text:?}: claimed by the fast reader")),
+                        Ok(_) => {}
+                        Err(why) => differ.push(why),
+                    }
+                }
+            }
+        }
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
     }
 
     #[test]

@@ -4,23 +4,42 @@
 //! unescape. It reads a 20 MB file in well under a
 //! second, where the full parser takes tens of seconds to build its positioned tree.
 //!
-//! It never reports an error: whatever it does not recognise (escapes, anchors, tags,
-//! block scalars, multi-line scalars, tabs, non-ASCII text, `---`, empty values,
-//! anything invalid) makes it give up, and the full parser reads the file instead, so
-//! every diagnostic stays the full parser's. The contract: `read(text)` is either `None`
-//! or exactly the tree the full parser builds (checked by the tests of `yaml`).
+//! It reports one error itself: a tab used as indentation at the start of a line after
+//! text it read (see [`indentation_tab`]), placed where the full parser's diagnostic
+//! places it. Whatever else it does not recognise (escapes, anchors, tags, block scalars,
+//! multi-line scalars, other tabs, non-ASCII text, `---`, empty values, anything invalid)
+//! makes it give up, and the full parser reads the file instead, so every other
+//! diagnostic stays the full parser's. The contract: `read(text)` is `Unknown`, or exactly
+//! the tree the full parser builds, or the position of the tab the full parser's
+//! diagnostic points at (checked by the tests of `yaml`).
 
 use super::tree::{Collection, Scalar, Tree};
 use super::Pos;
 
-/// The tree of `text`, or `None` when `text` is outside what this reader knows.
-pub(super) fn read(text: &str) -> Option<Tree<'_>> {
-    if !text
+/// What the fast reader made of a text.
+pub(super) enum Read<'s> {
+    /// The tree: exactly the full parser's.
+    Tree(Tree<'s>),
+    /// A tab used as indentation, here: the full parser refuses the file for it.
+    Tab(Pos),
+    /// Outside what this reader knows: the full parser must read the file.
+    Unknown,
+}
+
+/// What `text` reads as.
+pub(super) fn read(text: &str) -> Read<'_> {
+    let odd = text
         .bytes()
-        .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
-    {
-        return None;
+        .position(|b| !(b == b'\n' || (b' '..=b'~').contains(&b)));
+    match odd {
+        None => tree(text).map_or(Read::Unknown, Read::Tree),
+        Some(at) => indentation_tab(text, at).map_or(Read::Unknown, Read::Tab),
     }
+}
+
+/// The tree of `text` (printable ASCII and line breaks), or `None` when it is outside
+/// what this reader knows.
+fn tree(text: &str) -> Option<Tree<'_>> {
     let mut reader = Reader {
         text: text.as_bytes(),
         at: 0,
@@ -38,6 +57,52 @@ pub(super) fn read(text: &str) -> Option<Tree<'_>> {
         None => Some(reader.tree),
         Some(_) => None,
     }
+}
+
+/// Where the full parser's tab diagnostic points, when the first byte of `text` that
+/// this reader does not take (at `odd`) is a tab starting a line that has content after
+/// it, and everything before that line is a document this reader reads, ending in a
+/// plain scalar. The full parser builds that same document up to the line, then meets a
+/// tab where block indentation must be spaces; its diagnostic is the tab message at the
+/// first tab from there, and there is none before this one. So a 20 MB file with a
+/// stray tab on its last line is refused in the time it takes to read, not the seconds
+/// the full parser takes. `None` for any other tab or byte: the full parser judges
+/// those (the tests of `yaml` compare both readers on tab cases).
+fn indentation_tab(text: &str, odd: usize) -> Option<Pos> {
+    let bytes = text.as_bytes();
+    let line_start = bytes[..odd]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    if bytes[odd] != b'\t' || odd != line_start {
+        return None;
+    }
+    let content = bytes[odd..].iter().find(|b| !matches!(b, b'\t' | b' '))?;
+    if !(content.is_ascii_alphanumeric() || matches!(content, b'-' | b'"' | b'\'')) {
+        return None;
+    }
+    // The full parser gives the tab message only while it may still be inside a plain
+    // scalar (one that could go on to this line): after a flow collection or a quoted
+    // scalar it reports the tab otherwise. So the last line with content must end in
+    // a plain scalar, with no comment after it.
+    let before = text.get(..line_start)?;
+    let last = before
+        .lines()
+        .rev()
+        .find(|l| !l.trim_matches(' ').is_empty())?;
+    let end = *last.trim_end_matches(' ').as_bytes().last()?;
+    if last.contains('#')
+        || !(end.is_ascii_alphanumeric() || matches!(end, b'_' | b'.' | b'/' | b'-'))
+    {
+        return None;
+    }
+    tree(before)?;
+    let line = bytes[..line_start].iter().filter(|b| **b == b'\n').count() + 1;
+    Some(Pos {
+        line: u32::try_from(line).ok()?,
+        column: 1,
+        len: 1,
+    })
 }
 
 /// Nesting this reader follows; deeper files go to the full parser, which refuses
