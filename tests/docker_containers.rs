@@ -11,7 +11,8 @@ mod docker_support;
 mod support;
 
 use docker_support::{
-    address, docker, engine_fingerprint, exec, require_engine, run, Image, Objects,
+    address, docker, engine_fingerprint, exec, ping_until_reply, require_engine, run, Image,
+    Objects,
 };
 use ovsnet::docker::server::socket_path;
 use ovsnet::docker::Driver;
@@ -138,7 +139,7 @@ fn containers_get_this_hosts_addresses_talk_and_leave_nothing() {
         "eth0 lo"
     );
     // ICMP and TCP through the overlay bridge.
-    exec(&a, "ping -c 2 -W 5 10.10.1.50");
+    ping_until_reply(&a, "10.10.1.50");
     docker(&["exec", "-d", &b, "sh", "-c", "nc -l -p 7000 -e echo ovsnet"]).expect_ok("listen");
     docker_support::wait_listening(&b, 7000);
     assert_eq!(exec(&a, "nc -w 5 10.10.1.50 7000"), "ovsnet");
@@ -320,13 +321,7 @@ fn twenty_concurrent_runs_get_twenty_addresses_and_a_plugin_restart_keeps_them()
             ovsnet::docker::serve(&socket_path(&name), Arc::new(plugin)).expect("serves again"),
         )
     };
-    exec(
-        &names[0],
-        &format!(
-            "ping -c 3 -W 5 {}",
-            address(&names[19]).split('/').next().unwrap()
-        ),
-    );
+    ping_until_reply(&names[0], address(&names[19]).split('/').next().unwrap());
     let late = run(&objects, &image, &net, &[]);
     let late_addr = address(&late);
     assert!(!addrs.contains(&late_addr), "{late_addr} was already taken");
@@ -468,7 +463,7 @@ fn attach_docker_plugs_a_network_none_container_and_detach_removes_it() {
     .expect_ok("attach b");
     assert_eq!(address(&a), addr_a);
     assert_eq!(exec(&a, "cat /sys/class/net/eth0/mtu"), "1446");
-    exec(&a, "ping -c 2 -W 5 10.10.1.77");
+    ping_until_reply(&a, "10.10.1.77");
     let missing = ovsnet_in(
         &host,
         &[
@@ -594,7 +589,7 @@ fn the_agent_beside_the_switch_hands_interfaces_to_the_engines_namespace() {
     let b = run(&objects, &image, &net, &["--ip", "10.10.1.60"]);
     assert!(address(&a).starts_with("10.10.1."), "{}", address(&a));
     assert_eq!(exec(&a, "cat /sys/class/net/eth0/mtu"), "1446");
-    exec(&a, "ping -c 3 -W 5 10.10.1.60");
+    ping_until_reply(&a, "10.10.1.60");
     // Nothing of ours stays in the engine's namespace: Docker moved each inner end.
     let held = ports(&host);
     assert_eq!(held.len(), 2, "{held:?}");

@@ -11,8 +11,8 @@ mod docker_support;
 mod support;
 
 use docker_support::{
-    address, docker, engine_fingerprint, eventually, exec, require_engine, run, run_cmd, Image,
-    Objects,
+    address, docker, engine_fingerprint, eventually, exec, ping_until_reply, require_engine, run,
+    run_cmd, Image, Objects,
 };
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -236,7 +236,7 @@ fn one_engine_puts_containers_on_three_lab_hosts_and_their_traffic_crosses_tunne
     // ICMP between every pair of hosts.
     let ips: Vec<String> = ctrs.iter().map(|c| ip_of(c)).collect();
     for (from, to) in [(0, 1), (0, 2), (1, 2), (2, 0)] {
-        exec(&ctrs[from], &format!("ping -c 3 -W 5 {}", ips[to]));
+        ping_until_reply(&ctrs[from], &ips[to]);
     }
     // TCP, full-size segments: 200,000 bytes over HTTP from host c to host a.
     exec(

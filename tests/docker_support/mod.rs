@@ -325,6 +325,17 @@ pub fn exec(container: &str, cmd: &str) -> String {
     docker(&["exec", container, "sh", "-c", cmd]).expect_ok(cmd)
 }
 
+/// Pings `ip` from `container` until a reply comes back, one ping a second, at most 30:
+/// on a loaded machine a just-started container's first packets can wait for
+/// ovs-vswitchd to open its port (CI once lost both packets of a `ping -c 2 -W 5` at
+/// load ~20). Reaching the peer is what is tested, not how soon.
+pub fn ping_until_reply(container: &str, ip: &str) {
+    exec(
+        container,
+        &format!("i=0; until ping -c 1 -W 1 {ip}; do i=$((i+1)); [ $i -lt 30 ] || exit 1; done"),
+    );
+}
+
 /// `docker run -d` of `image` sleeping on `network` with `extra` flags; its name.
 pub fn run(objects: &Objects, image: &Image, network: &str, extra: &[&str]) -> String {
     run_cmd(objects, image, network, extra, &["sleep", "600"])
