@@ -21,7 +21,8 @@
 //! datapath counters until the warm-up's ARP broadcasts have drained, or for a storm
 //! they set off (if it does not fall quiet in time, stop: the check has failed); the
 //! same-VLAN tests, paced, then the retries; the isolation tests; and last, once the
-//! overlay is quiet again, one ARP broadcast, measured. Every step is bounded in time. Two checks of one lab at once would fight over probe names.
+//! overlay is quiet again, one ARP broadcast, measured. Every step is bounded in time.
+//! Two checks of one lab at once would fight over probe names.
 
 use super::gateway_check;
 use super::layout::{self, HostPaths};
@@ -56,7 +57,7 @@ pub const RETRY_LIMIT: usize = 32;
 /// tests, when every path has settled.
 const ISOLATION_DEADLINE: u32 = 2;
 /// How long the datapath counters are watched for a storm before the traffic tests
-/// and before the broadcast test (one window at a time, until quiet; see `settle_within`).
+/// and before the broadcast test (one window at a time, until quiet; see `storm::settle`).
 const QUIET_WINDOW: Duration = Duration::from_millis(400);
 /// How long the broadcast test watches the datapath counters.
 const BROADCAST_WINDOW: Duration = Duration::from_millis(700);
@@ -155,12 +156,7 @@ pub fn check_with(
         // The warm-up's pings began with ARP broadcasts: a loop is already storming. If
         // so, stop here: the check fails whatever else happens, and the traffic tests
         // would only prolong the storm (each waiting out its deadline).
-        let background = storm::settle(
-            topology,
-            &run_root,
-            QUIET_WINDOW,
-            settle_within(topology.hosts.len()),
-        )?;
+        let background = storm::settle(topology, &run_root, QUIET_WINDOW)?;
         if background.is_storm() {
             pacing.elapsed_ms = elapsed_ms(started);
             return Ok(CheckReport {
@@ -330,16 +326,6 @@ fn same_vlan_matrices(
     Ok(matrices)
 }
 
-/// How long the overlay may take to fall quiet before a storm is called: the ARP
-/// retries of the tests just run drain at the speed of the lab's switches, which on 2
-/// cores share the CPU with everything else (a 100-host full check under load still had
-/// tens of seconds of them). 300 ms a host, at least 10 s.
-fn settle_within(hosts: usize) -> Duration {
-    let per_host =
-        Duration::from_millis(300).saturating_mul(u32::try_from(hosts).unwrap_or(u32::MAX));
-    per_host.max(Duration::from_secs(10))
-}
-
 /// One broadcast from the first probe, and how much work it made: a loop re-floods it
 /// for ever. Loops ignore VLANs (tunnels are trunks), so one VLAN is enough. First the
 /// overlay must be quiet: the tests before it leave ARP retries in flight, and counting
@@ -353,12 +339,7 @@ fn broadcast_test(
     let Some(first) = probes.first() else {
         return Ok(StormReport::default());
     };
-    let background = storm::settle(
-        topology,
-        run_root,
-        QUIET_WINDOW,
-        settle_within(topology.hosts.len()),
-    )?;
+    let background = storm::settle(topology, run_root, QUIET_WINDOW)?;
     if background.is_storm() {
         return Ok(background);
     }

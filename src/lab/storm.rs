@@ -7,6 +7,7 @@ use super::layout::HostPaths;
 use super::sys::run;
 use super::LabError;
 use super::{probe, traffic};
+use crate::fanout::{self, Flow};
 use crate::topology::{Analysis, Topology};
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -127,7 +128,7 @@ pub(crate) fn measure(
 }
 
 /// Waits, a quiet window at a time, until the overlay is quiet (no storm in the
-/// background) or `deadline` has passed, and returns the last window's report. A
+/// background) or [`settle_within`] has passed, and returns the last window's report. A
 /// loop-free overlay settles once the ARP retries of tests that just ended have drained
 /// (on a loaded 2-core machine a 100-host lab takes tens of seconds for that); a loop
 /// re-floods for ever and is still storming at the deadline.
@@ -135,8 +136,8 @@ pub(crate) fn settle(
     topology: &Topology,
     run_root: &Path,
     window: Duration,
-    deadline: Duration,
 ) -> Result<StormReport, LabError> {
+    let deadline = settle_within(topology.hosts.len());
     let started = Instant::now();
     loop {
         let background = measure(topology, run_root, None, window)?;
@@ -144,6 +145,16 @@ pub(crate) fn settle(
             return Ok(background);
         }
     }
+}
+
+/// How long the overlay may take to fall quiet before a storm is called: the ARP
+/// retries of the tests just run drain at the speed of the lab's switches, which on 2
+/// cores share the CPU with everything else (a 100-host full check under load still had
+/// tens of seconds of them). 300 ms a host, at least 10 s.
+fn settle_within(hosts: usize) -> Duration {
+    let per_host =
+        Duration::from_millis(300).saturating_mul(u32::try_from(hosts).unwrap_or(u32::MAX));
+    per_host.max(Duration::from_secs(10))
 }
 
 /// The report from each host's two counter readings.
@@ -183,29 +194,18 @@ struct Reading {
 /// Every host's datapath lookups, in the order of `ctls`, read [`READS_AT_ONCE`] at a
 /// time so that all hosts are read within a short span.
 fn read_all(ctls: &[PathBuf]) -> Result<Vec<Reading>, LabError> {
-    let workers = READS_AT_ONCE.min(ctls.len()).max(1);
-    let mut slots: Vec<Option<Result<Reading, LabError>>> = Vec::new();
-    slots.resize_with(ctls.len(), || None);
-    std::thread::scope(|scope| {
-        let chunks = slots.chunks_mut(ctls.len().div_ceil(workers).max(1));
-        let mut first = 0;
-        for chunk in chunks {
-            let mine = &ctls[first..first + chunk.len()];
-            first += chunk.len();
-            scope.spawn(move || {
-                for (slot, ctl) in chunk.iter_mut().zip(mine) {
-                    *slot = Some(datapath_lookups(ctl).map(|lookups| Reading {
-                        lookups,
-                        at: Instant::now(),
-                    }));
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| slot.unwrap_or_else(|| Err(LabError::Bug("a counter read did not run".into()))))
-        .collect()
+    let mut readings = Vec::with_capacity(ctls.len());
+    let read = |ctl: &PathBuf| {
+        datapath_lookups(ctl).map(|lookups| Reading {
+            lookups,
+            at: Instant::now(),
+        })
+    };
+    fanout::ordered(ctls, READS_AT_ONCE, read, |_, reading| {
+        readings.push(reading?);
+        Ok::<_, LabError>(Flow::Continue)
+    })?;
+    Ok(readings)
 }
 
 /// `hit + missed + lost` from `ovs-appctl -t CTL dpctl/show`: every packet the userspace

@@ -269,7 +269,7 @@ fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
 /// compact. A 1,000-host mesh has 499,500 pairs, ~8 MB, the bulk of a `diff` that
 /// changes nothing: each name is quoted (and escaped, if need be) once, not once per
 /// pair it is in, and the pairs are copied out in blocks.
-fn tunnel_pairs<W: Write>(out: &mut W, tunnels: &TunnelPairs) -> io::Result<()> {
+fn tunnel_pairs<W: Write>(out: &mut W, indent: &str, tunnels: &TunnelPairs) -> io::Result<()> {
     let quoted = tunnels
         .names()
         .iter()
@@ -280,7 +280,8 @@ fn tunnel_pairs<W: Write>(out: &mut W, tunnels: &TunnelPairs) -> io::Result<()> 
         .collect::<io::Result<Vec<Vec<u8>>>>()?;
     const BLOCK: usize = 1 << 16;
     let mut block = Vec::with_capacity(BLOCK + 64);
-    block.extend_from_slice(b"    \"tunnels\": [");
+    block.extend_from_slice(indent.as_bytes());
+    block.extend_from_slice(b"\"tunnels\": [");
     for (i, &(a, b)) in tunnels.indices().iter().enumerate() {
         block.extend_from_slice(if i == 0 { b"[" } else { b",[" });
         block.extend_from_slice(&quoted[a]);
@@ -332,7 +333,7 @@ impl PlanWriter for JsonRenderer<'_> {
             false,
         )?;
         field(&mut self.out, i, "overlay_mtu", &context.overlay_mtu, false)?;
-        tunnel_pairs(&mut self.out, &context.tunnels)?;
+        tunnel_pairs(&mut self.out, i, &context.tunnels)?;
         field(&mut self.out, i, "warnings", &context.warnings, true)?;
         self.out.write_all(b"  },\n  \"hosts\": [")
     }
@@ -416,7 +417,7 @@ mod tests {
                 .map(|&(a, b)| (a.to_string(), b.to_string()))
                 .collect();
             let mut ours = Vec::new();
-            tunnel_pairs(&mut ours, &owned.clone().into()).expect("vec");
+            tunnel_pairs(&mut ours, "    ", &owned.clone().into()).expect("vec");
             let mut serde = Vec::new();
             field(&mut serde, "    ", "tunnels", &owned, false).expect("vec");
             assert_eq!(
