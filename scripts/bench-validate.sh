@@ -56,6 +56,31 @@ write("nested-lists.yaml", lambda o: o.write("hosts: " + "[" * 100_000 + "]" * 1
 # the whole file).
 write("quoted-keys-1.4M.yaml", lambda o: [o.write(f'"k{i:07d}": 1\n') for i in range(1_428_571)])
 write("tab-at-end-20MB.yaml", lambda o: [o.write(f"k{i:07d}: 1\n") for i in range(1_666_666)] + [o.write("\tx: 1\n")])
+# Outside the fast reader's subset, read from the YAML event stream: the 240,000-host
+# chain with a non-ASCII comment first; the same with aliases (every 20th host anchors
+# its `ovsdb`, the next four alias it: 12,000 anchors, 48,000 aliases, within
+# serde-saphyr's alias budget); and the comment with a syntax error on the very last line
+# (an unclosed flow list with a tab in it).
+def chain_cafe(out, extra=lambda i: "", last=""):
+    out.write("# caf\u00e9\n")
+    out.write(HEAD.format(shape="chain"))
+    for i in range(240_000):
+        ip = 0xC6120000 + 1 + i
+        a, b, c, d = ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255
+        r = i * 64
+        out.write(f"  - name: h{i}\n    underlay_ip: {a}.{b}.{c}.{d}\n"
+                  f"    ranges: {{web: 10.{(r >> 16) & 255}.{(r >> 8) & 255}.{r & 255}/26}}\n"
+                  + extra(i))
+    out.write(last)
+
+def shared_ovsdb(i):
+    if i % 20 == 0:
+        return f"    ovsdb: &o{i} unix:/var/run/openvswitch/db.sock\n"
+    return f"    ovsdb: *o{i - i % 20}\n" if i % 20 <= 4 else ""
+
+write("events-chain-cafe-240000.yaml", lambda o: chain_cafe(o))
+write("events-aliases-48000.yaml", lambda o: chain_cafe(o, extra=shared_ovsdb))
+write("events-error-at-end.yaml", lambda o: chain_cafe(o, last="  - name: [x,\tb\n"))
 # 34 MB: over the 32 MiB input cap, refused before parsing.
 write("over-cap-34MB.yaml", lambda o: [o.write(f"k{i:012d}: 1\n") for i in range(2_000_000)])
 EOF

@@ -29,7 +29,9 @@ pub struct SyntaxError {
     pub at: Pos,
 }
 
+mod events;
 mod plain;
+mod scalar;
 mod tree;
 
 use tree::{Collection, Scalar};
@@ -42,8 +44,31 @@ pub fn parse(text: &str) -> Result<Tree<'_>, SyntaxError> {
     match plain::read(text) {
         plain::Read::Tree(tree) => Ok(tree),
         plain::Read::Tab(at) => Err(tab_error(at)),
-        plain::Read::Unknown => parse_full(text),
+        plain::Read::Unknown => parse_events(text),
     }
+}
+
+/// Parses `text` from the parser's event stream in linear time and memory; what that
+/// reader leaves alone (merge keys, tags, rare errors) serde-saphyr reads.
+fn parse_events(text: &str) -> Result<Tree<'_>, SyntaxError> {
+    match events::read(text, &budget()) {
+        events::Read::Tree(tree) => Ok(tree),
+        events::Read::Error(err) => Err(err),
+        events::Read::Unsure => parse_full(text),
+    }
+}
+
+/// The limits both full readers apply.
+fn budget() -> Budget {
+    let mut budget = Budget::default();
+    // A 10,000-host chain is a legitimate file; the default node budget is tighter.
+    budget.max_nodes = 20_000_000;
+    budget.max_events = 40_000_000;
+    // Aliases replay recorded events; a topology that uses them (shared `ranges`, say)
+    // replays a few thousand. The default million lets an alias bomb cost seconds
+    // before it is refused; a tenth of it is refused ten times sooner.
+    budget.max_recorded_anchor_events = 100_000;
+    budget
 }
 
 /// The diagnostic of a tab where YAML wants indentation spaces, at the tab.
@@ -54,19 +79,12 @@ fn tab_error(at: Pos) -> SyntaxError {
     }
 }
 
-/// Parses `text` with serde-saphyr: all of YAML, and every syntax error.
+/// Parses `text` with serde-saphyr: all of YAML, and every syntax error. The event
+/// reader's oracle in the tests, and its fallback.
 fn parse_full(text: &str) -> Result<Tree<'_>, SyntaxError> {
-    let mut budget = Budget::default();
-    // A 10,000-host chain is a legitimate file; the default node budget is tighter.
-    budget.max_nodes = 20_000_000;
-    budget.max_events = 40_000_000;
-    // Aliases replay recorded events; a topology that uses them (shared `ranges`, say)
-    // replays a few thousand. The default million lets an alias bomb cost seconds
-    // before it is refused; a tenth of it is refused ten times sooner.
-    budget.max_recorded_anchor_events = 100_000;
     let options = serde_saphyr::options! {
         duplicate_keys: DuplicateKeyPolicy::PassThrough,
-        budget: Some(budget),
+        budget: Some(budget()),
     };
     match serde_saphyr::from_str_with_options::<Option<Spanned<Raw>>>(text, options) {
         Ok(Some(root)) => {
@@ -102,7 +120,7 @@ fn syntax_error(err: &serde_saphyr::Error, text: &str) -> SyntaxError {
         .or_else(|| err.location())
         .map_or(Pos::default(), pos_of);
     let message = match err {
-        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        serde_saphyr::Error::Budget { breach, .. } => return breach_error(breach, at),
         serde_saphyr::Error::MultipleDocuments { .. } => {
             let at = second_document(text, at);
             return SyntaxError {
@@ -138,6 +156,14 @@ fn parser_sentence(full: &str) -> String {
         "invalid YAML".to_string()
     } else {
         cut.to_string()
+    }
+}
+
+/// A budget breach's diagnostic, at the event that breached it.
+fn breach_error(breach: &serde_saphyr::budget::BudgetBreach, at: Pos) -> SyntaxError {
+    SyntaxError {
+        message: budget_message(breach),
+        at,
     }
 }
 
@@ -246,7 +272,9 @@ fn add(tree: &mut Tree, raw: Spanned<Raw>, text: &str) -> Option<()> {
         Raw::Null => Scalar::Null,
         Raw::Bool(b) => Scalar::Bool(b),
         Raw::Int(i) => Scalar::Int(i),
-        Raw::Float(f) => wide_integer(loc.span(), text).unwrap_or(Scalar::Float(f)),
+        Raw::Float(f) => literal_bytes(loc.span())
+            .and_then(|(start, len)| wide_integer(start, len, text))
+            .unwrap_or(Scalar::Float(f)),
         Raw::Str(s) => return tree.owned_str(at, s),
         Raw::Seq(items) => {
             at.len = 1;
@@ -269,12 +297,17 @@ fn add(tree: &mut Tree, raw: Spanned<Raw>, text: &str) -> Option<()> {
     tree.scalar(at, scalar)
 }
 
+/// The byte range of a value's text, when serde-saphyr knows it.
+fn literal_bytes(span: serde_saphyr::Span) -> Option<(usize, usize)> {
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    Some((start, len))
+}
+
 /// An integer literal the parser widened to a float because it overflows 64 bits
 /// (`18446744073709551616`): kept an integer, so the field says it is too large instead
 /// of "found a number".
-fn wide_integer(span: serde_saphyr::Span, text: &str) -> Option<Scalar> {
-    let start = usize::try_from(span.byte_offset()?).ok()?;
-    let len = usize::try_from(span.byte_len()?).ok()?;
+fn wide_integer(start: usize, len: usize, text: &str) -> Option<Scalar> {
     let literal = text.get(start..start.checked_add(len)?)?;
     let digits = literal.strip_prefix(['+', '-']).unwrap_or(literal);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -351,6 +384,9 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(Raw::Map(entries))
     }
 }
+
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {
@@ -452,7 +488,7 @@ mod tests {
         }
     }
 
-    fn repo_yaml() -> Vec<String> {
+    pub(super) fn repo_yaml() -> Vec<String> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut texts = Vec::new();
         for dir in ["topologies", "tests/invalid"] {
@@ -578,16 +614,16 @@ mod tests {
     }
 
     /// A fixed-seed xorshift: the same texts every run.
-    struct Dice(u64);
+    pub(super) struct Dice(pub(super) u64);
 
     impl Dice {
-        fn roll(&mut self, sides: usize) -> usize {
+        pub(super) fn roll(&mut self, sides: usize) -> usize {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             (self.0 % sides as u64) as usize
         }
-        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        pub(super) fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
             from[self.roll(from.len())]
         }
     }
@@ -635,7 +671,7 @@ mod tests {
 
     /// A block collection at `indent`, starting where `out` ends (a fresh line or
     /// after `- `).
-    fn block(dice: &mut Dice, indent: usize, depth: u32, out: &mut String) {
+    pub(super) fn block(dice: &mut Dice, indent: usize, depth: u32, out: &mut String) {
         let seq = dice.roll(2) == 0;
         for i in 0..1 + dice.roll(3) {
             if i > 0 {
@@ -696,7 +732,7 @@ mod tests {
 
     /// Documents the fast reader reads, each ending at a line break: where a tab line
     /// may follow.
-    const BEFORE_TAB: [&str; 16] = [
+    pub(super) const BEFORE_TAB: [&str; 16] = [
         "k0000000: 1\nk0000001: 1\n",
         "a:\n  b: 1\n",
         "hosts:\n  - name: a\n    ip: 10.0.0.1\n",

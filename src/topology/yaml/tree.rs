@@ -180,6 +180,38 @@ impl<'s> Tree<'s> {
         Some(())
     }
 
+    /// Appends a copy of the values in slots `from..to` (a whole subtree, as an alias
+    /// repeats its anchor), every one of them placed `at` (the alias), as serde-saphyr
+    /// places a replayed node where it is referenced; collections underline 1 character.
+    /// Strings and side-table values are shared with the original, not copied.
+    pub(super) fn copy(&mut self, from: usize, to: usize, at: Pos) -> Option<()> {
+        let start = self.slots.len();
+        let shift = i64::try_from(start).ok()? - i64::try_from(from).ok()?;
+        self.slots.reserve(to.checked_sub(from)?);
+        for i in from..to {
+            let mut slot = *self.slots.get(i)?;
+            slot.line = at.line;
+            slot.column = at.column;
+            let kind = kind_of(&slot);
+            let len = if matches!(kind, Kind::Seq | Kind::Map) {
+                slot.data = u32::try_from(i64::from(slot.data) + shift).ok()?;
+                1
+            } else {
+                at.len
+            };
+            slot.len_kind = len.min(MAX_LEN) | (kind as u32) << LEN_BITS;
+            self.slots.push(slot);
+        }
+        Some(())
+    }
+
+    /// Whether slot `index` is the string `text` (how a key is recognised after the fact).
+    pub(super) fn is_str(&self, index: usize, text: &str) -> bool {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.slot(index)
+            .is_some_and(|s| kind_of(s) == Kind::Str && self.text(s.data) == text)
+    }
+
     /// The root value; a tree with none is an empty document (`Null` at 1:1).
     pub fn root(&self) -> Node<'_> {
         Node {
