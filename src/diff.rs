@@ -11,7 +11,10 @@
 //! those peers' tunnel ports are built and planned, no other tunnel. Anything else (a
 //! cluster-wide setting changed, a shortened port name, a host new in HEAD) takes the
 //! whole host, as [`full_host`] does, which is also the reference the property tests
-//! compare the incremental plans with.
+//! compare the incremental plans with. And when nothing a host's rows are made from
+//! changed (the host itself, the VLANs, `Shared`, and every host's name, address and
+//! place in the same tunnel graph), its plan is empty without building a row: a diff
+//! of a file against itself costs a comparison per host.
 //!
 //! A diff observes no host, so its plans carry no fingerprint (`None`, `null` in the
 //! JSON document): there is nothing a diff could be stale against, and `apply` never
@@ -59,8 +62,17 @@ pub fn each_host<E: From<PlanError>>(
         .collect();
     let same_shared =
         Shared::of(base.topology, base.analysis) == Shared::of(head.topology, head.analysis);
+    // Every input of a host's own rows besides the host itself: with these equal, a
+    // host equal on both sides wants on HEAD exactly what BASE left it holding.
+    let same_tunnels_and_vlans =
+        same_shared && base.topology.vlans == head.topology.vlans && same_tunnels(base, head);
     let plan_host = |i: usize| -> Result<HostPlan, PlanError> {
         match in_base[i] {
+            Some(j)
+                if same_tunnels_and_vlans && base.topology.hosts[j] == head.topology.hosts[i] =>
+            {
+                Ok(unchanged(head, i))
+            }
             Some(j) if same_shared => incremental(base, head, i, j, &in_base)?
                 .map_or_else(|| full_host(base, head, i), Ok),
             _ => full_host(base, head, i),
@@ -104,6 +116,32 @@ pub fn full_host(base: Side, head: Side, index: usize) -> Result<HostPlan, PlanE
         })
         .unwrap_or_default();
     plan::build_unobserved(desired, &observed)
+}
+
+/// Whether every host has the same tunnels on both sides: the same graph over the same
+/// hosts (names and addresses, in the same order), so each host's neighbours are the
+/// same peers at the same addresses. With equal [`Shared`] those tunnel rows are equal,
+/// names included (the names of a host's ports depend on its neighbours' names alone).
+/// O(hosts) for a mesh, whose graph is a closed form; O(edges) for a listed graph.
+fn same_tunnels(base: Side, head: Side) -> bool {
+    let (b, h) = (&base.topology.hosts, &head.topology.hosts);
+    b.len() == h.len()
+        && b.iter()
+            .zip(h)
+            .all(|(b, h)| b.name == h.name && b.underlay_ip == h.underlay_ip)
+        && base.analysis.graph == head.analysis.graph
+}
+
+/// The plan of HEAD host `i` when it wants exactly what BASE left it holding: no change,
+/// guard, conflict or preflight failure (nothing was observed), as [`full_host`] would
+/// build it from the whole host on both sides, for the cost of its name.
+fn unchanged(head: Side, i: usize) -> HostPlan {
+    let host = &head.topology.hosts[i];
+    HostPlan {
+        host: host.name.clone(),
+        endpoint: host.ovsdb.to_string(),
+        ..HostPlan::default()
+    }
 }
 
 /// HEAD host `i` (BASE host `j`) planned from its changed peers alone; `None` when its
@@ -212,6 +250,40 @@ mod tests {
             .iter()
             .map(|&k| side.topology.hosts[k].name.clone())
             .collect()
+    }
+
+    #[test]
+    fn same_tunnels_needs_every_host_in_place_at_its_address() {
+        let hosts = [
+            ("a", "198.18.0.1"),
+            ("b", "198.18.0.2"),
+            ("c", "198.18.0.3"),
+        ];
+        let base = mesh(&hosts);
+        assert!(same_tunnels(side(&base), side(&mesh(&hosts))));
+        let moved = mesh(&[
+            ("a", "198.18.0.1"),
+            ("b", "198.18.0.9"),
+            ("c", "198.18.0.3"),
+        ]);
+        assert!(!same_tunnels(side(&base), side(&moved)));
+        let reordered = mesh(&[
+            ("b", "198.18.0.2"),
+            ("a", "198.18.0.1"),
+            ("c", "198.18.0.3"),
+        ]);
+        assert!(!same_tunnels(side(&base), side(&reordered)));
+        let fewer = mesh(&hosts[..2]);
+        assert!(!same_tunnels(side(&base), side(&fewer)));
+    }
+
+    #[test]
+    fn an_unchanged_host_gets_the_plan_the_whole_host_gives() {
+        let base = mesh(&[("a", "198.18.0.1"), ("b", "198.18.0.2")]);
+        for i in 0..2 {
+            let whole = full_host(side(&base), side(&base), i).expect("plans");
+            assert_eq!(unchanged(side(&base), i), whole);
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn context(
             names: topology.hosts.iter().map(|h| h.name.clone()).collect(),
             pairs: {
                 let mut pairs = Vec::with_capacity(analysis.tunnels());
-                pairs.extend(analysis.graph.edges());
+                analysis.graph.each_edge(|a, b| pairs.push((a, b)));
                 pairs
             },
         },
