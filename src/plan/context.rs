@@ -30,7 +30,7 @@ pub fn context(
             names: topology.hosts.iter().map(|h| h.name.clone()).collect(),
             pairs: {
                 let mut pairs = Vec::with_capacity(analysis.tunnels());
-                analysis.graph.each_edge(|a, b| pairs.push((a, b)));
+                analysis.graph.edges().for_each(|pair| pairs.push(pair));
                 pairs
             },
         },

@@ -130,8 +130,15 @@ fn syntax_error(err: &serde_saphyr::Error, text: &str) -> SyntaxError {
                 at,
             };
         }
-        other => parser_sentence(&other.to_string()),
+        other => other.to_string(),
     };
+    parser_error(&message, at, text)
+}
+
+/// A parser's error message at `at` as the diagnostic says it: its first sentence, or
+/// for a tab where indentation belongs, the tab diagnostic at the tab itself.
+fn parser_error(full: &str, at: Pos, text: &str) -> SyntaxError {
+    let message = parser_sentence(full);
     if message.contains("found a tab") {
         return tab_error(first_tab_from(text, at));
     }

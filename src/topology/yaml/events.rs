@@ -15,7 +15,7 @@
 
 use super::scalar::{self, Resolved};
 use super::tree::{Collection, Scalar, Tree};
-use super::{breach_error, first_tab_from, parser_sentence, tab_error, wide_integer};
+use super::{breach_error, parser_error, wide_integer};
 use super::{Pos, SyntaxError};
 use granit_parser::{ErrorKind, Event, Parser, ScalarStyle, ScanError, Span, StrInput};
 use serde_saphyr::budget::BudgetBreach;
@@ -475,9 +475,5 @@ fn scan_error(err: &ScanError, text: &str) -> Stop {
         column: u32::try_from(mark.col() + 1).unwrap_or(u32::MAX),
         len: 1,
     };
-    let message = parser_sentence(&err.info());
-    if message.contains("found a tab") {
-        return Stop::Error(tab_error(first_tab_from(text, at)));
-    }
-    Stop::Error(SyntaxError { message, at })
+    Stop::Error(parser_error(&err.info(), at, text))
 }
